@@ -1,0 +1,485 @@
+//! Configuration and installation: [`Builder`] → ([`Layer`], [`Guard`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::level_filters::LevelFilter;
+
+use crate::error::Error;
+use crate::filter::Directives;
+use crate::layer::Layer;
+use crate::pipeline::{self, Guard, Handle, Overflow, Settings, on_evtrail_thread, panic_record};
+use crate::record::{Encoder, StaticContext};
+use crate::redact::Redactor;
+use crate::route::{DEFAULT_STREAM, Route, Router};
+use crate::sink::{FileSink, Sink};
+
+/// Default capacity of the hand-off channel, in records.
+pub const DEFAULT_CAPACITY: usize = 16_384;
+/// Default number of records the worker takes per batch.
+pub const DEFAULT_BATCH_SIZE: usize = 1_024;
+/// Default longest time between two flushes of the sinks while busy.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Default time dropping the guard may take to drain and flush.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default size limit of one captured value, in bytes.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 8 * 1024;
+/// Default size of the backlog kept per failing sink, in bytes.
+pub const DEFAULT_RETRY_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+
+/// Starts configuring an evtrail pipeline; the same as [`Builder::new`].
+pub fn builder() -> Builder {
+    Builder::new()
+}
+
+#[derive(Debug)]
+enum Host {
+    Detect,
+    Fixed(String),
+    Omit,
+}
+
+#[derive(Debug)]
+enum FilterSetting {
+    Level(LevelFilter),
+    Directives(String),
+}
+
+/// Configures and starts an evtrail pipeline.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`service`](Self::service) | the executable's file name |
+/// | [`environment`](Self::environment), [`region`](Self::region), [`node`](Self::node), [`version`](Self::version) | not written |
+/// | [`host`](Self::host) | detected from the operating system |
+/// | [`pid`](Self::pid) | written |
+/// | [`capacity`](Self::capacity) | [`DEFAULT_CAPACITY`] records |
+/// | [`overflow`](Self::overflow) | [`Overflow::DropNewest`]; `security` and `audit` classes [`Overflow::Block`] |
+/// | [`level`](Self::level) / [`filter`](Self::filter) | `trace`: everything the subscriber passes on |
+/// | [`batch_size`](Self::batch_size) | [`DEFAULT_BATCH_SIZE`] |
+/// | [`flush_interval`](Self::flush_interval) | [`DEFAULT_FLUSH_INTERVAL`] |
+/// | [`flush_timeout`](Self::flush_timeout) | [`DEFAULT_FLUSH_TIMEOUT`] |
+/// | [`max_value_len`](Self::max_value_len) | [`DEFAULT_MAX_VALUE_BYTES`] |
+/// | [`retry_buffer`](Self::retry_buffer) | [`DEFAULT_RETRY_BUFFER_BYTES`] |
+/// | [`default_stream`](Self::default_stream) | [`DEFAULT_STREAM`] (`app`) |
+/// | [`default_redaction`](Self::default_redaction) | on |
+/// | [`source_location`](Self::source_location) | on |
+/// | [`capture_panics`](Self::capture_panics) | off |
+/// | sinks | none: add at least one with [`log_dir`](Self::log_dir) or [`add_sink`](Self::add_sink) |
+///
+/// # Examples
+///
+/// ```
+/// use evtrail::{Overflow, Route};
+/// use tracing_subscriber::prelude::*;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let (layer, guard) = evtrail::builder()
+///     .service("checkout")
+///     .environment("prod")
+///     .log_dir(dir.path())
+///     .route(Route::to("audit").class("audit"))
+///     .overflow_for("payments", Overflow::Block)
+///     .build()?;
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::info!(class = "audit", event = "user_deleted", user = "u1", "user deleted");
+/// });
+/// drop(guard); // drains and flushes
+/// assert!(std::fs::read_to_string(dir.path().join("audit.log"))?.contains("user_deleted"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    ctx: StaticContext,
+    service_set: Option<String>,
+    host: Host,
+    pid: bool,
+    capacity: usize,
+    batch_size: usize,
+    flush_interval: Duration,
+    flush_timeout: Duration,
+    max_value: usize,
+    retry_buffer: usize,
+    default_overflow: Overflow,
+    overflow: Vec<(String, Overflow)>,
+    filter: FilterSetting,
+    routes: Vec<Route>,
+    default_stream: String,
+    default_redaction: bool,
+    redact_keys: Vec<String>,
+    redact_patterns: Vec<String>,
+    source_location: bool,
+    log_dir: Option<PathBuf>,
+    sinks: Vec<Box<dyn Sink>>,
+    capture_panics: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A builder with every setting at its default (see the table above).
+    pub fn new() -> Builder {
+        Builder {
+            ctx: StaticContext::default(),
+            service_set: None,
+            host: Host::Detect,
+            pid: true,
+            capacity: DEFAULT_CAPACITY,
+            batch_size: DEFAULT_BATCH_SIZE,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            max_value: DEFAULT_MAX_VALUE_BYTES,
+            retry_buffer: DEFAULT_RETRY_BUFFER_BYTES,
+            default_overflow: Overflow::DropNewest,
+            overflow: vec![
+                ("security".to_owned(), Overflow::Block),
+                ("audit".to_owned(), Overflow::Block),
+            ],
+            filter: FilterSetting::Level(LevelFilter::TRACE),
+            routes: Vec::new(),
+            default_stream: DEFAULT_STREAM.to_owned(),
+            default_redaction: true,
+            redact_keys: Vec::new(),
+            redact_patterns: Vec::new(),
+            source_location: true,
+            log_dir: None,
+            sinks: Vec::new(),
+            capture_panics: false,
+        }
+    }
+
+    /// The service name written into every record. Default: the
+    /// executable's file name. Must not be empty.
+    pub fn service(mut self, name: impl Into<String>) -> Builder {
+        self.service_set = Some(name.into());
+        self
+    }
+
+    /// The deployment environment (`prod`, `staging`), written as `env`.
+    /// Default: not written.
+    pub fn environment(mut self, env: impl Into<String>) -> Builder {
+        self.ctx.env = Some(env.into());
+        self
+    }
+
+    /// The region or data centre. Default: not written.
+    pub fn region(mut self, region: impl Into<String>) -> Builder {
+        self.ctx.region = Some(region.into());
+        self
+    }
+
+    /// The host name. Default: detected from the operating system.
+    /// An empty string leaves `host` out.
+    pub fn host(mut self, host: impl Into<String>) -> Builder {
+        let host = host.into();
+        self.host = if host.is_empty() {
+            Host::Omit
+        } else {
+            Host::Fixed(host)
+        };
+        self
+    }
+
+    /// The node or instance id. Default: not written.
+    pub fn node(mut self, node: impl Into<String>) -> Builder {
+        self.ctx.node = Some(node.into());
+        self
+    }
+
+    /// The application's version. Default: not written.
+    pub fn version(mut self, version: impl Into<String>) -> Builder {
+        self.ctx.version = Some(version.into());
+        self
+    }
+
+    /// Whether to write the process id. Default: on.
+    pub fn pid(mut self, on: bool) -> Builder {
+        self.pid = on;
+        self
+    }
+
+    /// The hand-off channel's capacity in records; it bounds the memory
+    /// held for records not yet written. Default [`DEFAULT_CAPACITY`];
+    /// must be at least 1.
+    pub fn capacity(mut self, records: usize) -> Builder {
+        self.capacity = records;
+        self
+    }
+
+    /// The overflow policy for every class without its own. Default
+    /// [`Overflow::DropNewest`].
+    pub fn overflow(mut self, policy: Overflow) -> Builder {
+        self.default_overflow = policy;
+        self
+    }
+
+    /// The overflow policy for one class. Default: [`Overflow::Block`] for
+    /// `security` and `audit`.
+    pub fn overflow_for(mut self, class: impl Into<String>, policy: Overflow) -> Builder {
+        let class = class.into();
+        self.overflow.retain(|(c, _)| *c != class);
+        self.overflow.push((class, policy));
+        self
+    }
+
+    /// Keeps events at or above `level`. Default: `TRACE` (everything the
+    /// subscriber's own filters let through). Can be changed at runtime with
+    /// [`Handle::set_level`].
+    pub fn level(mut self, level: LevelFilter) -> Builder {
+        self.filter = FilterSetting::Level(level);
+        self
+    }
+
+    /// Filter directives such as `info,my_app::db=debug`; see
+    /// [`Handle::set_filter`]. Checked by [`build`](Self::build).
+    pub fn filter(mut self, directives: impl Into<String>) -> Builder {
+        self.filter = FilterSetting::Directives(directives.into());
+        self
+    }
+
+    /// Adds a routing rule. Default: no rules, everything goes to the
+    /// default stream.
+    pub fn route(mut self, route: Route) -> Builder {
+        self.routes.push(route);
+        self
+    }
+
+    /// The stream for records no route matches. Default [`DEFAULT_STREAM`].
+    pub fn default_stream(mut self, stream: impl Into<String>) -> Builder {
+        self.default_stream = stream.into();
+        self
+    }
+
+    /// Records per worker batch. Default [`DEFAULT_BATCH_SIZE`]; at least 1.
+    pub fn batch_size(mut self, records: usize) -> Builder {
+        self.batch_size = records;
+        self
+    }
+
+    /// The longest time sinks go unflushed while records keep coming.
+    /// Default [`DEFAULT_FLUSH_INTERVAL`]. The worker also flushes whenever
+    /// it has caught up.
+    pub fn flush_interval(mut self, interval: Duration) -> Builder {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// How long dropping the [`Guard`] may take to drain and flush (and to
+    /// give failing sinks a last chance). Default [`DEFAULT_FLUSH_TIMEOUT`].
+    pub fn flush_timeout(mut self, timeout: Duration) -> Builder {
+        self.flush_timeout = timeout;
+        self
+    }
+
+    /// The size limit of one captured value or message, in bytes; longer
+    /// ones are cut with a marker. Default [`DEFAULT_MAX_VALUE_BYTES`];
+    /// at least 64.
+    pub fn max_value_len(mut self, bytes: usize) -> Builder {
+        self.max_value = bytes;
+        self
+    }
+
+    /// How many bytes of records to keep for a failing sink before the
+    /// oldest are dropped (and counted). Default [`DEFAULT_RETRY_BUFFER_BYTES`].
+    pub fn retry_buffer(mut self, bytes: usize) -> Builder {
+        self.retry_buffer = bytes;
+        self
+    }
+
+    /// Masks the whole value of fields with this name, matched like the
+    /// built-in ones: case-insensitively, `-` and `.` read as `_`, and also
+    /// as a `_`-separated prefix or suffix (`ssn` masks `customer_ssn`).
+    ///
+    /// Built in: `password`, `passwd`, `secret`, `token`, `api_key`,
+    /// `authorization`, `cookie`, `set_cookie`; inside any string, bearer
+    /// and basic credentials, `password=…`-style pairs and card numbers
+    /// that pass the Luhn check (all but the last four digits masked).
+    pub fn redact_key(mut self, key: impl Into<String>) -> Builder {
+        self.redact_keys.push(key.into());
+        self
+    }
+
+    /// Masks every match of this regular expression inside string values
+    /// and messages. Checked by [`build`](Self::build).
+    pub fn redact_pattern(mut self, regex: impl Into<String>) -> Builder {
+        self.redact_patterns.push(regex.into());
+        self
+    }
+
+    /// Whether the built-in redaction rules apply. Default: on.
+    pub fn default_redaction(mut self, on: bool) -> Builder {
+        self.default_redaction = on;
+        self
+    }
+
+    /// Whether to write `module`, `file` and `line`. Default: on.
+    pub fn source_location(mut self, on: bool) -> Builder {
+        self.source_location = on;
+        self
+    }
+
+    /// Writes each stream to `DIR/<stream>.log` (see [`FileSink`]). The
+    /// directory is created if needed; [`build`](Self::build) fails when
+    /// it cannot be, or is not writable.
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.log_dir = Some(dir.into());
+        self
+    }
+
+    /// Adds a sink. Every sink receives every record.
+    pub fn add_sink(mut self, sink: impl Sink) -> Builder {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Installs a panic hook that writes each panic (message, location,
+    /// thread, and the backtrace when `RUST_BACKTRACE` enables one) as an
+    /// `ERROR` record of class `error` with event `panic`, flushes, and then
+    /// calls the hook that was installed before. Default: off.
+    ///
+    /// The hook stays installed after shutdown but then only calls the
+    /// previous hook.
+    pub fn capture_panics(mut self, on: bool) -> Builder {
+        self.capture_panics = on;
+        self
+    }
+
+    /// Checks the settings, opens the sinks and starts the worker thread.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for an invalid
+    /// setting (zero capacity, an empty service name, a bad filter, stream
+    /// name or redaction pattern, no sink), and
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the log directory
+    /// cannot be created or written or the worker cannot start.
+    pub fn build(self) -> Result<(Layer, Guard), Error> {
+        let mut ctx = self.ctx;
+        ctx.service = match self.service_set {
+            Some(s) => s,
+            None => default_service(),
+        };
+        if ctx.service.trim().is_empty() {
+            return Err(Error::config("the service name is empty"));
+        }
+        ctx.host = match self.host {
+            Host::Detect => detect_host(),
+            Host::Fixed(h) => Some(h),
+            Host::Omit => None,
+        };
+        ctx.pid = self.pid.then(std::process::id);
+        if self.capacity == 0 {
+            return Err(Error::config("capacity must be at least 1 record"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("batch size must be at least 1 record"));
+        }
+        if self.max_value < 64 {
+            return Err(Error::config(format!(
+                "max_value_len must be at least 64 bytes, not {}",
+                self.max_value
+            )));
+        }
+        if self.flush_interval.is_zero() {
+            return Err(Error::config("flush interval must be longer than zero"));
+        }
+        let filter = match self.filter {
+            FilterSetting::Level(l) => Directives::level(l),
+            FilterSetting::Directives(d) => Directives::parse(&d)?,
+        };
+        let redactor = if self.default_redaction
+            || !self.redact_keys.is_empty()
+            || !self.redact_patterns.is_empty()
+        {
+            Redactor::new(
+                self.default_redaction,
+                &self.redact_keys,
+                &self.redact_patterns,
+            )
+            .map_err(|e| {
+                Error::with_source(
+                    crate::ErrorKind::Config,
+                    format!("invalid redaction pattern `{}`", e.pattern),
+                    e.source,
+                )
+            })?
+        } else {
+            Redactor::disabled()
+        };
+        let router = Router::new(self.routes, &self.default_stream)?;
+        let mut sinks = self.sinks;
+        if let Some(dir) = self.log_dir {
+            sinks.insert(0, Box::new(FileSink::new(dir)?));
+        }
+        if sinks.is_empty() {
+            return Err(Error::config(
+                "no sink configured: call `log_dir` or `add_sink` (for example `StdoutSink::stdout()`)",
+            ));
+        }
+        let shared = pipeline::start(Settings {
+            capacity: self.capacity,
+            batch_size: self.batch_size,
+            flush_interval: self.flush_interval,
+            flush_timeout: self.flush_timeout,
+            retry_buffer_bytes: self.retry_buffer,
+            max_value: self.max_value,
+            default_overflow: self.default_overflow,
+            overflow: self.overflow,
+            filter,
+            encoder: Encoder::new(&ctx, redactor, self.source_location),
+            router,
+            sinks,
+        })?;
+        if self.capture_panics {
+            install_panic_hook(&shared);
+        }
+        Ok((
+            Layer::new(shared.clone()),
+            Guard {
+                handle: Handle { shared },
+            },
+        ))
+    }
+}
+
+fn install_panic_hook(shared: &Arc<pipeline::Shared>) {
+    let weak = Arc::downgrade(shared);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(shared) = weak.upgrade() {
+            let timeout = shared.flush_timeout;
+            shared.submit_timeout(panic_record(info, shared.max_value), timeout);
+            // The worker cannot wait for itself.
+            if !on_evtrail_thread() {
+                let _ = Handle { shared }.flush(timeout);
+            }
+        }
+        previous(info);
+    }));
+}
+
+fn default_service() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "app".to_owned())
+}
+
+fn detect_host() -> Option<String> {
+    let from_file = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned());
+    from_file
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .filter(|h| !h.is_empty())
+}

@@ -1,0 +1,118 @@
+//! Signed, structured event logs for [`tracing`].
+//!
+//! evtrail is a [`tracing-subscriber`](tracing_subscriber) layer. Every
+//! event, with the spans around it, becomes a structured JSON record that
+//! is handed over a bounded channel to a background thread, which enriches,
+//! redacts, routes and encodes it and writes it to its sinks: files, stdout,
+//! memory, or your own [`Sink`]. The thread that emits the event only copies
+//! its fields; it never formats, signs or writes.
+//!
+//! # Quick start
+//!
+//! ```
+//! use tracing_subscriber::prelude::*;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let (layer, guard) = evtrail::builder()
+//!     .service("shop")
+//!     .environment("dev")
+//!     .log_dir(dir.path()) // writes DIR/<stream>.log
+//!     .build()?;
+//!
+//! // Compose with other layers and filters as usual; evtrail never installs
+//! // a global subscriber itself (use `.init()` in an application).
+//! let subscriber = tracing_subscriber::registry().with(layer);
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let span = tracing::info_span!("checkout", op = "order-1042", tenant = "acme");
+//!     let _enter = span.enter();
+//!     tracing::info!(event = "order_placed", user_id = "u-7", amount_cents = 4999, "order placed");
+//!     tracing::warn!(event = "payment_failed", code = 4021, reason = "card_declined", "payment failed");
+//! });
+//!
+//! guard.flush(std::time::Duration::from_secs(5))?; // everything so far is written
+//! let log = std::fs::read_to_string(dir.path().join("app.log"))?;
+//! assert_eq!(log.lines().count(), 2);
+//! assert!(log.contains(r#""op":"order-1042""#));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A line of `app.log` (wrapped here):
+//!
+//! ```text
+//! {"v":1,"stream":"app","seq":2,"ts":"2026-11-22T10:00:00.123456Z","level":"WARN","class":"info",
+//!  "event":"payment_failed","code":4021,"msg":"payment failed","target":"shop","thread":"main",
+//!  "service":"shop","env":"dev","host":"web-1","pid":4242,"tenant":"acme","op":"order-1042",
+//!  "spans":[{"name":"checkout"}],"fields":{"reason":"card_declined"}}
+//! ```
+//!
+//! The format (key order, types, promotion of well-known fields such as
+//! `user`, `tenant`, `op`, `request_id`, truncation, escaping) is specified
+//! in the [`record` format](crate::format) section.
+//!
+//! # Delivery and flush guarantees
+//!
+//! * **Hand-off.** A bounded channel of [`capacity`](Builder::capacity)
+//!   records. When it is full, the class's [`Overflow`] policy decides:
+//!   `Block` waits (lossless; the default for `security` and `audit`),
+//!   `DropNewest` drops the record and counts it (the default otherwise).
+//!   Drops are never silent: the worker writes an `evtrail.dropped` record
+//!   with the count, class and time range, and [`Stats::dropped`] counts
+//!   every one.
+//! * **Order.** Records of one emitting thread are written in the order
+//!   they were emitted; each stream numbers its records with a gap-free
+//!   `seq`.
+//! * **Flush.** [`Handle::flush`] returns once every record emitted before
+//!   the call is with the sinks and the sinks are flushed. The worker also
+//!   flushes whenever it catches up, and at least every
+//!   [`flush_interval`](Builder::flush_interval) while busy.
+//! * **Shutdown.** Dropping the [`Guard`] (or [`Handle::shutdown`]) drains
+//!   the queue, flushes and closes the sinks within the
+//!   [`flush_timeout`](Builder::flush_timeout), and joins the worker.
+//! * **Failing sinks.** A sink error is counted, reported once per episode
+//!   as an `evtrail.sink_failed` record and on stderr, and retried with
+//!   backoff; records the sink did not take are kept (up to
+//!   [`retry_buffer`](Builder::retry_buffer) bytes) and delivered when it
+//!   recovers. What cannot be kept is counted and recorded as dropped.
+//!   The application never sees a panic or an error from a logging call.
+//! * **Re-entrancy.** Events emitted on evtrail's own threads (by a sink, or
+//!   by a crate a sink calls) are not fed back into the pipeline; they are
+//!   counted in [`Stats::reentrant`].
+//!
+//! # `log` records
+//!
+//! Records of the [`log`](https://docs.rs/log) crate are captured when the
+//! `log` → `tracing` bridge is installed (`tracing_subscriber`'s `init()`
+//! does it, or call `tracing_log::LogTracer::init()`); their target, module,
+//! file and line are those of the `log` record.
+//!
+//! # Cargo features
+//!
+//! This version has no optional features.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+mod builder;
+mod error;
+mod filter;
+mod layer;
+mod pipeline;
+mod record;
+mod redact;
+mod route;
+mod sink;
+
+pub use builder::{
+    Builder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLUSH_INTERVAL, DEFAULT_FLUSH_TIMEOUT,
+    DEFAULT_MAX_VALUE_BYTES, DEFAULT_RETRY_BUFFER_BYTES, builder,
+};
+pub use error::{Error, ErrorKind};
+pub use layer::Layer;
+pub use pipeline::{Guard, Handle, Overflow, SinkStats, Stats};
+pub use route::{DEFAULT_STREAM, Route};
+pub use sink::{Batch, Entry, FileSink, MemorySink, Sink, SinkError, StdoutFormat, StdoutSink};
+
+/// The record format, specified.
+#[doc = include_str!("format.md")]
+pub mod format {}

@@ -1,0 +1,1084 @@
+//! The hand-off from emitting threads to the worker, the worker loop, and
+//! the handle that controls them.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use tracing::Level;
+use tracing::level_filters::LevelFilter;
+
+use crate::error::{Error, ErrorKind};
+use crate::filter::{Directives, RuntimeFilter};
+use crate::record::{Encoder, Record, Resolved, default_class, write_ts};
+use crate::route::{RouteInput, Router};
+use crate::sink::{Batch, Sink, SinkError, error_chain};
+
+/// What happens when the hand-off channel is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Wait for room: lossless, but the emitting thread blocks while the
+    /// worker is behind. The default for the `security` and `audit` classes.
+    Block,
+    /// Drop the new record and count it: never blocks. The default for every
+    /// other class. Drops are written to the log as `evtrail.dropped`
+    /// records and counted in [`Stats`].
+    DropNewest,
+}
+
+thread_local! {
+    /// Set on evtrail's own threads, so events emitted there (by a sink, or a
+    /// crate it calls) do not loop back into the pipeline.
+    static ON_EVTRAIL_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is one of evtrail's own.
+pub(crate) fn on_evtrail_thread() -> bool {
+    ON_EVTRAIL_THREAD.with(Cell::get)
+}
+
+/// Marks the current thread as one of evtrail's own.
+pub(crate) fn mark_evtrail_thread() {
+    ON_EVTRAIL_THREAD.with(|c| c.set(true));
+}
+
+pub(crate) enum Msg {
+    Record(Record),
+    /// Answered once everything sent before it is with the sinks and
+    /// flushed; `true` when no sink holds records back.
+    Flush(Sender<bool>),
+    Shutdown(Instant, Sender<Result<(), Error>>),
+}
+
+/// Records lost at the hand-off, per class, since the worker last wrote a
+/// notice about them.
+#[derive(Debug, Default)]
+pub(crate) struct Drops {
+    dirty: AtomicBool,
+    total: AtomicU64,
+    windows: Mutex<BTreeMap<String, DropWindow>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct DropWindow {
+    pending: u64,
+    first: u64,
+    last: u64,
+    total: u64,
+}
+
+impl Drops {
+    fn record(&self, class: &str, ts: u64) {
+        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let win = match w.get_mut(class) {
+            Some(win) => win,
+            None => w.entry(class.to_owned()).or_default(),
+        };
+        if win.pending == 0 {
+            win.first = ts;
+        }
+        win.pending += 1;
+        win.total += 1;
+        win.last = win.last.max(ts);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Takes the windows with unreported drops.
+    fn take(&self) -> Vec<(String, DropWindow)> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        for (class, win) in w.iter_mut() {
+            if win.pending > 0 {
+                out.push((class.clone(), win.clone()));
+                win.pending = 0;
+                win.last = 0;
+            }
+        }
+        out
+    }
+
+    fn by_class(&self) -> Vec<(String, u64)> {
+        let w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        w.iter().map(|(c, win)| (c.clone(), win.total)).collect()
+    }
+}
+
+/// Counters the worker publishes for one sink.
+#[derive(Debug, Default)]
+pub(crate) struct SinkCounters {
+    name: String,
+    written: AtomicU64,
+    failures: AtomicU64,
+    pending: AtomicU64,
+    dropped: AtomicU64,
+    healthy: AtomicBool,
+}
+
+/// Counters the worker publishes.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    received: AtomicU64,
+    written: AtomicU64,
+    internal: AtomicU64,
+    reentrant: AtomicU64,
+    sinks: Vec<Arc<SinkCounters>>,
+}
+
+/// What the layer, the handle and the panic hook share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    tx: Sender<Msg>,
+    capacity: usize,
+    default_overflow: Overflow,
+    overflow: Vec<(String, Overflow)>,
+    pub(crate) filter: RuntimeFilter,
+    pub(crate) max_value: usize,
+    pub(crate) flush_timeout: Duration,
+    closed: AtomicBool,
+    drops: Arc<Drops>,
+    counters: Arc<Counters>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Shared {
+    fn overflow_for(&self, class: &str) -> Overflow {
+        self.overflow
+            .iter()
+            .find(|(c, _)| c == class)
+            .map_or(self.default_overflow, |(_, o)| *o)
+    }
+
+    /// Counts an event ignored because it came from evtrail's own thread.
+    pub(crate) fn note_reentrant(&self) {
+        self.counters.reentrant.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hands a record to the worker under its class's overflow policy.
+    /// Never fails and never panics: a record that cannot be handed over is
+    /// counted as dropped.
+    pub(crate) fn submit(&self, rec: Record) {
+        let policy = self.overflow_for(class_of(&rec));
+        if self.closed.load(Ordering::Acquire) {
+            return self.drop_record(&rec);
+        }
+        let returned = match policy {
+            Overflow::Block => self.tx.send(Msg::Record(rec)).err().map(|e| e.0),
+            Overflow::DropNewest => match self.tx.try_send(Msg::Record(rec)) {
+                Ok(()) => None,
+                Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
+            },
+        };
+        if let Some(Msg::Record(rec)) = returned {
+            self.drop_record(&rec);
+        }
+    }
+
+    /// Like `submit`, but waits at most `timeout` for room (the panic hook).
+    pub(crate) fn submit_timeout(&self, rec: Record, timeout: Duration) {
+        if self.closed.load(Ordering::Acquire) {
+            return self.drop_record(&rec);
+        }
+        match self.tx.send_timeout(Msg::Record(rec), timeout) {
+            Ok(()) => {}
+            Err(
+                SendTimeoutError::Timeout(Msg::Record(rec))
+                | SendTimeoutError::Disconnected(Msg::Record(rec)),
+            ) => self.drop_record(&rec),
+            Err(_) => {}
+        }
+    }
+
+    fn drop_record(&self, rec: &Record) {
+        self.drops.record(class_of(rec), rec.ts);
+    }
+}
+
+/// The class of a record as seen on the emitting thread: its own `class`
+/// field, else the innermost span's, else derived from the level.
+fn class_of(rec: &Record) -> &str {
+    rec.fields
+        .find_str("class")
+        .or_else(|| rec.spans.iter().find_map(|s| s.fields.find_str("class")))
+        .unwrap_or_else(|| default_class(rec.level))
+}
+
+/// Pipeline settings the builder hands over.
+pub(crate) struct Settings {
+    pub(crate) capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) retry_buffer_bytes: usize,
+    pub(crate) max_value: usize,
+    pub(crate) default_overflow: Overflow,
+    pub(crate) overflow: Vec<(String, Overflow)>,
+    pub(crate) filter: Directives,
+    pub(crate) encoder: Encoder,
+    pub(crate) router: Router,
+    pub(crate) sinks: Vec<Box<dyn Sink>>,
+}
+
+/// Starts the worker thread and returns what the layer and handle share.
+pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
+    let (tx, rx) = crossbeam_channel::bounded(s.capacity);
+    let drops = Arc::new(Drops::default());
+    let sinks: Vec<SinkSlot> = s
+        .sinks
+        .into_iter()
+        .map(|sink| SinkSlot {
+            counters: Arc::new(SinkCounters {
+                name: sink.name().to_owned(),
+                healthy: AtomicBool::new(true),
+                ..SinkCounters::default()
+            }),
+            sink,
+            pending: Batch::new(),
+            failing_since: None,
+            attempts: 0,
+            next_retry: Instant::now(),
+            unreported_drops: 0,
+        })
+        .collect();
+    let counters = Arc::new(Counters {
+        sinks: sinks.iter().map(|s| s.counters.clone()).collect(),
+        ..Counters::default()
+    });
+    let streams = s
+        .router
+        .streams()
+        .iter()
+        .map(|name| (name.clone(), 0u64))
+        .collect();
+    let worker = Worker {
+        rx,
+        drops: drops.clone(),
+        counters: counters.clone(),
+        encoder: s.encoder,
+        router: s.router,
+        streams,
+        sinks,
+        batch: Batch::new(),
+        internal: Vec::new(),
+        route_buf: Vec::new(),
+        batch_size: s.batch_size,
+        flush_interval: s.flush_interval,
+        retry_buffer_bytes: s.retry_buffer_bytes,
+        last_flush: Instant::now(),
+        unflushed: false,
+    };
+    let handle = std::thread::Builder::new()
+        .name("evtrail-worker".into())
+        .spawn(move || worker.run())
+        .map_err(|e| {
+            Error::with_source(ErrorKind::Io, "cannot start the evtrail-worker thread", e)
+        })?;
+    Ok(Arc::new(Shared {
+        tx,
+        capacity: s.capacity,
+        default_overflow: s.default_overflow,
+        overflow: s.overflow,
+        filter: RuntimeFilter::new(s.filter),
+        max_value: s.max_value,
+        flush_timeout: s.flush_timeout,
+        closed: AtomicBool::new(false),
+        drops,
+        counters,
+        worker: Mutex::new(Some(handle)),
+    }))
+}
+
+/// The first wait after a failure; doubled per attempt.
+const RETRY_BASE: Duration = Duration::from_millis(50);
+/// The longest wait between two attempts.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+struct SinkSlot {
+    sink: Box<dyn Sink>,
+    counters: Arc<SinkCounters>,
+    /// Records the sink has not accepted yet, oldest first.
+    pending: Batch,
+    failing_since: Option<Instant>,
+    attempts: u32,
+    next_retry: Instant,
+    unreported_drops: u64,
+}
+
+impl SinkSlot {
+    fn name(&self) -> &str {
+        &self.counters.name
+    }
+
+    fn publish(&self) {
+        self.counters
+            .pending
+            .store(self.pending.len() as u64, Ordering::Relaxed);
+        self.counters
+            .healthy
+            .store(self.failing_since.is_none(), Ordering::Relaxed);
+    }
+}
+
+struct Worker {
+    rx: Receiver<Msg>,
+    drops: Arc<Drops>,
+    counters: Arc<Counters>,
+    encoder: Encoder,
+    router: Router,
+    /// Each stream's name and last sequence number.
+    streams: Vec<(Arc<str>, u64)>,
+    sinks: Vec<SinkSlot>,
+    batch: Batch,
+    /// Records evtrail writes about itself, encoded with the next batch.
+    internal: Vec<Record>,
+    route_buf: Vec<usize>,
+    batch_size: usize,
+    flush_interval: Duration,
+    retry_buffer_bytes: usize,
+    last_flush: Instant,
+    unflushed: bool,
+}
+
+impl Worker {
+    fn run(mut self) {
+        mark_evtrail_thread();
+        let mut acks = Vec::new();
+        loop {
+            let first = match self.rx.recv_deadline(self.next_deadline()) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.finish(Instant::now() + RETRY_MAX);
+                    return;
+                }
+            };
+            let mut shutdown = None;
+            let mut next = first;
+            let mut taken = 0;
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Record(rec) => {
+                        self.counters.received.fetch_add(1, Ordering::Relaxed);
+                        self.process(&rec);
+                        taken += 1;
+                    }
+                    Msg::Flush(ack) => acks.push(ack),
+                    Msg::Shutdown(deadline, ack) => {
+                        shutdown = Some((deadline, ack));
+                        break;
+                    }
+                }
+                if taken < self.batch_size {
+                    next = self.rx.try_recv().ok();
+                }
+            }
+            self.deliver();
+            let caught_up = self.rx.is_empty();
+            if !acks.is_empty()
+                || (self.unflushed
+                    && (caught_up || self.last_flush.elapsed() >= self.flush_interval))
+            {
+                self.flush_sinks();
+            }
+            if !acks.is_empty() {
+                let clean = self.sinks.iter().all(|s| s.failing_since.is_none());
+                for ack in acks.drain(..) {
+                    let _ = ack.send(clean);
+                }
+            }
+            if let Some((deadline, ack)) = shutdown {
+                let _ = ack.send(self.finish(deadline));
+                return;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let now = Instant::now();
+        if !self.internal.is_empty() || self.drops.dirty.load(Ordering::Acquire) {
+            return now;
+        }
+        let mut deadline = now + Duration::from_secs(3600);
+        if self.unflushed {
+            deadline = deadline.min(self.last_flush + self.flush_interval);
+        }
+        for s in &self.sinks {
+            if s.failing_since.is_some() {
+                deadline = deadline.min(s.next_retry);
+            }
+        }
+        deadline
+    }
+
+    /// Routes, numbers and encodes one record into the batch.
+    fn process(&mut self, rec: &Record) {
+        let res = Resolved::new(rec);
+        let input = RouteInput {
+            target: rec.meta.target(),
+            level: rec.level,
+            class: res.class(rec),
+            event: res.event(rec),
+        };
+        self.router.route(&input, &mut self.route_buf);
+        for &idx in &self.route_buf {
+            let (name, seq) = &mut self.streams[idx];
+            *seq += 1;
+            let buf = self.batch.line_buf();
+            let start = buf.len();
+            self.encoder.encode_open(rec, &res, name, *seq, buf);
+            buf.push(b'}');
+            self.batch
+                .finish_entry(name.clone(), *seq, rec.level, rec.ts, start);
+        }
+        if rec.internal {
+            self.counters.internal.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counters.written.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Turns unreported hand-off drops into `evtrail.dropped` records.
+    fn note_drops(&mut self) {
+        for (class, win) in self.drops.take() {
+            let mut rec = Record::internal(
+                Level::WARN,
+                "evtrail.dropped",
+                &format!(
+                    "{} {class} records dropped: the queue was full",
+                    win.pending
+                ),
+            );
+            rec.fields.add_str("class", &class);
+            rec.fields.add_u64("count", win.pending);
+            rec.fields.add_str("reason", "queue_full");
+            rec.fields.add_str("since", &ts_string(win.first));
+            rec.fields.add_str("until", &ts_string(win.last));
+            self.internal.push(rec);
+        }
+    }
+
+    /// Writes the batch (and any due retries) to every sink.
+    fn deliver(&mut self) {
+        self.note_drops();
+        // Notices raised while delivering go out in the same round, so a
+        // failure report is not left waiting for the next event.
+        for _ in 0..2 {
+            for rec in std::mem::take(&mut self.internal) {
+                self.process(&rec);
+            }
+            let now = Instant::now();
+            for i in 0..self.sinks.len() {
+                self.deliver_to(i, now);
+            }
+            if !self.batch.is_empty() {
+                self.unflushed = true;
+            }
+            self.batch.clear();
+            if self.internal.is_empty() {
+                break;
+            }
+        }
+    }
+
+    fn deliver_to(&mut self, i: usize, now: Instant) {
+        let slot = &mut self.sinks[i];
+        if slot.failing_since.is_none() {
+            if self.batch.is_empty() {
+                return;
+            }
+            match slot.sink.write(&self.batch) {
+                Ok(()) => {
+                    slot.counters
+                        .written
+                        .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    let kept = e.accepted().min(self.batch.len());
+                    slot.counters
+                        .written
+                        .fetch_add(kept as u64, Ordering::Relaxed);
+                    let mut rest = Batch::new();
+                    rest.extend_from(&self.batch, kept);
+                    self.fail(i, e, rest, now);
+                }
+            }
+        } else {
+            slot.pending.extend_from(&self.batch, 0);
+            self.trim_pending(i);
+            if now >= self.sinks[i].next_retry {
+                self.retry(i, now);
+            }
+        }
+        self.sinks[i].publish();
+    }
+
+    /// Starts or continues a failure episode for sink `i`.
+    fn fail(&mut self, i: usize, e: SinkError, rest: Batch, now: Instant) {
+        let slot = &mut self.sinks[i];
+        slot.counters.failures.fetch_add(1, Ordering::Relaxed);
+        if e.is_retryable() {
+            slot.pending = rest;
+        } else {
+            slot.counters
+                .dropped
+                .fetch_add(rest.len() as u64, Ordering::Relaxed);
+            slot.unreported_drops += rest.len() as u64;
+            slot.pending.clear();
+        }
+        slot.attempts += 1;
+        slot.next_retry = now + backoff(slot.attempts);
+        let first = slot.failing_since.is_none();
+        if first {
+            slot.failing_since = Some(now);
+            let name = slot.name().to_owned();
+            let why = error_chain(&e);
+            eprintln!("evtrail: sink `{name}` failed: {why}; retrying in the background");
+            let mut rec = Record::internal(
+                Level::ERROR,
+                "evtrail.sink_failed",
+                &format!("sink `{name}` failed: {why}"),
+            );
+            rec.fields.add_str("class", "error");
+            rec.fields.add_str("sink", &name);
+            rec.fields.add_str("error", &why);
+            rec.fields.push(
+                "retryable",
+                crate::record::Val::Bool(e.is_retryable()),
+                false,
+            );
+            self.internal.push(rec);
+        }
+        self.trim_pending(i);
+        self.note_sink_drops(i);
+    }
+
+    /// Keeps a failing sink's backlog within bounds, oldest out first.
+    fn trim_pending(&mut self, i: usize) {
+        let slot = &mut self.sinks[i];
+        if slot.pending.bytes() <= self.retry_buffer_bytes {
+            return;
+        }
+        let mut excess = slot.pending.bytes() - self.retry_buffer_bytes;
+        let mut n = 0;
+        for e in slot.pending.iter() {
+            if excess == 0 {
+                break;
+            }
+            excess = excess.saturating_sub(e.line().len());
+            n += 1;
+        }
+        slot.pending.drain_front(n);
+        slot.counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        slot.unreported_drops += n as u64;
+    }
+
+    fn note_sink_drops(&mut self, i: usize) {
+        let slot = &mut self.sinks[i];
+        if slot.unreported_drops == 0 {
+            return;
+        }
+        let n = std::mem::take(&mut slot.unreported_drops);
+        let name = slot.name().to_owned();
+        let mut rec = Record::internal(
+            Level::WARN,
+            "evtrail.dropped",
+            &format!("{n} records dropped by sink `{name}` while it was failing"),
+        );
+        rec.fields.add_str("class", "error");
+        rec.fields.add_u64("count", n);
+        rec.fields.add_str("reason", "sink_failed");
+        rec.fields.add_str("sink", &name);
+        self.internal.push(rec);
+    }
+
+    /// Tries a failing sink's backlog again.
+    fn retry(&mut self, i: usize, now: Instant) {
+        let slot = &mut self.sinks[i];
+        let result = if slot.pending.is_empty() {
+            Ok(())
+        } else {
+            slot.sink.write(&slot.pending)
+        }
+        .and_then(|()| slot.sink.flush());
+        match result {
+            Ok(()) => {
+                let n = slot.pending.len();
+                slot.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                slot.pending.clear();
+                let since = slot.failing_since.take().unwrap_or(now);
+                let attempts = std::mem::take(&mut slot.attempts);
+                let name = slot.name().to_owned();
+                eprintln!("evtrail: sink `{name}` recovered after {attempts} failed attempts");
+                let mut rec = Record::internal(
+                    Level::INFO,
+                    "evtrail.sink_recovered",
+                    &format!("sink `{name}` recovered"),
+                );
+                rec.fields.add_str("sink", &name);
+                rec.fields.add_u64("attempts", attempts as u64);
+                rec.fields.add_u64("delivered", n as u64);
+                rec.fields
+                    .add_u64("outage_ms", now.duration_since(since).as_millis() as u64);
+                self.internal.push(rec);
+                self.note_sink_drops(i);
+            }
+            Err(e) => {
+                let kept = e.accepted().min(slot.pending.len());
+                slot.counters
+                    .written
+                    .fetch_add(kept as u64, Ordering::Relaxed);
+                slot.pending.drain_front(kept);
+                let rest = std::mem::take(&mut slot.pending);
+                self.fail(i, e, rest, now);
+            }
+        }
+        self.sinks[i].publish();
+    }
+
+    fn flush_sinks(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.sinks.len() {
+            if self.sinks[i].failing_since.is_some() {
+                continue;
+            }
+            if let Err(e) = self.sinks[i].sink.flush() {
+                self.fail(i, e, Batch::new(), now);
+                self.sinks[i].publish();
+            }
+        }
+        self.last_flush = now;
+        self.unflushed = false;
+    }
+
+    /// Drains what is left, gives failing sinks until `deadline`, closes
+    /// every sink and says what could not be delivered.
+    fn finish(&mut self, deadline: Instant) -> Result<(), Error> {
+        // Records sent concurrently with the shutdown request still get in.
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::Record(rec) => {
+                    self.counters.received.fetch_add(1, Ordering::Relaxed);
+                    self.process(&rec);
+                    if self.batch.len() >= self.batch_size {
+                        self.deliver();
+                    }
+                }
+                Msg::Flush(ack) => {
+                    let _ = ack.send(false);
+                }
+                Msg::Shutdown(_, ack) => {
+                    let _ = ack.send(Ok(()));
+                }
+            }
+        }
+        self.deliver();
+        self.flush_sinks();
+        loop {
+            let failing: Vec<usize> = (0..self.sinks.len())
+                .filter(|&i| self.sinks[i].failing_since.is_some())
+                .collect();
+            if failing.is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wake = failing
+                .iter()
+                .map(|&i| self.sinks[i].next_retry)
+                .min()
+                .unwrap_or(now)
+                .min(deadline);
+            std::thread::sleep(wake.saturating_duration_since(now));
+            let now = Instant::now();
+            for i in failing {
+                if now >= self.sinks[i].next_retry {
+                    self.retry(i, now);
+                }
+            }
+            // Recovery notices go out to the sinks that are up.
+            self.deliver();
+        }
+        let mut lost = Vec::new();
+        for slot in &mut self.sinks {
+            if !slot.pending.is_empty() {
+                slot.counters
+                    .dropped
+                    .fetch_add(slot.pending.len() as u64, Ordering::Relaxed);
+                lost.push(format!(
+                    "{} records in sink `{}`",
+                    slot.pending.len(),
+                    slot.name()
+                ));
+                slot.pending.clear();
+            }
+            if let Err(e) = slot.sink.close() {
+                lost.push(format!(
+                    "sink `{}` failed to close: {}",
+                    slot.name(),
+                    error_chain(&e)
+                ));
+            }
+            slot.publish();
+        }
+        if lost.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Sink,
+                format!("shutdown could not deliver everything: {}", lost.join("; ")),
+            ))
+        }
+    }
+}
+
+fn backoff(attempts: u32) -> Duration {
+    RETRY_BASE
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+        .min(RETRY_MAX)
+}
+
+fn ts_string(nanos: u64) -> String {
+    let mut v = Vec::with_capacity(27);
+    write_ts(&mut v, nanos);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// Counters for one sink, as returned by [`Handle::stats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SinkStats {
+    /// The sink's [`name`](crate::Sink::name).
+    pub name: String,
+    /// Records the sink accepted.
+    pub written: u64,
+    /// Failed writes and flushes (each retry that fails counts).
+    pub failures: u64,
+    /// Records waiting to be retried.
+    pub pending: u64,
+    /// Records this sink lost: its backlog overflowed, it failed
+    /// permanently, or shutdown came before it recovered.
+    pub dropped: u64,
+    /// Whether the sink's last write succeeded.
+    pub healthy: bool,
+}
+
+/// A snapshot of the pipeline's counters; see [`Handle::stats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records handed to the worker: those it took plus those still queued.
+    pub accepted: u64,
+    /// Records lost at the hand-off (queue full under
+    /// [`Overflow::DropNewest`], or emitted after shutdown).
+    pub dropped: u64,
+    /// `dropped`, per class.
+    pub dropped_by_class: Vec<(String, u64)>,
+    /// Records the worker encoded and handed to the sinks.
+    pub written: u64,
+    /// Records evtrail wrote about itself (drop notices, sink failures).
+    pub internal: u64,
+    /// Events ignored because they were emitted on evtrail's own threads.
+    pub reentrant: u64,
+    /// Messages waiting in the hand-off channel.
+    pub queue_depth: usize,
+    /// The channel's capacity.
+    pub capacity: usize,
+    /// Per-sink counters, in the order the sinks were added.
+    pub sinks: Vec<SinkStats>,
+}
+
+/// Controls a running pipeline: flush, shut down, change the filter, read
+/// the counters. Cheap to clone; every clone controls the same pipeline.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Waits until every record emitted before this call has been handed to
+    /// the sinks and the sinks have been flushed.
+    ///
+    /// Works while emitting threads keep the queue busy: the request takes
+    /// its place in the queue behind what was already sent.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] if that did not happen within `timeout`,
+    /// [`ErrorKind::Sink`] if a sink is failing and still holds records for
+    /// retry, [`ErrorKind::Closed`] after shutdown.
+    pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "cannot flush: evtrail has been shut down",
+            ));
+        }
+        if on_evtrail_thread() {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "cannot flush from evtrail's own thread",
+            ));
+        }
+        let (ack, done) = crossbeam_channel::bounded(1);
+        match self.shared.tx.send_deadline(Msg::Flush(ack), deadline) {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(_)) => return Err(timeout_error("flush", timeout)),
+            Err(SendTimeoutError::Disconnected(_)) => {
+                return Err(Error::new(
+                    ErrorKind::Closed,
+                    "cannot flush: evtrail has been shut down",
+                ));
+            }
+        }
+        match done.recv_deadline(deadline) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let stats = self.stats();
+                let failing: Vec<String> = stats
+                    .sinks
+                    .iter()
+                    .filter(|s| !s.healthy)
+                    .map(|s| format!("`{}` ({} records pending)", s.name, s.pending))
+                    .collect();
+                Err(Error::new(
+                    ErrorKind::Sink,
+                    format!(
+                        "flush incomplete: failing sinks hold records for retry: {}",
+                        failing.join(", ")
+                    ),
+                ))
+            }
+            Err(RecvTimeoutError::Timeout) => Err(timeout_error("flush", timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::new(
+                ErrorKind::Closed,
+                "cannot flush: evtrail has been shut down",
+            )),
+        }
+    }
+
+    /// Stops accepting records, writes everything already accepted, flushes
+    /// and closes every sink, and joins the worker; failing sinks get until
+    /// `timeout` to recover. Calling it again does nothing.
+    ///
+    /// Records emitted after this call are counted as dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] when the worker did not finish in time (it is
+    /// left to finish in the background), [`ErrorKind::Sink`] when records
+    /// could not be delivered (they are counted in [`SinkStats::dropped`]).
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        let mut worker = self
+            .shared
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(join) = worker.take() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + timeout;
+        let (ack, done) = crossbeam_channel::bounded(1);
+        if on_evtrail_thread() {
+            self.shared.closed.store(true, Ordering::Release);
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "cannot shut down from evtrail's own thread",
+            ));
+        }
+        let sent = self
+            .shared
+            .tx
+            .send_deadline(Msg::Shutdown(deadline, ack), deadline);
+        // From here on, new records are dropped and counted, never queued
+        // behind a worker that is going away.
+        self.shared.closed.store(true, Ordering::Release);
+        if sent.is_err() {
+            return Err(timeout_error("shutdown", timeout));
+        }
+        match done.recv_deadline(deadline + Duration::from_millis(100)) {
+            Ok(result) => {
+                let _ = join.join();
+                result
+            }
+            Err(_) => Err(timeout_error("shutdown", timeout)),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.shared.counters;
+        let queue_depth = self.shared.tx.len();
+        let received = c.received.load(Ordering::Relaxed);
+        Stats {
+            accepted: received + queue_depth as u64,
+            dropped: self.shared.drops.total.load(Ordering::Relaxed),
+            dropped_by_class: self.shared.drops.by_class(),
+            written: c.written.load(Ordering::Relaxed),
+            internal: c.internal.load(Ordering::Relaxed),
+            reentrant: c.reentrant.load(Ordering::Relaxed),
+            queue_depth,
+            capacity: self.shared.capacity,
+            sinks: c
+                .sinks
+                .iter()
+                .map(|s| SinkStats {
+                    name: s.name.clone(),
+                    written: s.written.load(Ordering::Relaxed),
+                    failures: s.failures.load(Ordering::Relaxed),
+                    pending: s.pending.load(Ordering::Relaxed),
+                    dropped: s.dropped.load(Ordering::Relaxed),
+                    healthy: s.healthy.load(Ordering::Relaxed),
+                })
+                .collect(),
+        }
+    }
+
+    /// Sets one level for every target, effective for the next event.
+    pub fn set_level(&self, level: LevelFilter) {
+        self.shared.filter.set(Directives::level(level));
+    }
+
+    /// Replaces the filter with directives such as `warn,my_app::db=debug`
+    /// (a default level and `target=level` pairs; the most specific target
+    /// wins; naming only targets turns everything else off). Effective for
+    /// the next event.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when a directive cannot be parsed; the old
+    /// filter stays in force.
+    pub fn set_filter(&self, directives: &str) -> Result<(), Error> {
+        self.shared.filter.set(Directives::parse(directives)?);
+        Ok(())
+    }
+
+    /// The filter in force, in the syntax [`set_filter`](Self::set_filter) takes.
+    pub fn filter(&self) -> String {
+        self.shared.filter.current().to_string()
+    }
+}
+
+fn timeout_error(what: &str, timeout: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("{what} did not finish within {timeout:?}"),
+    )
+}
+
+/// Shuts the pipeline down when dropped; derefs to its [`Handle`].
+///
+/// Dropping the guard drains the queue and flushes every sink, waiting at
+/// most the [`flush_timeout`](crate::Builder::flush_timeout); a problem is
+/// reported on stderr, since `Drop` cannot return it. Call
+/// [`Handle::shutdown`] first to handle the result yourself.
+#[must_use = "dropping the guard shuts evtrail down; keep it alive as long as you log"]
+#[derive(Debug)]
+pub struct Guard {
+    pub(crate) handle: Handle,
+}
+
+impl Guard {
+    /// A handle that stays usable after the guard is gone.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+}
+
+impl std::ops::Deref for Guard {
+    type Target = Handle;
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Err(e) = self.handle.shutdown(self.handle.shared.flush_timeout) {
+            eprintln!("evtrail: {e}");
+        }
+    }
+}
+
+/// Collects what evtrail writes about a panic.
+pub(crate) fn panic_record(info: &std::panic::PanicHookInfo<'_>, limit: usize) -> Record {
+    let payload = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_owned());
+    let mut rec = Record::internal(Level::ERROR, "panic", &payload);
+    rec.internal = false;
+    let thread = std::thread::current();
+    let thread_name = thread
+        .name()
+        .map_or_else(|| format!("{:?}", thread.id()), str::to_owned);
+    rec.thread = Some(Arc::from(thread_name.as_str()));
+    rec.fields.add_str("class", "error");
+    if let crate::record::Meta::Owned(m) = &mut rec.meta {
+        m.target = "panic".to_owned();
+        if let Some(loc) = info.location() {
+            m.file = Some(loc.file().to_owned());
+            m.line = Some(loc.line());
+        }
+    }
+    if let Some(loc) = info.location() {
+        rec.fields.add_str(
+            "location",
+            &format!("{}:{}:{}", loc.file(), loc.line(), loc.column()),
+        );
+    }
+    let bt = std::backtrace::Backtrace::capture();
+    if bt.status() == std::backtrace::BacktraceStatus::Captured {
+        let (s, e) = rec
+            .fields
+            .push_fmt(format_args!("{bt}"), limit.max(64 * 1024));
+        rec.fields
+            .push("backtrace", crate::record::Val::Str(s, e), false);
+    }
+    rec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(50));
+        assert_eq!(backoff(2), Duration::from_millis(100));
+        assert_eq!(backoff(4), Duration::from_millis(400));
+        assert_eq!(backoff(40), RETRY_MAX);
+    }
+
+    #[test]
+    fn drop_windows_count_exactly_and_reset_when_taken() {
+        let d = Drops::default();
+        d.record("info", 10);
+        d.record("info", 30);
+        d.record("error", 20);
+        let taken = d.take();
+        assert_eq!(taken.len(), 2);
+        let info = &taken.iter().find(|(c, _)| c == "info").unwrap().1;
+        assert_eq!((info.pending, info.first, info.last), (2, 10, 30));
+        assert!(d.take().is_empty());
+        d.record("info", 40);
+        assert_eq!(d.take()[0].1.pending, 1);
+        assert_eq!(
+            d.by_class(),
+            [("error".to_owned(), 1), ("info".to_owned(), 3)]
+        );
+        assert_eq!(d.total.load(Ordering::Relaxed), 4);
+    }
+}

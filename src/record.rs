@@ -1,0 +1,917 @@
+//! Captured events and their JSON encoding; the format is specified in
+//! `format.md` (rendered as the public `evtrail::format` module).
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::Level;
+use tracing::field::{Field as TField, Visit};
+use tracing_core::Metadata;
+
+use crate::redact::{MASK, Redactor};
+
+/// The marker appended to a value that was cut at the size limit.
+const TRUNCATION_MARKER: &str = "…[truncated, ";
+
+/// A set of captured fields, with all string data in one buffer so a
+/// record costs two allocations however many fields it has.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FieldSet {
+    text: String,
+    items: Vec<Field>,
+}
+
+/// One captured field.
+#[derive(Clone, Debug)]
+pub(crate) struct Field {
+    pub(crate) name: &'static str,
+    pub(crate) value: Val,
+}
+
+/// A captured value. Strings live in the owning [`FieldSet`]'s buffer.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    Str(u32, u32),
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+    Error(Box<ErrorChain>),
+}
+
+/// A `dyn Error` with its `source()` chain, flattened to text.
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorChain {
+    pub(crate) message: String,
+    pub(crate) sources: Vec<String>,
+}
+
+/// A bounded `fmt::Write` into a `String`: keeps at most `limit` bytes (cut
+/// at a char boundary), counts the rest, and appends the truncation marker.
+struct Bounded<'a> {
+    out: &'a mut String,
+    start: usize,
+    limit: usize,
+    total: usize,
+}
+
+impl Bounded<'_> {
+    fn finish(self) {
+        if self.total > self.limit {
+            self.out.push_str(TRUNCATION_MARKER);
+            let mut n = itoa::Buffer::new();
+            self.out.push_str(n.format(self.total));
+            self.out.push_str(" bytes]");
+        }
+    }
+}
+
+impl fmt::Write for Bounded<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self
+            .start
+            .saturating_add(self.limit)
+            .saturating_sub(self.out.len());
+        self.total += s.len();
+        if s.len() <= room {
+            self.out.push_str(s);
+        } else if room > 0 {
+            let mut cut = room;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.out.push_str(&s[..cut]);
+            // Nothing more fits; later pieces are only counted.
+            self.limit = self.out.len() - self.start;
+        }
+        Ok(())
+    }
+}
+
+impl FieldSet {
+    /// The string a `Val::Str` points at.
+    pub(crate) fn str_at(&self, start: u32, end: u32) -> &str {
+        &self.text[start as usize..end as usize]
+    }
+
+    /// The value of the first field called `name`, when it is a string.
+    pub(crate) fn find_str(&self, name: &str) -> Option<&str> {
+        self.items.iter().find_map(|f| match f.value {
+            Val::Str(s, e) if f.name == name => Some(self.str_at(s, e)),
+            _ => None,
+        })
+    }
+
+    /// Appends text to the buffer, bounded, and returns where it landed.
+    pub(crate) fn push_text(&mut self, s: &str, limit: usize) -> (u32, u32) {
+        let start = self.text.len();
+        let mut w = Bounded {
+            out: &mut self.text,
+            start,
+            limit,
+            total: 0,
+        };
+        let _ = w.write_str(s);
+        w.finish();
+        (start as u32, self.text.len() as u32)
+    }
+
+    /// Formats a value into the buffer, bounded, and returns where it landed.
+    pub(crate) fn push_fmt(&mut self, args: fmt::Arguments<'_>, limit: usize) -> (u32, u32) {
+        let start = self.text.len();
+        let mut w = Bounded {
+            out: &mut self.text,
+            start,
+            limit,
+            total: 0,
+        };
+        let _ = w.write_fmt(args);
+        w.finish();
+        (start as u32, self.text.len() as u32)
+    }
+
+    /// Adds a field; when `replace` is set, a field of the same name is
+    /// overwritten in place (a span's `record` filling a declared field).
+    pub(crate) fn push(&mut self, name: &'static str, value: Val, replace: bool) {
+        if replace {
+            if let Some(f) = self.items.iter_mut().find(|f| f.name == name) {
+                f.value = value;
+                return;
+            }
+        }
+        self.items.push(Field { name, value });
+    }
+
+    /// Adds a string field (used for records evtrail writes itself).
+    pub(crate) fn add_str(&mut self, name: &'static str, value: &str) {
+        let (s, e) = self.push_text(value, usize::MAX);
+        self.push(name, Val::Str(s, e), false);
+    }
+
+    /// Adds an unsigned integer field.
+    pub(crate) fn add_u64(&mut self, name: &'static str, value: u64) {
+        self.push(name, Val::U64(value), false);
+    }
+}
+
+/// Fills a [`FieldSet`] from tracing's visitor calls.
+pub(crate) struct Capture<'a> {
+    pub(crate) set: &'a mut FieldSet,
+    /// Where the `message` field goes; `None` keeps it as an ordinary field.
+    pub(crate) message: Option<&'a mut Option<(u32, u32)>>,
+    pub(crate) limit: usize,
+    pub(crate) replace: bool,
+    /// Skip the `log.*` fields the `log` bridge adds (the normalised
+    /// metadata carries them).
+    pub(crate) skip_log_fields: bool,
+}
+
+impl Capture<'_> {
+    fn skip(&self, field: &TField) -> bool {
+        self.skip_log_fields && field.name().starts_with("log.")
+    }
+
+    fn put(&mut self, field: &TField, value: Val) {
+        if !self.skip(field) {
+            self.set.push(field.name(), value, self.replace);
+        }
+    }
+}
+
+impl Visit for Capture<'_> {
+    fn record_f64(&mut self, field: &TField, value: f64) {
+        self.put(field, Val::F64(value));
+    }
+    fn record_i64(&mut self, field: &TField, value: i64) {
+        self.put(field, Val::I64(value));
+    }
+    fn record_u64(&mut self, field: &TField, value: u64) {
+        self.put(field, Val::U64(value));
+    }
+    fn record_i128(&mut self, field: &TField, value: i128) {
+        self.put(field, Val::I128(value));
+    }
+    fn record_u128(&mut self, field: &TField, value: u128) {
+        self.put(field, Val::U128(value));
+    }
+    fn record_bool(&mut self, field: &TField, value: bool) {
+        self.put(field, Val::Bool(value));
+    }
+    fn record_str(&mut self, field: &TField, value: &str) {
+        if self.skip(field) {
+            return;
+        }
+        let (s, e) = self.set.push_text(value, self.limit);
+        if field.name() == "message" {
+            if let Some(m) = self.message.as_deref_mut() {
+                *m = Some((s, e));
+                return;
+            }
+        }
+        self.set.push(field.name(), Val::Str(s, e), self.replace);
+    }
+    fn record_error(&mut self, field: &TField, value: &(dyn std::error::Error + 'static)) {
+        let mut chain = ErrorChain {
+            message: value.to_string(),
+            sources: Vec::new(),
+        };
+        let mut next = value.source();
+        // Bounded: a cyclic or absurdly deep chain must not hang the caller.
+        while let Some(cause) = next {
+            if chain.sources.len() == 32 {
+                break;
+            }
+            chain.sources.push(cause.to_string());
+            next = cause.source();
+        }
+        self.put(field, Val::Error(Box::new(chain)));
+    }
+    fn record_debug(&mut self, field: &TField, value: &dyn fmt::Debug) {
+        if self.skip(field) {
+            return;
+        }
+        let (s, e) = self.set.push_fmt(format_args!("{value:?}"), self.limit);
+        if field.name() == "message" {
+            if let Some(m) = self.message.as_deref_mut() {
+                *m = Some((s, e));
+                return;
+            }
+        }
+        self.set.push(field.name(), Val::Str(s, e), self.replace);
+    }
+}
+
+/// A span's name and fields, captured once and shared by every event in it.
+#[derive(Clone, Debug)]
+pub(crate) struct SpanData {
+    pub(crate) name: &'static str,
+    pub(crate) fields: FieldSet,
+}
+
+/// Where an event came from.
+#[derive(Debug)]
+pub(crate) enum Meta {
+    Static(&'static Metadata<'static>),
+    Owned(Box<OwnedMeta>),
+}
+
+/// Source information that is not `'static` (`log` records, evtrail's own).
+#[derive(Debug, Default)]
+pub(crate) struct OwnedMeta {
+    pub(crate) target: String,
+    pub(crate) module: Option<String>,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u32>,
+}
+
+impl Meta {
+    pub(crate) fn target(&self) -> &str {
+        match self {
+            Meta::Static(m) => m.target(),
+            Meta::Owned(m) => &m.target,
+        }
+    }
+    fn module(&self) -> Option<&str> {
+        match self {
+            Meta::Static(m) => m.module_path(),
+            Meta::Owned(m) => m.module.as_deref(),
+        }
+    }
+    fn file(&self) -> Option<&str> {
+        match self {
+            Meta::Static(m) => m.file(),
+            Meta::Owned(m) => m.file.as_deref(),
+        }
+    }
+    fn line(&self) -> Option<u32> {
+        match self {
+            Meta::Static(m) => m.line(),
+            Meta::Owned(m) => m.line,
+        }
+    }
+}
+
+/// An event as captured on the emitting thread: owned, not yet encoded.
+#[derive(Debug)]
+pub(crate) struct Record {
+    /// Nanoseconds since the Unix epoch.
+    pub(crate) ts: u64,
+    pub(crate) level: Level,
+    pub(crate) meta: Meta,
+    pub(crate) thread: Option<Arc<str>>,
+    pub(crate) message: Option<(u32, u32)>,
+    pub(crate) fields: FieldSet,
+    /// Enclosing spans, innermost first.
+    pub(crate) spans: Vec<Arc<SpanData>>,
+    /// Written by evtrail itself (drop notices, sink failures).
+    pub(crate) internal: bool,
+}
+
+impl Record {
+    /// A record evtrail writes about itself.
+    pub(crate) fn internal(level: Level, event: &str, message: &str) -> Record {
+        let mut fields = FieldSet::default();
+        let msg = fields.push_text(message, usize::MAX);
+        fields.add_str("event", event);
+        Record {
+            ts: now_nanos(),
+            level,
+            meta: Meta::Owned(Box::new(OwnedMeta {
+                target: "evtrail".to_owned(),
+                ..OwnedMeta::default()
+            })),
+            thread: None,
+            message: Some(msg),
+            fields,
+            spans: Vec::new(),
+            internal: true,
+        }
+    }
+
+    pub(crate) fn message(&self) -> Option<&str> {
+        self.message.map(|(s, e)| self.fields.str_at(s, e))
+    }
+}
+
+/// The current time in nanoseconds since the Unix epoch (0 before it).
+pub(crate) fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Names lifted to the top level, in output order, and the field names that
+/// feed each.
+const PROMOTED: [&str; 12] = [
+    "class",
+    "event",
+    "code",
+    "status",
+    "tenant",
+    "user",
+    "ip",
+    "op",
+    "trace_id",
+    "span_id",
+    "request_id",
+    "session_id",
+];
+const P_CLASS: usize = 0;
+const P_EVENT: usize = 1;
+/// Slots up to and including this one are written before `msg`.
+const P_LAST_HEAD: usize = 3;
+
+fn promoted_slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "class" => 0,
+        "event" => 1,
+        "code" => 2,
+        "status" => 3,
+        "tenant" | "tenant_id" => 4,
+        "user" | "user_id" => 5,
+        "ip" => 6,
+        "op" | "operation_key" => 7,
+        "trace_id" => 8,
+        "span_id" => 9,
+        "request_id" => 10,
+        "session_id" => 11,
+        _ => return None,
+    })
+}
+
+/// Where a promoted value was found: 0 is the event, `k + 1` is span `k`
+/// (innermost first), with the field's index.
+type Origin = (usize, usize);
+
+/// A record's promoted fields, resolved once and used for routing and for
+/// encoding into every stream it goes to.
+pub(crate) struct Resolved {
+    slots: [Option<Origin>; PROMOTED.len()],
+}
+
+impl Resolved {
+    pub(crate) fn new(rec: &Record) -> Resolved {
+        let mut slots = [None; PROMOTED.len()];
+        let sets = std::iter::once(&rec.fields).chain(rec.spans.iter().map(|s| &s.fields));
+        for (src, set) in sets.enumerate() {
+            for (i, f) in set.items.iter().enumerate() {
+                if let Some(p) = promoted_slot(f.name) {
+                    if slots[p].is_none() {
+                        slots[p] = Some((src, i));
+                    }
+                }
+            }
+        }
+        Resolved { slots }
+    }
+
+    fn is_promoted(&self, origin: Origin) -> bool {
+        self.slots.contains(&Some(origin))
+    }
+
+    fn value<'r>(&self, rec: &'r Record, slot: usize) -> Option<(&'r FieldSet, &'r Field)> {
+        let (src, i) = self.slots[slot]?;
+        let set = if src == 0 {
+            &rec.fields
+        } else {
+            &rec.spans[src - 1].fields
+        };
+        Some((set, &set.items[i]))
+    }
+
+    fn str_value<'r>(&self, rec: &'r Record, slot: usize) -> Option<&'r str> {
+        match self.value(rec, slot)? {
+            (
+                set,
+                Field {
+                    value: Val::Str(s, e),
+                    ..
+                },
+            ) => Some(set.str_at(*s, *e)),
+            _ => None,
+        }
+    }
+
+    /// The record's class: its `class` field, else derived from the level.
+    pub(crate) fn class<'r>(&self, rec: &'r Record) -> &'r str {
+        self.str_value(rec, P_CLASS)
+            .unwrap_or_else(|| default_class(rec.level))
+    }
+
+    /// The record's `event` name, when it is a string.
+    pub(crate) fn event<'r>(&self, rec: &'r Record) -> Option<&'r str> {
+        self.str_value(rec, P_EVENT)
+    }
+}
+
+/// The class of an event that sets none.
+pub(crate) fn default_class(level: Level) -> &'static str {
+    if level == Level::ERROR {
+        "error"
+    } else {
+        "info"
+    }
+}
+
+/// Encodes records as JSON lines. Built once; used by the worker.
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    /// The static context, pre-encoded as `,"service":"…",…`.
+    static_ctx: Vec<u8>,
+    redactor: Redactor,
+    source_location: bool,
+}
+
+/// Static context written into every record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StaticContext {
+    pub(crate) service: String,
+    pub(crate) env: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) host: Option<String>,
+    pub(crate) node: Option<String>,
+    pub(crate) pid: Option<u32>,
+    pub(crate) version: Option<String>,
+}
+
+impl Encoder {
+    pub(crate) fn new(ctx: &StaticContext, redactor: Redactor, source_location: bool) -> Encoder {
+        let mut b = Vec::new();
+        let mut put = |k: &str, v: Option<&str>| {
+            if let Some(v) = v {
+                b.extend_from_slice(b",\"");
+                b.extend_from_slice(k.as_bytes());
+                b.extend_from_slice(b"\":");
+                write_str(&mut b, v);
+            }
+        };
+        put("service", Some(&ctx.service));
+        put("env", ctx.env.as_deref());
+        put("region", ctx.region.as_deref());
+        put("host", ctx.host.as_deref());
+        put("node", ctx.node.as_deref());
+        if let Some(pid) = ctx.pid {
+            b.extend_from_slice(b",\"pid\":");
+            b.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
+        }
+        let mut put = |k: &str, v: Option<&str>| {
+            if let Some(v) = v {
+                b.extend_from_slice(b",\"");
+                b.extend_from_slice(k.as_bytes());
+                b.extend_from_slice(b"\":");
+                write_str(&mut b, v);
+            }
+        };
+        put("version", ctx.version.as_deref());
+        Encoder {
+            static_ctx: b,
+            redactor,
+            source_location,
+        }
+    }
+
+    /// Appends the record as one JSON object (without the closing `}` and
+    /// newline, so a signature can follow) to `out`.
+    pub(crate) fn encode_open(
+        &self,
+        rec: &Record,
+        res: &Resolved,
+        stream: &str,
+        seq: u64,
+        out: &mut Vec<u8>,
+    ) {
+        out.extend_from_slice(b"{\"v\":1,\"stream\":");
+        write_str(out, stream);
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+        out.extend_from_slice(b",\"ts\":\"");
+        write_ts(out, rec.ts);
+        out.extend_from_slice(b"\",\"level\":\"");
+        out.extend_from_slice(rec.level.as_str().as_bytes());
+        out.push(b'"');
+
+        out.extend_from_slice(b",\"class\":");
+        match res.value(rec, P_CLASS) {
+            Some((set, f)) => self.write_val(out, set, f),
+            None => write_str(out, default_class(rec.level)),
+        }
+        for slot in P_EVENT..=P_LAST_HEAD {
+            self.write_promoted(out, rec, res, slot);
+        }
+        if let Some(msg) = rec.message() {
+            out.extend_from_slice(b",\"msg\":");
+            write_str(out, &self.redactor.redact(msg));
+        }
+        out.extend_from_slice(b",\"target\":");
+        write_str(out, rec.meta.target());
+        if self.source_location {
+            if let Some(m) = rec.meta.module() {
+                out.extend_from_slice(b",\"module\":");
+                write_str(out, m);
+            }
+            if let Some(f) = rec.meta.file() {
+                out.extend_from_slice(b",\"file\":");
+                write_str(out, f);
+            }
+            if let Some(l) = rec.meta.line() {
+                out.extend_from_slice(b",\"line\":");
+                out.extend_from_slice(itoa::Buffer::new().format(l).as_bytes());
+            }
+        }
+        if let Some(t) = &rec.thread {
+            out.extend_from_slice(b",\"thread\":");
+            write_str(out, t);
+        }
+        out.extend_from_slice(&self.static_ctx);
+        for slot in P_LAST_HEAD + 1..PROMOTED.len() {
+            self.write_promoted(out, rec, res, slot);
+        }
+
+        if !rec.spans.is_empty() {
+            out.extend_from_slice(b",\"spans\":[");
+            for (k, span) in rec.spans.iter().enumerate().rev() {
+                out.extend_from_slice(b"{\"name\":");
+                write_str(out, span.name);
+                self.write_fields(out, &span.fields, k + 1, res, b",\"fields\":{");
+                out.push(b'}');
+                if k != 0 {
+                    out.push(b',');
+                }
+            }
+            out.push(b']');
+        }
+        self.write_fields(out, &rec.fields, 0, res, b",\"fields\":{");
+    }
+
+    fn write_promoted(&self, out: &mut Vec<u8>, rec: &Record, res: &Resolved, slot: usize) {
+        if let Some((set, f)) = res.value(rec, slot) {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(PROMOTED[slot].as_bytes());
+            out.extend_from_slice(b"\":");
+            self.write_val(out, set, f);
+        }
+    }
+
+    /// Writes `open` + the non-promoted fields + `}`; nothing when there
+    /// are none.
+    fn write_fields(
+        &self,
+        out: &mut Vec<u8>,
+        set: &FieldSet,
+        src: usize,
+        res: &Resolved,
+        open: &[u8],
+    ) {
+        let mut first = true;
+        for (i, f) in set.items.iter().enumerate() {
+            if res.is_promoted((src, i)) {
+                continue;
+            }
+            if first {
+                out.extend_from_slice(open);
+                first = false;
+            } else {
+                out.push(b',');
+            }
+            write_str(out, f.name);
+            out.push(b':');
+            self.write_val(out, set, f);
+        }
+        if !first {
+            out.push(b'}');
+        }
+    }
+
+    fn write_val(&self, out: &mut Vec<u8>, set: &FieldSet, f: &Field) {
+        if self.redactor.is_sensitive_key(f.name) {
+            write_str(out, MASK);
+            return;
+        }
+        match &f.value {
+            Val::Str(s, e) => write_str(out, &self.redactor.redact(set.str_at(*s, *e))),
+            Val::I64(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Val::U64(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Val::I128(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Val::U128(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Val::F64(v) => write_f64(out, *v),
+            Val::Bool(v) => out.extend_from_slice(if *v { b"true" } else { b"false" }),
+            Val::Error(chain) => {
+                out.extend_from_slice(b"{\"message\":");
+                write_str(out, &self.redactor.redact(&chain.message));
+                if !chain.sources.is_empty() {
+                    out.extend_from_slice(b",\"sources\":[");
+                    for (i, s) in chain.sources.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        write_str(out, &self.redactor.redact(s));
+                    }
+                    out.push(b']');
+                }
+                out.push(b'}');
+            }
+        }
+    }
+}
+
+fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    } else if v.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if v > 0.0 {
+        out.extend_from_slice(b"\"inf\"");
+    } else {
+        out.extend_from_slice(b"\"-inf\"");
+    }
+}
+
+/// Writes `s` as a JSON string literal.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+/// Writes `nanos` since the epoch as `YYYY-MM-DDThh:mm:ss.uuuuuuZ`.
+pub(crate) fn write_ts(out: &mut Vec<u8>, nanos: u64) {
+    let secs = (nanos / 1_000_000_000) as i64;
+    let micros = (nanos % 1_000_000_000) / 1_000;
+    let dt =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let (y, mo, d) = (dt.year(), u8::from(dt.month()), dt.day());
+    let (h, mi, s) = (dt.hour(), dt.minute(), dt.second());
+    let mut buf = *b"0000-00-00T00:00:00.000000";
+    let two = |buf: &mut [u8], at: usize, v: u8| {
+        buf[at] = b'0' + v / 10;
+        buf[at + 1] = b'0' + v % 10;
+    };
+    let y = y.clamp(0, 9999) as u32;
+    buf[0] = b'0' + (y / 1000) as u8;
+    buf[1] = b'0' + (y / 100 % 10) as u8;
+    buf[2] = b'0' + (y / 10 % 10) as u8;
+    buf[3] = b'0' + (y % 10) as u8;
+    two(&mut buf, 5, mo);
+    two(&mut buf, 8, d);
+    two(&mut buf, 11, h);
+    two(&mut buf, 14, mi);
+    two(&mut buf, 17, s);
+    let mut m = micros;
+    for i in (20..26).rev() {
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    out.extend_from_slice(&buf);
+    out.push(b'Z');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_str(s: &str) -> String {
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_quotes_controls_and_keep_non_ascii() {
+        for s in [
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "nl\nr\rt\t",
+            "\u{0}\u{1f}\u{7f}",
+            "héllo 世界 🦀",
+            "\u{2028}",
+        ] {
+            let enc = json_str(s);
+            let back: String = serde_json::from_str(&enc).unwrap();
+            assert_eq!(back, s, "round trip of {enc}");
+        }
+        assert_eq!(json_str("\u{1}"), "\"\\u0001\"");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        let mut out = Vec::new();
+        write_ts(&mut out, 1_795_176_000_123_456_789);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2026-11-20T12:00:00.123456Z"
+        );
+        let mut out = Vec::new();
+        write_ts(&mut out, 0);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "1970-01-01T00:00:00.000000Z"
+        );
+    }
+
+    #[test]
+    fn floats_that_json_cannot_express_become_strings() {
+        for (v, want) in [
+            (1.5, "1.5"),
+            (f64::NAN, "\"NaN\""),
+            (f64::INFINITY, "\"inf\""),
+            (f64::NEG_INFINITY, "\"-inf\""),
+        ] {
+            let mut out = Vec::new();
+            write_f64(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn oversized_values_are_cut_at_a_char_boundary_with_a_marker() {
+        let mut set = FieldSet::default();
+        let (s, e) = set.push_text("ééééé", 5);
+        assert_eq!(set.str_at(s, e), "éé…[truncated, 10 bytes]");
+        let (s, e) = set.push_fmt(format_args!("{}{}", "abc", "defgh"), 4);
+        assert_eq!(set.str_at(s, e), "abcd…[truncated, 8 bytes]");
+        let (s, e) = set.push_text("fits", 4);
+        assert_eq!(set.str_at(s, e), "fits");
+    }
+
+    #[test]
+    fn replace_overwrites_a_declared_field() {
+        let mut set = FieldSet::default();
+        set.push("a", Val::I64(1), true);
+        set.push("a", Val::I64(2), true);
+        set.push("a", Val::I64(3), false);
+        let vals: Vec<i64> = set
+            .items
+            .iter()
+            .map(|f| match f.value {
+                Val::I64(v) => v,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(vals, [2, 3]);
+    }
+
+    fn encode(rec: &Record) -> serde_json::Value {
+        let ctx = StaticContext {
+            service: "svc".into(),
+            host: Some("h1".into()),
+            pid: Some(42),
+            ..StaticContext::default()
+        };
+        let enc = Encoder::new(&ctx, Redactor::default(), true);
+        let res = Resolved::new(rec);
+        let mut out = Vec::new();
+        enc.encode_open(rec, &res, "app", 7, &mut out);
+        out.push(b'}');
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn promoted_fields_move_to_the_top_and_innermost_wins() {
+        let mut outer = FieldSet::default();
+        outer.add_str("op", "outer-op");
+        outer.add_str("tenant", "t1");
+        let mut inner = FieldSet::default();
+        inner.add_str("op", "inner-op");
+        let mut rec = Record::internal(Level::INFO, "order_placed", "placed");
+        rec.internal = false;
+        rec.fields.add_str("ts", "not-a-time");
+        rec.fields.add_u64("user_id", 9);
+        rec.spans = vec![
+            Arc::new(SpanData {
+                name: "inner",
+                fields: inner,
+            }),
+            Arc::new(SpanData {
+                name: "outer",
+                fields: outer,
+            }),
+        ];
+        let v = encode(&rec);
+        assert_eq!(v["op"], "inner-op");
+        assert_eq!(v["tenant"], "t1");
+        assert_eq!(v["user"], 9);
+        assert_eq!(v["event"], "order_placed");
+        assert_eq!(v["class"], "info");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["fields"]["ts"], "not-a-time");
+        assert_ne!(v["ts"], "not-a-time");
+        // Spans outermost first; the losing outer `op` stays in its span.
+        assert_eq!(v["spans"][0]["name"], "outer");
+        assert_eq!(v["spans"][0]["fields"]["op"], "outer-op");
+        assert!(v["spans"][0]["fields"].get("tenant").is_none());
+        assert_eq!(v["spans"][1]["name"], "inner");
+        assert!(v["spans"][1].get("fields").is_none());
+        assert_eq!(v["service"], "svc");
+        assert_eq!(v["pid"], 42);
+    }
+
+    #[test]
+    fn keys_come_in_the_documented_order() {
+        let mut rec = Record::internal(Level::ERROR, "x", "m");
+        rec.fields.add_str("request_id", "r");
+        rec.fields.add_str("extra", "e");
+        rec.thread = Some(Arc::from("main"));
+        let ctx = StaticContext {
+            service: "svc".into(),
+            env: Some("prod".into()),
+            ..StaticContext::default()
+        };
+        let enc = Encoder::new(&ctx, Redactor::default(), true);
+        let mut out = Vec::new();
+        enc.encode_open(&rec, &Resolved::new(&rec), "app", 1, &mut out);
+        out.push(b'}');
+        let line = String::from_utf8(out).unwrap();
+        let order = [
+            "\"v\"",
+            "\"stream\"",
+            "\"seq\"",
+            "\"ts\"",
+            "\"level\"",
+            "\"class\"",
+            "\"event\"",
+            "\"msg\"",
+            "\"target\"",
+            "\"thread\"",
+            "\"service\"",
+            "\"env\"",
+            "\"request_id\"",
+            "\"fields\"",
+        ];
+        let pos: Vec<usize> = order.iter().map(|k| line.find(k).unwrap()).collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{line}");
+        assert!(line.contains("\"class\":\"error\""));
+    }
+}

@@ -1,0 +1,421 @@
+//! Where encoded records go: the [`Sink`] trait and the built-in sinks.
+//!
+//! The worker encodes each record once and hands sinks a [`Batch`] of
+//! finished lines. A sink writes them, and reports failure with a
+//! [`SinkError`] that says whether trying again can help and how many of the
+//! batch's entries it did keep. The worker owns the retry: it keeps what a
+//! sink did not accept (bounded), retries with backoff, reports the failure
+//! once per episode as an `evtrail.sink_failed` record on the other sinks
+//! and on stderr, and counts everything in [`Stats`](crate::Stats).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::Level;
+
+mod file;
+mod memory;
+mod stdout;
+
+pub use file::FileSink;
+pub use memory::MemorySink;
+pub use stdout::{StdoutFormat, StdoutSink};
+
+/// A destination for encoded records.
+///
+/// Sinks run on evtrail's worker thread, never on the thread that emitted
+/// the event. Events that a sink emits through `tracing` while it works are
+/// not fed back into the pipeline.
+///
+/// # Examples
+///
+/// ```
+/// use evtrail::{Batch, Sink, SinkError};
+///
+/// /// Counts lines instead of writing them.
+/// struct Counter(usize);
+///
+/// impl Sink for Counter {
+///     fn name(&self) -> &str {
+///         "counter"
+///     }
+///     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+///         self.0 += batch.len();
+///         Ok(())
+///     }
+///     fn flush(&mut self) -> Result<(), SinkError> {
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Sink: Send + 'static {
+    /// A short name for stats and failure reports (`file`, `stdout`, …).
+    fn name(&self) -> &str;
+
+    /// Writes a batch of records.
+    ///
+    /// # Errors
+    ///
+    /// A [`SinkError`] saying whether a retry can help and how many leading
+    /// entries of `batch` were kept anyway; the worker retries the rest.
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError>;
+
+    /// Makes everything written so far durable to the sink's own standard
+    /// (for a file: handed to the operating system).
+    ///
+    /// # Errors
+    ///
+    /// A [`SinkError`] when buffered data could not be written.
+    fn flush(&mut self) -> Result<(), SinkError>;
+
+    /// Flushes and releases resources. Called once when the pipeline shuts
+    /// down; the default calls [`flush`](Sink::flush).
+    ///
+    /// # Errors
+    ///
+    /// As for [`flush`](Sink::flush).
+    fn close(&mut self) -> Result<(), SinkError> {
+        self.flush()
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        (**self).write(batch)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        (**self).flush()
+    }
+    fn close(&mut self) -> Result<(), SinkError> {
+        (**self).close()
+    }
+}
+
+impl fmt::Debug for dyn Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sink({})", self.name())
+    }
+}
+
+/// Why a sink could not write, and whether trying again can help.
+pub struct SinkError {
+    retryable: bool,
+    accepted: usize,
+    message: String,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl SinkError {
+    /// A failure that may pass (disk full, endpoint down): the worker keeps
+    /// the records and tries again with backoff.
+    pub fn retryable(message: impl Into<String>) -> SinkError {
+        SinkError {
+            retryable: true,
+            accepted: 0,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure that retrying cannot fix: the records are counted as
+    /// dropped by this sink and the failure is reported.
+    pub fn permanent(message: impl Into<String>) -> SinkError {
+        SinkError {
+            retryable: false,
+            ..SinkError::retryable(message)
+        }
+    }
+
+    /// A retryable error from an I/O failure.
+    pub fn io(message: impl Into<String>, err: std::io::Error) -> SinkError {
+        SinkError::retryable(message).with_source(err)
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> SinkError {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Says that the first `n` entries of the batch were written before the
+    /// failure, so only the rest is retried. Default 0.
+    pub fn with_accepted(mut self, n: usize) -> SinkError {
+        self.accepted = n;
+        self
+    }
+
+    /// Whether trying again can help.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// How many leading entries of the batch were written anyway.
+    pub fn accepted(&self) -> usize {
+        self.accepted
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkError")
+            .field("retryable", &self.retryable)
+            .field("accepted", &self.accepted)
+            .field("message", &self.message)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl StdError for SinkError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+/// Renders an error with its whole source chain, for reports.
+pub(crate) fn error_chain(err: &dyn StdError) -> String {
+    let mut s = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    s
+}
+
+#[derive(Clone, Debug)]
+struct EntryMeta {
+    stream: Arc<str>,
+    seq: u64,
+    ts: u64,
+    level: Level,
+    start: usize,
+    end: usize,
+}
+
+/// Encoded records, one JSON line each, ready for sinks.
+///
+/// The lines of a batch are stored back to back in one buffer.
+///
+/// # Examples
+///
+/// ```
+/// use evtrail::Batch;
+/// use std::time::SystemTime;
+///
+/// let mut batch = Batch::new();
+/// batch.push("app", 1, tracing::Level::INFO, SystemTime::now(), br#"{"v":1}"#);
+/// assert_eq!(batch.len(), 1);
+/// assert_eq!(batch.iter().next().unwrap().line(), br#"{"v":1}"#);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+    entries: Vec<EntryMeta>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Appends one encoded line (without its trailing newline).
+    pub fn push(&mut self, stream: &str, seq: u64, level: Level, ts: SystemTime, line: &[u8]) {
+        let ts = ts
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        self.push_entry(Arc::from(stream), seq, level, ts, line);
+    }
+
+    pub(crate) fn push_entry(
+        &mut self,
+        stream: Arc<str>,
+        seq: u64,
+        level: Level,
+        ts: u64,
+        line: &[u8],
+    ) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(line);
+        self.entries.push(EntryMeta {
+            stream,
+            seq,
+            ts,
+            level,
+            start,
+            end: self.buf.len(),
+        });
+    }
+
+    /// Starts an entry whose line the caller writes into the returned
+    /// buffer; [`finish_entry`](Self::finish_entry) completes it.
+    pub(crate) fn line_buf(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    pub(crate) fn finish_entry(
+        &mut self,
+        stream: Arc<str>,
+        seq: u64,
+        level: Level,
+        ts: u64,
+        start: usize,
+    ) {
+        self.entries.push(EntryMeta {
+            stream,
+            seq,
+            ts,
+            level,
+            start,
+            end: self.buf.len(),
+        });
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the batch holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The total size of the lines, without newlines.
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The records, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Entry<'_>> + '_ {
+        self.entries
+            .iter()
+            .map(move |meta| Entry { batch: self, meta })
+    }
+
+    /// Removes every record, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.entries.clear();
+    }
+
+    /// Appends the records of `other` from index `from` on.
+    pub(crate) fn extend_from(&mut self, other: &Batch, from: usize) {
+        for e in other.entries.iter().skip(from) {
+            self.push_entry(
+                e.stream.clone(),
+                e.seq,
+                e.level,
+                e.ts,
+                &other.buf[e.start..e.end],
+            );
+        }
+    }
+
+    /// Drops the first `n` records (oldest first).
+    pub(crate) fn drain_front(&mut self, n: usize) {
+        if n >= self.entries.len() {
+            self.clear();
+            return;
+        }
+        let cut = self.entries[n].start;
+        self.buf.drain(..cut);
+        self.entries.drain(..n);
+        for e in &mut self.entries {
+            e.start -= cut;
+            e.end -= cut;
+        }
+    }
+}
+
+/// One encoded record in a [`Batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    batch: &'a Batch,
+    meta: &'a EntryMeta,
+}
+
+impl<'a> Entry<'a> {
+    /// The stream the record belongs to.
+    pub fn stream(&self) -> &'a str {
+        &self.meta.stream
+    }
+
+    /// The record's sequence number within its stream.
+    pub fn seq(&self) -> u64 {
+        self.meta.seq
+    }
+
+    /// The event's level.
+    pub fn level(&self) -> Level {
+        self.meta.level
+    }
+
+    /// When the event happened.
+    pub fn timestamp(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.meta.ts)
+    }
+
+    /// The encoded JSON line, without its trailing newline.
+    pub fn line(&self) -> &'a [u8] {
+        &self.batch.buf[self.meta.start..self.meta.end]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: u64) -> Batch {
+        let mut b = Batch::new();
+        for i in 0..n {
+            b.push(
+                "app",
+                i,
+                Level::INFO,
+                UNIX_EPOCH,
+                format!("line{i}").as_bytes(),
+            );
+        }
+        b
+    }
+
+    #[test]
+    fn drain_front_keeps_the_newest_lines_intact() {
+        let mut b = batch(5);
+        b.drain_front(2);
+        let lines: Vec<&[u8]> = b.iter().map(|e| e.line()).collect();
+        assert_eq!(lines, [&b"line2"[..], b"line3", b"line4"]);
+        b.drain_front(10);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn extend_from_copies_the_unaccepted_tail() {
+        let src = batch(4);
+        let mut dst = Batch::new();
+        dst.extend_from(&src, 3);
+        assert_eq!(dst.len(), 1);
+        let e = dst.iter().next().unwrap();
+        assert_eq!((e.seq(), e.line()), (3, &b"line3"[..]));
+    }
+}
