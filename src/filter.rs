@@ -73,7 +73,7 @@ impl Directives {
             // As with `RUST_LOG`: naming only targets means everything else is off.
             d.default = LevelFilter::OFF;
         }
-        d.targets.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        d.targets.sort_by_key(|t| std::cmp::Reverse(t.0.len()));
         Ok(d)
     }
 

@@ -246,6 +246,8 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
             attempts: 0,
             next_retry: Instant::now(),
             unreported_drops: 0,
+            flush_failed: false,
+            drops_noted_at: Instant::now(),
         })
         .collect();
     let counters = Arc::new(Counters {
@@ -300,6 +302,8 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
 const RETRY_BASE: Duration = Duration::from_millis(50);
 /// The longest wait between two attempts.
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often a sink that keeps losing records gets a notice about it.
+const SINK_DROP_NOTICE_EVERY: Duration = Duration::from_secs(60);
 
 struct SinkSlot {
     sink: Box<dyn Sink>,
@@ -310,11 +314,22 @@ struct SinkSlot {
     attempts: u32,
     next_retry: Instant,
     unreported_drops: u64,
+    /// The episode began with a failed flush, which a retry must repeat.
+    flush_failed: bool,
+    /// When drops by this sink were last written as a notice.
+    drops_noted_at: Instant,
 }
 
 impl SinkSlot {
     fn name(&self) -> &str {
         &self.counters.name
+    }
+
+    /// Whether a retry has something to prove recovery with: records to
+    /// deliver or a flush to repeat. A sink that failed permanently waits
+    /// for new records instead of "recovering" on an empty retry.
+    fn has_retry_work(&self) -> bool {
+        self.failing_since.is_some() && (!self.pending.is_empty() || self.flush_failed)
     }
 
     fn publish(&self) {
@@ -411,7 +426,7 @@ impl Worker {
             deadline = deadline.min(self.last_flush + self.flush_interval);
         }
         for s in &self.sinks {
-            if s.failing_since.is_some() {
+            if s.has_retry_work() {
                 deadline = deadline.min(s.next_retry);
             }
         }
@@ -557,7 +572,7 @@ impl Worker {
             self.internal.push(rec);
         }
         self.trim_pending(i);
-        self.note_sink_drops(i);
+        self.note_sink_drops(i, false);
     }
 
     /// Keeps a failing sink's backlog within bounds, oldest out first.
@@ -580,11 +595,17 @@ impl Worker {
         slot.unreported_drops += n as u64;
     }
 
-    fn note_sink_drops(&mut self, i: usize) {
+    /// Writes an `evtrail.dropped` notice for what sink `i` lost: when
+    /// `now_anyway` (recovery, shutdown), else at most once a minute, so a
+    /// sink that is down for good does not fill the log with notices.
+    fn note_sink_drops(&mut self, i: usize, now_anyway: bool) {
         let slot = &mut self.sinks[i];
-        if slot.unreported_drops == 0 {
+        if slot.unreported_drops == 0
+            || !(now_anyway || slot.drops_noted_at.elapsed() >= SINK_DROP_NOTICE_EVERY)
+        {
             return;
         }
+        slot.drops_noted_at = Instant::now();
         let n = std::mem::take(&mut slot.unreported_drops);
         let name = slot.name().to_owned();
         let mut rec = Record::internal(
@@ -602,6 +623,9 @@ impl Worker {
     /// Tries a failing sink's backlog again.
     fn retry(&mut self, i: usize, now: Instant) {
         let slot = &mut self.sinks[i];
+        if !slot.has_retry_work() {
+            return;
+        }
         let result = if slot.pending.is_empty() {
             Ok(())
         } else {
@@ -613,6 +637,7 @@ impl Worker {
                 let n = slot.pending.len();
                 slot.counters.written.fetch_add(n as u64, Ordering::Relaxed);
                 slot.pending.clear();
+                slot.flush_failed = false;
                 let since = slot.failing_since.take().unwrap_or(now);
                 let attempts = std::mem::take(&mut slot.attempts);
                 let name = slot.name().to_owned();
@@ -628,7 +653,7 @@ impl Worker {
                 rec.fields
                     .add_u64("outage_ms", now.duration_since(since).as_millis() as u64);
                 self.internal.push(rec);
-                self.note_sink_drops(i);
+                self.note_sink_drops(i, true);
             }
             Err(e) => {
                 let kept = e.accepted().min(slot.pending.len());
@@ -650,6 +675,7 @@ impl Worker {
                 continue;
             }
             if let Err(e) = self.sinks[i].sink.flush() {
+                self.sinks[i].flush_failed = true;
                 self.fail(i, e, Batch::new(), now);
                 self.sinks[i].publish();
             }
@@ -683,7 +709,7 @@ impl Worker {
         self.flush_sinks();
         loop {
             let failing: Vec<usize> = (0..self.sinks.len())
-                .filter(|&i| self.sinks[i].failing_since.is_some())
+                .filter(|&i| self.sinks[i].has_retry_work())
                 .collect();
             if failing.is_empty() {
                 break;
@@ -708,16 +734,31 @@ impl Worker {
             // Recovery notices go out to the sinks that are up.
             self.deliver();
         }
+        for i in 0..self.sinks.len() {
+            let slot = &mut self.sinks[i];
+            let n = slot.pending.len() as u64;
+            slot.counters.dropped.fetch_add(n, Ordering::Relaxed);
+            slot.unreported_drops += n;
+            self.note_sink_drops(i, true);
+        }
+        // The last notices go to whichever sinks are still up.
+        for rec in std::mem::take(&mut self.internal) {
+            self.process(&rec);
+        }
+        let now = Instant::now();
+        for i in 0..self.sinks.len() {
+            if self.sinks[i].failing_since.is_none() {
+                self.deliver_to(i, now);
+            }
+        }
+        self.batch.clear();
         let mut lost = Vec::new();
         for slot in &mut self.sinks {
-            if !slot.pending.is_empty() {
-                slot.counters
-                    .dropped
-                    .fetch_add(slot.pending.len() as u64, Ordering::Relaxed);
+            if slot.failing_since.is_some() {
                 lost.push(format!(
-                    "{} records in sink `{}`",
-                    slot.pending.len(),
-                    slot.name()
+                    "sink `{}` is failing and lost {} records in all",
+                    slot.name(),
+                    slot.counters.dropped.load(Ordering::Relaxed)
                 ));
                 slot.pending.clear();
             }

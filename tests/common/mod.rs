@@ -1,0 +1,76 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use evtrail::{Batch, Sink, SinkError};
+use serde_json::Value;
+use tracing_subscriber::layer::SubscriberExt;
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A dispatcher with only the evtrail layer.
+pub fn dispatch(layer: evtrail::Layer) -> tracing::Dispatch {
+    tracing::Dispatch::new(tracing_subscriber::registry().with(layer))
+}
+
+pub fn parse(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Records whose `event` is `name`.
+pub fn events<'a>(records: &'a [Value], name: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["event"] == name).collect()
+}
+
+/// Records written by the application (not evtrail's own notices).
+pub fn user_records(records: &[Value]) -> Vec<&Value> {
+    records
+        .iter()
+        .filter(|r| r["target"] != "evtrail")
+        .collect()
+}
+
+/// Calls `flush` until it reports every sink caught up (a failing sink
+/// makes it return an error until a retry succeeds).
+pub fn flush_until_clean(handle: &evtrail::Handle) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match handle.flush(WAIT) {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.kind(), evtrail::ErrorKind::Sink, "{e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("sinks did not recover: {e}"),
+        }
+    }
+}
+
+/// A sink that fails with a retryable error while `down` is set, and
+/// otherwise keeps lines in memory.
+#[derive(Clone, Default)]
+pub struct FlakySink {
+    pub down: Arc<AtomicBool>,
+    pub inner: evtrail::MemorySink,
+}
+
+impl Sink for FlakySink {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(SinkError::retryable("endpoint is down"));
+        }
+        self.inner.write(batch)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}

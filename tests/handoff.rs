@@ -1,0 +1,265 @@
+//! The bounded hand-off: lossless `Block`, counted `DropNewest`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{WAIT, dispatch, events, parse, user_records};
+use crossbeam_channel::Receiver;
+use evtrail::{Batch, MemorySink, Overflow, Sink, SinkError};
+
+/// Remembers (thread, index) of every line, scanning instead of parsing
+/// so 800,000 lines stay cheap.
+#[derive(Clone, Default)]
+struct Tally {
+    seen: Arc<Mutex<Vec<(u64, u64, u64)>>>,
+}
+
+fn number_after(line: &str, key: &str) -> u64 {
+    let at = line
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        + key.len();
+    line[at..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0, |n, b| n * 10 + u64::from(b - b'0'))
+}
+
+impl Sink for Tally {
+    fn name(&self) -> &str {
+        "tally"
+    }
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        let mut seen = self.seen.lock().unwrap();
+        for e in batch.iter() {
+            let line = std::str::from_utf8(e.line()).unwrap();
+            assert_eq!(number_after(line, "\"seq\":"), e.seq());
+            seen.push((
+                e.seq(),
+                number_after(line, "\"t\":"),
+                number_after(line, "\"i\":"),
+            ));
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn block_policy_writes_every_event_exactly_once_in_per_thread_order() {
+    const THREADS: u64 = 8;
+    const PER_THREAD: u64 = 100_000;
+    let tally = Tally::default();
+    let (layer, guard) = evtrail::builder()
+        .service("test")
+        .capacity(64)
+        .overflow(Overflow::Block)
+        .source_location(false)
+        .add_sink(tally.clone())
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let d = d.clone();
+            s.spawn(move || {
+                tracing::dispatcher::with_default(&d, || {
+                    for i in 0..PER_THREAD {
+                        tracing::info!(t, i, "event");
+                    }
+                })
+            });
+        }
+    });
+    guard.flush(WAIT).unwrap();
+    let stats = guard.stats();
+    assert_eq!(stats.dropped, 0);
+    assert_eq!(stats.written, THREADS * PER_THREAD);
+    let seen = tally.seen.lock().unwrap();
+    assert_eq!(seen.len() as u64, THREADS * PER_THREAD);
+    let mut next: HashMap<u64, u64> = HashMap::new();
+    for (n, &(seq, t, i)) in seen.iter().enumerate() {
+        assert_eq!(seq, n as u64 + 1, "seq must be gap-free");
+        let want = next.entry(t).or_insert(0);
+        assert_eq!(i, *want, "thread {t} out of order");
+        *want += 1;
+    }
+    assert!(next.values().all(|&n| n == PER_THREAD));
+}
+
+/// A sink whose first write waits until the test opens the gate.
+struct Gate {
+    open: Receiver<()>,
+    waited: bool,
+    inner: MemorySink,
+}
+
+impl Sink for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        if !self.waited {
+            self.waited = true;
+            let _ = self.open.recv_timeout(WAIT);
+        }
+        self.inner.write(batch)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn drop_policy_never_blocks_and_accounts_for_every_lost_record() {
+    const SENT: u64 = 20_000;
+    let sink = MemorySink::new();
+    let (open, gate) = crossbeam_channel::bounded(1);
+    let (layer, guard) = evtrail::builder()
+        .service("test")
+        .capacity(16)
+        .add_sink(Gate {
+            open: gate,
+            waited: false,
+            inner: sink.clone(),
+        })
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    // The sink is stuck until the producer is done: if emitting blocked,
+    // the producer would never finish and this would time out.
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    let producer = std::thread::spawn(move || {
+        tracing::dispatcher::with_default(&d, || {
+            for i in 0..SENT {
+                tracing::info!(i, "event");
+            }
+        });
+        done_tx.send(()).unwrap();
+    });
+    done.recv_timeout(WAIT)
+        .expect("the producer blocked under DropNewest");
+    producer.join().unwrap();
+    open.send(()).unwrap();
+    guard.flush(WAIT).unwrap();
+
+    let stats = guard.stats();
+    assert!(stats.dropped > 0, "a stuck sink and capacity 16 must drop");
+    assert_eq!(stats.written + stats.dropped, SENT);
+    assert_eq!(stats.accepted, stats.written);
+    assert_eq!(stats.dropped_by_class, [("info".to_owned(), stats.dropped)]);
+
+    let records = parse(&sink.lines());
+    assert_eq!(user_records(&records).len() as u64, stats.written);
+    let notices = events(&records, "evtrail.dropped");
+    assert!(!notices.is_empty());
+    let noted: u64 = notices
+        .iter()
+        .map(|n| n["fields"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        noted, stats.dropped,
+        "evtrail.dropped records must account for every drop"
+    );
+    for n in &notices {
+        assert_eq!(n["class"], "info");
+        assert_eq!(n["level"], "WARN");
+        assert!(n["fields"]["since"].as_str().unwrap() <= n["fields"]["until"].as_str().unwrap());
+    }
+    // The surviving user records keep their emission order.
+    let order: Vec<u64> = user_records(&records)
+        .iter()
+        .map(|r| r["fields"]["i"].as_u64().unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]));
+    let seqs: Vec<u64> = records.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=records.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn audit_and_security_block_by_default_while_other_classes_drop() {
+    let sink = MemorySink::new();
+    let (open, gate) = crossbeam_channel::bounded(1);
+    let (layer, guard) = evtrail::builder()
+        .service("test")
+        .capacity(4)
+        .add_sink(Gate {
+            open: gate,
+            waited: false,
+            inner: sink.clone(),
+        })
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    let audit = {
+        let d = d.clone();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&d, || {
+                for i in 0..500 {
+                    tracing::info!(class = "audit", i, "audited");
+                    tracing::warn!(class = "security", i, "secured");
+                }
+            })
+        })
+    };
+    tracing::dispatcher::with_default(&d, || {
+        for i in 0..2_000 {
+            tracing::info!(i, "chatter");
+        }
+    });
+    open.send(()).unwrap();
+    audit.join().unwrap();
+    guard.flush(WAIT).unwrap();
+    let stats = guard.stats();
+    assert!(
+        stats.dropped_by_class.iter().all(|(c, _)| c == "info"),
+        "{:?}",
+        stats.dropped_by_class
+    );
+    let records = parse(&sink.lines());
+    assert_eq!(
+        records.iter().filter(|r| r["class"] == "audit").count(),
+        500
+    );
+    assert_eq!(
+        records.iter().filter(|r| r["class"] == "security").count(),
+        500
+    );
+}
+
+#[test]
+fn per_class_policy_overrides_the_default() {
+    let sink = MemorySink::new();
+    let (open, gate) = crossbeam_channel::bounded(1);
+    let (layer, guard) = evtrail::builder()
+        .service("test")
+        .capacity(2)
+        .overflow(Overflow::Block)
+        .overflow_for("metrics", Overflow::DropNewest)
+        .add_sink(Gate {
+            open: gate,
+            waited: false,
+            inner: sink.clone(),
+        })
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    tracing::dispatcher::with_default(&d, || {
+        for i in 0..1_000 {
+            tracing::info!(class = "metrics", i, "sample");
+        }
+    });
+    open.send(()).unwrap();
+    guard.flush(Duration::from_secs(30)).unwrap();
+    let stats = guard.stats();
+    assert!(stats.dropped > 0);
+    assert_eq!(
+        stats.dropped_by_class,
+        [("metrics".to_owned(), stats.dropped)]
+    );
+}
