@@ -187,6 +187,12 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return self.drop_record(&rec);
         }
+        // The worker must never wait for room it alone can make.
+        let timeout = if on_evtrail_thread() {
+            Duration::ZERO
+        } else {
+            timeout
+        };
         match self.tx.send_timeout(Msg::Record(rec), timeout) {
             Ok(()) => {}
             Err(
@@ -276,6 +282,7 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
         retry_buffer_bytes: s.retry_buffer_bytes,
         last_flush: Instant::now(),
         unflushed: false,
+        drops_noted_at: Instant::now(),
     };
     let handle = std::thread::Builder::new()
         .name("evtrail-worker".into())
@@ -302,6 +309,9 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
 const RETRY_BASE: Duration = Duration::from_millis(50);
 /// The longest wait between two attempts.
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// The least time between two notices about hand-off drops while they
+/// keep happening.
+const DROP_NOTICE_EVERY: Duration = Duration::from_millis(100);
 /// How often a sink that keeps losing records gets a notice about it.
 const SINK_DROP_NOTICE_EVERY: Duration = Duration::from_secs(60);
 
@@ -360,6 +370,7 @@ struct Worker {
     retry_buffer_bytes: usize,
     last_flush: Instant,
     unflushed: bool,
+    drops_noted_at: Instant,
 }
 
 impl Worker {
@@ -395,7 +406,7 @@ impl Worker {
                     next = self.rx.try_recv().ok();
                 }
             }
-            self.deliver();
+            self.deliver(!acks.is_empty() || shutdown.is_some());
             let caught_up = self.rx.is_empty();
             if !acks.is_empty()
                 || (self.unflushed
@@ -418,10 +429,13 @@ impl Worker {
 
     fn next_deadline(&self) -> Instant {
         let now = Instant::now();
-        if !self.internal.is_empty() || self.drops.dirty.load(Ordering::Acquire) {
+        if !self.internal.is_empty() {
             return now;
         }
         let mut deadline = now + Duration::from_secs(3600);
+        if self.drops.dirty.load(Ordering::Acquire) {
+            deadline = deadline.min(self.drops_noted_at + DROP_NOTICE_EVERY);
+        }
         if self.unflushed {
             deadline = deadline.min(self.last_flush + self.flush_interval);
         }
@@ -460,8 +474,14 @@ impl Worker {
         }
     }
 
-    /// Turns unreported hand-off drops into `evtrail.dropped` records.
-    fn note_drops(&mut self) {
+    /// Turns unreported hand-off drops into `evtrail.dropped` records: at
+    /// most every [`DROP_NOTICE_EVERY`] under sustained overload, and
+    /// always when `force`d (a flush or shutdown must find them written).
+    fn note_drops(&mut self, force: bool) {
+        if !force && self.drops_noted_at.elapsed() < DROP_NOTICE_EVERY {
+            return;
+        }
+        self.drops_noted_at = Instant::now();
         for (class, win) in self.drops.take() {
             let mut rec = Record::internal(
                 Level::WARN,
@@ -481,8 +501,8 @@ impl Worker {
     }
 
     /// Writes the batch (and any due retries) to every sink.
-    fn deliver(&mut self) {
-        self.note_drops();
+    fn deliver(&mut self, force_notices: bool) {
+        self.note_drops(force_notices);
         // Notices raised while delivering go out in the same round, so a
         // failure report is not left waiting for the next event.
         for _ in 0..2 {
@@ -509,7 +529,7 @@ impl Worker {
             if self.batch.is_empty() {
                 return;
             }
-            match slot.sink.write(&self.batch) {
+            match guarded(|| slot.sink.write(&self.batch)) {
                 Ok(()) => {
                     slot.counters
                         .written
@@ -629,9 +649,9 @@ impl Worker {
         let result = if slot.pending.is_empty() {
             Ok(())
         } else {
-            slot.sink.write(&slot.pending)
+            guarded(|| slot.sink.write(&slot.pending))
         }
-        .and_then(|()| slot.sink.flush());
+        .and_then(|()| guarded(|| slot.sink.flush()));
         match result {
             Ok(()) => {
                 let n = slot.pending.len();
@@ -674,7 +694,8 @@ impl Worker {
             if self.sinks[i].failing_since.is_some() {
                 continue;
             }
-            if let Err(e) = self.sinks[i].sink.flush() {
+            let sink = &mut self.sinks[i].sink;
+            if let Err(e) = guarded(|| sink.flush()) {
                 self.sinks[i].flush_failed = true;
                 self.fail(i, e, Batch::new(), now);
                 self.sinks[i].publish();
@@ -694,7 +715,7 @@ impl Worker {
                     self.counters.received.fetch_add(1, Ordering::Relaxed);
                     self.process(&rec);
                     if self.batch.len() >= self.batch_size {
-                        self.deliver();
+                        self.deliver(true);
                     }
                 }
                 Msg::Flush(ack) => {
@@ -705,7 +726,7 @@ impl Worker {
                 }
             }
         }
-        self.deliver();
+        self.deliver(true);
         self.flush_sinks();
         loop {
             let failing: Vec<usize> = (0..self.sinks.len())
@@ -732,7 +753,7 @@ impl Worker {
                 }
             }
             // Recovery notices go out to the sinks that are up.
-            self.deliver();
+            self.deliver(true);
         }
         for i in 0..self.sinks.len() {
             let slot = &mut self.sinks[i];
@@ -762,7 +783,7 @@ impl Worker {
                 ));
                 slot.pending.clear();
             }
-            if let Err(e) = slot.sink.close() {
+            if let Err(e) = guarded(|| slot.sink.close()) {
                 lost.push(format!(
                     "sink `{}` failed to close: {}",
                     slot.name(),
@@ -780,6 +801,26 @@ impl Worker {
             ))
         }
     }
+}
+
+/// Runs a sink call, turning a panic into a permanent failure: a buggy
+/// sink must not take the worker (and every other sink) down with it.
+fn guarded(call: impl FnOnce() -> Result<(), SinkError>) -> Result<(), SinkError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(result) => result,
+        Err(payload) => Err(SinkError::permanent(format!(
+            "the sink panicked: {}",
+            panic_message(payload.as_ref())
+        ))),
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_owned())
 }
 
 fn backoff(attempts: u32) -> Duration {
@@ -1053,13 +1094,7 @@ impl Drop for Guard {
 
 /// Collects what evtrail writes about a panic.
 pub(crate) fn panic_record(info: &std::panic::PanicHookInfo<'_>, limit: usize) -> Record {
-    let payload = info
-        .payload()
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| info.payload().downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "Box<dyn Any>".to_owned());
-    let mut rec = Record::internal(Level::ERROR, "panic", &payload);
+    let mut rec = Record::internal(Level::ERROR, "panic", &panic_message(info.payload()));
     rec.internal = false;
     let thread = std::thread::current();
     let thread_name = thread
