@@ -58,14 +58,56 @@ struct Bounded<'a> {
     total: usize,
 }
 
+/// How far back from a cut a partial word is dropped.
+const CUT_BACK: usize = 64;
+
 impl Bounded<'_> {
     fn finish(self) {
         if self.total > self.limit {
+            let kept = &self.out[self.start..];
+            let end = cut_back(kept);
+            self.out.truncate(self.start + end);
             self.out.push_str(TRUNCATION_MARKER);
             let mut n = itoa::Buffer::new();
             self.out.push_str(n.format(self.total));
             self.out.push_str(" bytes]");
         }
+    }
+}
+
+/// Where to end text that was cut at the size limit. A word the cut went
+/// through (when it started within [`CUT_BACK`] bytes) is dropped, and so is
+/// a trailing run of digits, blanks and dashes holding four or more digits:
+/// cut, a secret such as a card number no longer looks like one, and the
+/// redactor, which runs later, would let its first digits through.
+fn cut_back(kept: &str) -> usize {
+    let mut end = kept.len();
+    if let Some(ws) = kept.rfind(char::is_whitespace) {
+        let after = ws + kept[ws..].chars().next().map_or(1, char::len_utf8);
+        if end - after <= CUT_BACK {
+            end = after;
+        }
+    }
+    let head = &kept[..end];
+    let tail_start = head
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c == ' ' || c == '-')
+        .len();
+    if head[tail_start..]
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count()
+        >= 4
+    {
+        end = tail_start;
+    }
+    end
+}
+
+/// Splits a cut value into its text and its truncation marker.
+fn split_marker(s: &str) -> (&str, &str) {
+    match s.rfind(TRUNCATION_MARKER) {
+        Some(at) if s.ends_with(" bytes]") => s.split_at(at),
+        _ => (s, ""),
     }
 }
 
@@ -214,8 +256,14 @@ impl Visit for Capture<'_> {
         self.set.push(field.name(), Val::Str(s, e), self.replace);
     }
     fn record_error(&mut self, field: &TField, value: &(dyn std::error::Error + 'static)) {
+        let limit = self.limit;
+        let bounded = |e: &dyn std::error::Error| {
+            let mut set = FieldSet::default();
+            set.push_fmt(format_args!("{e}"), limit);
+            set.text
+        };
         let mut chain = ErrorChain {
-            message: value.to_string(),
+            message: bounded(value),
             sources: Vec::new(),
         };
         let mut next = value.source();
@@ -224,7 +272,7 @@ impl Visit for Capture<'_> {
             if chain.sources.len() == 32 {
                 break;
             }
-            chain.sources.push(cause.to_string());
+            chain.sources.push(bounded(cause));
             next = cause.source();
         }
         self.put(field, Val::Error(Box::new(chain)));
@@ -544,7 +592,7 @@ impl Encoder {
         }
         if let Some(msg) = rec.message() {
             out.extend_from_slice(b",\"msg\":");
-            write_str(out, &self.redactor.redact(msg));
+            self.write_redacted(out, msg);
         }
         out.extend_from_slice(b",\"target\":");
         write_str(out, rec.meta.target());
@@ -632,7 +680,7 @@ impl Encoder {
             return;
         }
         match &f.value {
-            Val::Str(s, e) => write_str(out, &self.redactor.redact(set.str_at(*s, *e))),
+            Val::Str(s, e) => self.write_redacted(out, set.str_at(*s, *e)),
             Val::I64(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
             Val::U64(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
             Val::I128(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
@@ -641,20 +689,32 @@ impl Encoder {
             Val::Bool(v) => out.extend_from_slice(if *v { b"true" } else { b"false" }),
             Val::Error(chain) => {
                 out.extend_from_slice(b"{\"message\":");
-                write_str(out, &self.redactor.redact(&chain.message));
+                self.write_redacted(out, &chain.message);
                 if !chain.sources.is_empty() {
                     out.extend_from_slice(b",\"sources\":[");
                     for (i, s) in chain.sources.iter().enumerate() {
                         if i > 0 {
                             out.push(b',');
                         }
-                        write_str(out, &self.redactor.redact(s));
+                        self.write_redacted(out, s);
                     }
                     out.push(b']');
                 }
                 out.push(b'}');
             }
         }
+    }
+}
+
+impl Encoder {
+    /// Writes a string value with secrets masked; a truncation marker is
+    /// kept out of redaction, so masking a cut value cannot swallow it.
+    fn write_redacted(&self, out: &mut Vec<u8>, s: &str) {
+        let (text, marker) = split_marker(s);
+        out.push(b'"');
+        write_escaped(out, &self.redactor.redact(text));
+        write_escaped(out, marker);
+        out.push(b'"');
     }
 }
 
@@ -672,8 +732,14 @@ fn write_f64(out: &mut Vec<u8>, v: f64) {
 
 /// Writes `s` as a JSON string literal.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
+    write_escaped(out, s);
+    out.push(b'"');
+}
+
+/// Writes `s` escaped for the inside of a JSON string literal.
+fn write_escaped(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -702,7 +768,6 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
         run = i + 1;
     }
     out.extend_from_slice(&bytes[run..]);
-    out.push(b'"');
 }
 
 /// Writes `nanos` since the epoch as `YYYY-MM-DDThh:mm:ss.uuuuuuZ`.
@@ -800,6 +865,10 @@ mod tests {
         let mut set = FieldSet::default();
         let (s, e) = set.push_text("ééééé", 5);
         assert_eq!(set.str_at(s, e), "éé…[truncated, 10 bytes]");
+        let (s, e) = set.push_text("ok then card 4111 1111 1111 1111", 27);
+        assert_eq!(set.str_at(s, e), "ok then card…[truncated, 32 bytes]");
+        let (s, e) = set.push_text(r#"{"card":"4111111111111111"}"#, 20);
+        assert_eq!(set.str_at(s, e), "{\"card\":\"…[truncated, 27 bytes]");
         let (s, e) = set.push_fmt(format_args!("{}{}", "abc", "defgh"), 4);
         assert_eq!(set.str_at(s, e), "abcd…[truncated, 8 bytes]");
         let (s, e) = set.push_text("fits", 4);
