@@ -55,7 +55,10 @@ fn setup(kind: Kind) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     match kind {
         Kind::EvtrailDefault | Kind::EvtrailBlock => {
-            let mut b = evtrail::builder().service("bench").log_dir(dir.path());
+            let mut b = evtrail::builder()
+                .service("bench")
+                .key(evtrail::Key::generate().expect("OS random generator"))
+                .log_dir(dir.path());
             if kind == Kind::EvtrailBlock {
                 b = b.overflow(evtrail::Overflow::Block);
             }

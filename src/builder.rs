@@ -8,11 +8,15 @@ use tracing::level_filters::LevelFilter;
 
 use crate::error::Error;
 use crate::filter::Directives;
+use crate::key::Key;
 use crate::layer::Layer;
-use crate::pipeline::{self, Guard, Handle, Overflow, Settings, on_evtrail_thread, panic_record};
+use crate::pipeline::{
+    self, Guard, Handle, Overflow, Settings, Signing, on_evtrail_thread, panic_record,
+};
 use crate::record::{Encoder, StaticContext};
 use crate::redact::Redactor;
 use crate::route::{DEFAULT_STREAM, Route, Router};
+use crate::sign::{self, DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Resume, State};
 use crate::sink::{FileSink, Sink};
 
 /// Default capacity of the hand-off channel, in records.
@@ -67,6 +71,8 @@ enum FilterSetting {
 /// | [`source_location`](Self::source_location) | on |
 /// | [`capture_panics`](Self::capture_panics) | off |
 /// | sinks | none: add at least one with [`log_dir`](Self::log_dir) or [`add_sink`](Self::add_sink) |
+/// | [`key`](Self::key) | none: set one, or ask for [`unsigned`](Self::unsigned) output |
+/// | [`seal_every`](Self::seal_every) | [`DEFAULT_SEAL_RECORDS`] records or [`DEFAULT_SEAL_INTERVAL`] |
 ///
 /// # Examples
 ///
@@ -77,6 +83,7 @@ enum FilterSetting {
 /// let dir = tempfile::tempdir().unwrap();
 /// let (layer, guard) = evtrail::builder()
 ///     .service("checkout")
+///     .key(evtrail::Key::generate()?) // in production: Key::from_file or Key::from_env
 ///     .environment("prod")
 ///     .log_dir(dir.path())
 ///     .route(Route::to("audit").class("audit"))
@@ -115,6 +122,10 @@ pub struct Builder {
     log_dir: Option<PathBuf>,
     sinks: Vec<Box<dyn Sink>>,
     capture_panics: bool,
+    key: Option<Key>,
+    unsigned: bool,
+    seal_records: u64,
+    seal_interval: Duration,
 }
 
 impl Default for Builder {
@@ -152,7 +163,36 @@ impl Builder {
             log_dir: None,
             sinks: Vec::new(),
             capture_panics: false,
+            key: None,
+            unsigned: false,
+            seal_records: DEFAULT_SEAL_RECORDS,
+            seal_interval: DEFAULT_SEAL_INTERVAL,
         }
+    }
+
+    /// Signs every record with this key (see [`signing`](crate::signing)).
+    /// Either a key or [`unsigned`](Self::unsigned) is required.
+    pub fn key(mut self, key: Key) -> Builder {
+        self.key = Some(key);
+        self
+    }
+
+    /// Writes records without signatures, chains, segments or seals. Only
+    /// for output nobody needs to prove genuine; either this or a
+    /// [`key`](Self::key) is required.
+    pub fn unsigned(mut self) -> Builder {
+        self.unsigned = true;
+        self
+    }
+
+    /// Writes an `evtrail.seal` record into every stream after `records`
+    /// records or `interval`, whichever comes first, also when the stream
+    /// is idle. Default [`DEFAULT_SEAL_RECORDS`] and [`DEFAULT_SEAL_INTERVAL`];
+    /// both must be more than zero.
+    pub fn seal_every(mut self, records: u64, interval: Duration) -> Builder {
+        self.seal_records = records;
+        self.seal_interval = interval;
+        self
     }
 
     /// The service name written into every record. Default: the
@@ -414,10 +454,51 @@ impl Builder {
             Redactor::disabled()
         };
         let router = Router::new(self.routes, &self.default_stream)?;
+        if self.seal_records == 0 || self.seal_interval.is_zero() {
+            return Err(Error::config(
+                "seals must come after at least 1 record and an interval longer than zero",
+            ));
+        }
         let mut sinks = self.sinks;
-        if let Some(dir) = self.log_dir {
+        if let Some(dir) = &self.log_dir {
             sinks.insert(0, Box::new(FileSink::new(dir)?));
         }
+        let signing = match (self.key, self.unsigned) {
+            (Some(_), true) => {
+                return Err(Error::config(
+                    "both a signing key and `unsigned` were set; choose one",
+                ));
+            }
+            (None, false) => {
+                return Err(Error::config(
+                    "no signing key: set one with `key` (see `Key::from_file` and `Key::from_env`), \
+                     or call `unsigned` to write records nobody can verify",
+                ));
+            }
+            (None, true) => None,
+            (Some(key), false) => {
+                let streams = router.streams();
+                let (state, resume) = match &self.log_dir {
+                    Some(dir) => {
+                        let state = State::load(dir)?;
+                        let resume = streams
+                            .iter()
+                            .map(|s| sign::resume(dir, s, &state))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        (state, resume)
+                    }
+                    None => (State::default(), vec![Resume::fresh(); streams.len()]),
+                };
+                Some(Signing {
+                    key,
+                    resume,
+                    seal_records: self.seal_records,
+                    seal_interval: self.seal_interval,
+                    state_dir: self.log_dir.clone(),
+                    state,
+                })
+            }
+        };
         if sinks.is_empty() {
             return Err(Error::config(
                 "no sink configured: call `log_dir` or `add_sink` (for example `StdoutSink::stdout()`)",
@@ -436,6 +517,7 @@ impl Builder {
             encoder: Encoder::new(&ctx, redactor, self.source_location),
             router,
             sinks,
+            signing,
         })?;
         if self.capture_panics {
             install_panic_hook(&shared);

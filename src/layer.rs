@@ -25,7 +25,7 @@ use crate::record::{Capture, FieldSet, Meta, OwnedMeta, Record, SpanData, now_na
 /// ```
 /// use tracing_subscriber::layer::SubscriberExt;
 ///
-/// let (layer, guard) = evtrail::builder()
+/// let (layer, guard) = evtrail::builder().unsigned()
 ///     .service("demo")
 ///     .add_sink(evtrail::MemorySink::new())
 ///     .build()?;

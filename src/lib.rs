@@ -13,9 +13,11 @@
 //! use tracing_subscriber::prelude::*;
 //!
 //! let dir = tempfile::tempdir().unwrap();
+//! let key = evtrail::Key::generate()?; // in production: Key::from_file or Key::from_env
 //! let (layer, guard) = evtrail::builder()
 //!     .service("shop")
 //!     .environment("dev")
+//!     .key(key.clone())    // every record signed and chained
 //!     .log_dir(dir.path()) // writes DIR/<stream>.log
 //!     .build()?;
 //!
@@ -31,8 +33,15 @@
 //!
 //! guard.flush(std::time::Duration::from_secs(5))?; // everything so far is written
 //! let log = std::fs::read_to_string(dir.path().join("app.log"))?;
-//! assert_eq!(log.lines().count(), 2);
+//! // The segment's opening record, then the two events.
+//! assert_eq!(log.lines().count(), 3);
 //! assert!(log.contains(r#""op":"order-1042""#));
+//! drop(guard); // closes the segment
+//!
+//! // Anyone holding the key can check that nothing was altered, removed,
+//! // inserted or reordered.
+//! let report = evtrail::verify::Verifier::new(evtrail::Keyring::new().with(key)).verify_paths(&[dir.path()])?;
+//! assert!(report.is_clean(), "{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -42,12 +51,13 @@
 //! {"v":1,"stream":"app","seq":2,"ts":"2026-11-22T10:00:00.123456Z","level":"WARN","class":"info",
 //!  "event":"payment_failed","code":4021,"msg":"payment failed","target":"shop","thread":"main",
 //!  "service":"shop","env":"dev","host":"web-1","pid":4242,"tenant":"acme","op":"order-1042",
-//!  "spans":[{"name":"checkout"}],"fields":{"reason":"card_declined"}}
+//!  "spans":[{"name":"checkout"}],"fields":{"reason":"card_declined"},"kid":"k3f1c0e5a7b2d9e44",
+//!  "sig":"9c1f…64 hex digits…"}
 //! ```
 //!
 //! The format (key order, types, promotion of well-known fields such as
 //! `user`, `tenant`, `op`, `request_id`, truncation, escaping) is specified
-//! in the [`record` format](crate::format) section.
+//! in [`format`](mod@format); signatures, chains, segments and seals in [`signing`].
 //!
 //! # Delivery and flush guarantees
 //!
@@ -96,23 +106,32 @@
 mod builder;
 mod error;
 mod filter;
+mod key;
 mod layer;
 mod pipeline;
 mod record;
 mod redact;
 mod route;
+mod sign;
 mod sink;
+pub mod verify;
 
 pub use builder::{
     Builder, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_FLUSH_INTERVAL, DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_MAX_VALUE_BYTES, DEFAULT_RETRY_BUFFER_BYTES, builder,
 };
 pub use error::{Error, ErrorKind};
+pub use key::{Key, Keyring, MIN_KEY_BYTES};
 pub use layer::Layer;
 pub use pipeline::{Guard, Handle, Overflow, SinkStats, Stats};
 pub use route::{DEFAULT_STREAM, Route};
+pub use sign::{DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Seal};
 pub use sink::{Batch, Entry, FileSink, MemorySink, Sink, SinkError, StdoutFormat, StdoutSink};
 
 /// The record format, specified.
 #[doc = include_str!("format.md")]
 pub mod format {}
+
+/// Signatures, chains, segments and seals, specified.
+#[doc = include_str!("signing.md")]
+pub mod signing {}

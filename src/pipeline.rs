@@ -14,9 +14,12 @@ use tracing::level_filters::LevelFilter;
 
 use crate::error::{Error, ErrorKind};
 use crate::filter::{Directives, RuntimeFilter};
+use crate::key::Key;
 use crate::record::{Encoder, Record, Resolved, default_class, write_ts};
 use crate::route::{RouteInput, Router};
+use crate::sign::{Chain, PrevEnd, Resume, Seal, State, StreamState as StateEntry};
 use crate::sink::{Batch, Sink, SinkError, error_chain};
+use std::path::PathBuf;
 
 /// What happens when the hand-off channel is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +56,10 @@ pub(crate) enum Msg {
     /// flushed; `true` when no sink holds records back.
     Flush(Sender<bool>),
     Shutdown(Instant, Sender<Result<(), Error>>),
+    /// Close every stream's segment and start a new one.
+    Rotate(Sender<()>),
+    /// Announce a new key in every stream, then sign with it.
+    RotateKey(Box<Key>, Sender<()>),
 }
 
 /// Records lost at the hand-off, per class, since the worker last wrote a
@@ -147,6 +154,9 @@ pub(crate) struct Shared {
     drops: Arc<Drops>,
     counters: Arc<Counters>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The latest seal of each stream, in the router's stream order.
+    seals: Arc<Mutex<Vec<Option<Seal>>>>,
+    signed: bool,
 }
 
 impl Shared {
@@ -231,6 +241,19 @@ pub(crate) struct Settings {
     pub(crate) encoder: Encoder,
     pub(crate) router: Router,
     pub(crate) sinks: Vec<Box<dyn Sink>>,
+    pub(crate) signing: Option<Signing>,
+}
+
+/// How the worker signs, when it does.
+pub(crate) struct Signing {
+    pub(crate) key: Key,
+    /// Where each stream's chain goes on, in the router's stream order.
+    pub(crate) resume: Vec<Resume>,
+    pub(crate) seal_records: u64,
+    pub(crate) seal_interval: Duration,
+    /// The log directory, where the state file lives.
+    pub(crate) state_dir: Option<PathBuf>,
+    pub(crate) state: State,
 }
 
 /// Starts the worker thread and returns what the layer and handle share.
@@ -260,12 +283,27 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
         sinks: sinks.iter().map(|s| s.counters.clone()).collect(),
         ..Counters::default()
     });
-    let streams = s
+    let streams: Vec<StreamSlot> = s
         .router
         .streams()
         .iter()
-        .map(|name| (name.clone(), 0u64))
+        .enumerate()
+        .map(|(i, name)| {
+            let resume = s.signing.as_ref().and_then(|g| g.resume.get(i));
+            StreamSlot {
+                name: name.clone(),
+                seq: resume.map_or(0, |r| r.prev_seq),
+                chain: s
+                    .signing
+                    .as_ref()
+                    .map(|g| Chain::new(&g.key, name, resume.unwrap_or(&Resume::fresh()))),
+                resume: resume.cloned(),
+                last_seal: Instant::now(),
+            }
+        })
         .collect();
+    let seals = Arc::new(Mutex::new(vec![None; streams.len()]));
+    let signed = s.signing.is_some();
     let worker = Worker {
         rx,
         drops: drops.clone(),
@@ -283,6 +321,16 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
         last_flush: Instant::now(),
         unflushed: false,
         drops_noted_at: Instant::now(),
+        seals: seals.clone(),
+        signing: s.signing.map(|g| SignPolicy {
+            key: g.key,
+            seal_records: g.seal_records.max(1),
+            seal_interval: g.seal_interval,
+            state_dir: g.state_dir,
+            state: g.state,
+            state_dirty: false,
+            old_kid: None,
+        }),
     };
     let handle = std::thread::Builder::new()
         .name("evtrail-worker".into())
@@ -302,6 +350,8 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
         drops,
         counters,
         worker: Mutex::new(Some(handle)),
+        seals,
+        signed,
     }))
 }
 
@@ -358,8 +408,7 @@ struct Worker {
     counters: Arc<Counters>,
     encoder: Encoder,
     router: Router,
-    /// Each stream's name and last sequence number.
-    streams: Vec<(Arc<str>, u64)>,
+    streams: Vec<StreamSlot>,
     sinks: Vec<SinkSlot>,
     batch: Batch,
     /// Records evtrail writes about itself, encoded with the next batch.
@@ -371,11 +420,49 @@ struct Worker {
     last_flush: Instant,
     unflushed: bool,
     drops_noted_at: Instant,
+    seals: Arc<Mutex<Vec<Option<Seal>>>>,
+    signing: Option<SignPolicy>,
+}
+
+/// One stream on the worker.
+struct StreamSlot {
+    name: Arc<str>,
+    /// The last sequence number used.
+    seq: u64,
+    /// `None` when the pipeline is unsigned.
+    chain: Option<Chain>,
+    /// How the previous run ended, until the first segment has started.
+    resume: Option<Resume>,
+    last_seal: Instant,
+}
+
+/// What the worker needs to keep signing.
+struct SignPolicy {
+    key: Key,
+    seal_records: u64,
+    seal_interval: Duration,
+    state_dir: Option<PathBuf>,
+    state: State,
+    state_dirty: bool,
+    /// The key being replaced, while its rotation is announced.
+    old_kid: Option<String>,
+}
+
+/// The chain records evtrail writes into a stream.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    SegmentStart,
+    SegmentEnd(&'static str),
+    Seal,
+    KeyRotated,
 }
 
 impl Worker {
     fn run(mut self) {
         mark_evtrail_thread();
+        for idx in 0..self.streams.len() {
+            self.mark(idx, Marker::SegmentStart);
+        }
         let mut acks = Vec::new();
         loop {
             let first = match self.rx.recv_deadline(self.next_deadline()) {
@@ -401,12 +488,38 @@ impl Worker {
                         shutdown = Some((deadline, ack));
                         break;
                     }
+                    Msg::Rotate(ack) => {
+                        for idx in 0..self.streams.len() {
+                            self.mark(idx, Marker::SegmentEnd("rotate"));
+                            self.mark(idx, Marker::SegmentStart);
+                        }
+                        let _ = ack.send(());
+                    }
+                    Msg::RotateKey(key, ack) => {
+                        // The announcement is signed with the old key and
+                        // names the new one.
+                        if let Some(policy) = &mut self.signing {
+                            policy.old_kid = Some(policy.key.id().to_owned());
+                            policy.key = *key;
+                        }
+                        for idx in 0..self.streams.len() {
+                            self.mark(idx, Marker::KeyRotated);
+                            let key = self.signing.as_ref().map(|p| p.key.clone());
+                            let slot = &mut self.streams[idx];
+                            if let (Some(chain), Some(key)) = (&mut slot.chain, key) {
+                                chain.rekey(&key, &slot.name);
+                            }
+                        }
+                        let _ = ack.send(());
+                    }
                 }
                 if taken < self.batch_size {
                     next = self.rx.try_recv().ok();
                 }
             }
+            self.seal_due();
             self.deliver(!acks.is_empty() || shutdown.is_some());
+            self.save_state();
             let caught_up = self.rx.is_empty();
             if !acks.is_empty()
                 || (self.unflushed
@@ -444,7 +557,150 @@ impl Worker {
                 deadline = deadline.min(s.next_retry);
             }
         }
+        if let Some(policy) = &self.signing {
+            for s in &self.streams {
+                deadline = deadline.min(s.last_seal + policy.seal_interval);
+            }
+        }
         deadline
+    }
+
+    /// Seals every stream whose seal interval has passed, idle or not.
+    fn seal_due(&mut self) {
+        let Some(policy) = &self.signing else { return };
+        let interval = policy.seal_interval;
+        for idx in 0..self.streams.len() {
+            if self.streams[idx].last_seal.elapsed() >= interval {
+                self.mark(idx, Marker::Seal);
+            }
+        }
+    }
+
+    /// Writes one of evtrail's chain records into stream `idx` (not routed:
+    /// it belongs to that stream's chain). Nothing when unsigned.
+    fn mark(&mut self, idx: usize, marker: Marker) {
+        let Some(policy) = &mut self.signing else {
+            return;
+        };
+        let slot = &mut self.streams[idx];
+        let Some(chain) = &mut slot.chain else { return };
+        let (event, msg) = match marker {
+            Marker::SegmentStart => ("evtrail.segment_start", "segment started"),
+            Marker::SegmentEnd(_) => ("evtrail.segment_end", "segment ended"),
+            Marker::Seal => ("evtrail.seal", "seal"),
+            Marker::KeyRotated => ("evtrail.key_rotated", "signing key rotated"),
+        };
+        let mut rec = Record::internal(Level::INFO, event, msg);
+        rec.fields.add_str("class", "audit");
+        match marker {
+            Marker::SegmentStart => {
+                let prev_sig = chain.prev;
+                let r = slot.resume.take().unwrap_or(Resume {
+                    prev_segment: chain.segment,
+                    prev_seq: slot.seq,
+                    prev_sig,
+                    prev_end: PrevEnd::Clean,
+                    torn_bytes: 0,
+                    segment: chain.segment + 1,
+                });
+                chain.segment = r.segment;
+                chain.in_segment = 0;
+                rec.fields.add_u64("segment", r.segment);
+                rec.fields.add_u64("prev_segment", r.prev_segment);
+                rec.fields.add_u64("prev_seq", r.prev_seq);
+                rec.fields.add_str(
+                    "prev_sig",
+                    std::str::from_utf8(&prev_sig).unwrap_or_default(),
+                );
+                rec.fields.add_str("prev_end", r.prev_end.as_str());
+                if r.prev_end == PrevEnd::Crash {
+                    rec.fields.add_u64("torn_bytes", r.torn_bytes);
+                }
+                rec.fields.add_u64("seal_records", policy.seal_records);
+                rec.fields
+                    .add_u64("seal_secs", policy.seal_interval.as_secs());
+            }
+            Marker::SegmentEnd(reason) => {
+                rec.fields.add_u64("segment", chain.segment);
+                rec.fields.add_u64("count", chain.in_segment + 1);
+                rec.fields.add_str("reason", reason);
+            }
+            Marker::Seal => {
+                rec.fields.add_u64("segment", chain.segment);
+                rec.fields.add_u64("count", chain.in_segment + 1);
+            }
+            Marker::KeyRotated => {
+                rec.fields.add_str("new_kid", policy.key.id());
+                if let Some(old) = &policy.old_kid {
+                    rec.fields.add_str("old_kid", old);
+                }
+            }
+        }
+        let res = Resolved::new(&rec);
+        slot.seq += 1;
+        let buf = self.batch.line_buf();
+        let start = buf.len();
+        self.encoder
+            .encode_open(&rec, &res, &slot.name, slot.seq, buf);
+        chain.seal_line(buf, start);
+        chain.since_seal = 0;
+        self.batch.finish_entry(
+            slot.name.clone(),
+            slot.seq,
+            rec.level,
+            rec.ts,
+            start,
+            marker == Marker::SegmentStart,
+        );
+        slot.last_seal = Instant::now();
+        if matches!(
+            marker,
+            Marker::Seal | Marker::SegmentEnd(_) | Marker::SegmentStart
+        ) {
+            let seal = Seal {
+                stream: slot.name.to_string(),
+                seq: slot.seq,
+                sig: String::from_utf8_lossy(&chain.prev).into_owned(),
+                ts: Some(ts_string(rec.ts)),
+            };
+            policy.state.set(
+                &slot.name,
+                StateEntry {
+                    segment: chain.segment,
+                    seq: slot.seq,
+                    sig: chain.prev,
+                },
+            );
+            policy.state_dirty = true;
+            if let Some(s) = self
+                .seals
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_mut(idx)
+            {
+                *s = Some(seal);
+            }
+        }
+        self.counters.internal.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes the state file after chain records reached the sinks.
+    fn save_state(&mut self) {
+        let Some(policy) = &mut self.signing else {
+            return;
+        };
+        if !policy.state_dirty {
+            return;
+        }
+        policy.state_dirty = false;
+        if let Some(dir) = &policy.state_dir
+            && let Err(e) = policy.state.save(dir)
+        {
+            eprintln!(
+                "evtrail: cannot write the state file in `{}`: {e}",
+                dir.display()
+            );
+        }
     }
 
     /// Routes, numbers and encodes one record into the batch.
@@ -457,15 +713,31 @@ impl Worker {
             event: res.event(rec),
         };
         self.router.route(&input, &mut self.route_buf);
-        for &idx in &self.route_buf {
-            let (name, seq) = &mut self.streams[idx];
-            *seq += 1;
+        let seal_records = self.signing.as_ref().map_or(u64::MAX, |p| p.seal_records);
+        for i in 0..self.route_buf.len() {
+            let idx = self.route_buf[i];
+            let slot = &mut self.streams[idx];
+            slot.seq += 1;
             let buf = self.batch.line_buf();
             let start = buf.len();
-            self.encoder.encode_open(rec, &res, name, *seq, buf);
-            buf.push(b'}');
+            self.encoder
+                .encode_open(rec, &res, &slot.name, slot.seq, buf);
+            let due = match &mut slot.chain {
+                Some(chain) => {
+                    chain.seal_line(buf, start);
+                    chain.since_seal += 1;
+                    chain.since_seal >= seal_records
+                }
+                None => {
+                    buf.push(b'}');
+                    false
+                }
+            };
             self.batch
-                .finish_entry(name.clone(), *seq, rec.level, rec.ts, start);
+                .finish_entry(slot.name.clone(), slot.seq, rec.level, rec.ts, start, false);
+            if due {
+                self.mark(idx, Marker::Seal);
+            }
         }
         if rec.internal {
             self.counters.internal.fetch_add(1, Ordering::Relaxed);
@@ -708,6 +980,17 @@ impl Worker {
     /// Drains what is left, gives failing sinks until `deadline`, closes
     /// every sink and says what could not be delivered.
     fn finish(&mut self, deadline: Instant) -> Result<(), Error> {
+        let result = self.finish_inner(deadline);
+        self.save_state();
+        result
+    }
+
+    fn finish_inner(&mut self, deadline: Instant) -> Result<(), Error> {
+        let close_segments = |w: &mut Worker| {
+            for idx in 0..w.streams.len() {
+                w.mark(idx, Marker::SegmentEnd("shutdown"));
+            }
+        };
         // Records sent concurrently with the shutdown request still get in.
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
@@ -724,8 +1007,12 @@ impl Worker {
                 Msg::Shutdown(_, ack) => {
                     let _ = ack.send(Ok(()));
                 }
+                Msg::Rotate(ack) | Msg::RotateKey(_, ack) => {
+                    let _ = ack.send(());
+                }
             }
         }
+        close_segments(self);
         self.deliver(true);
         self.flush_sinks();
         loop {
@@ -1043,6 +1330,71 @@ impl Handle {
     pub fn set_filter(&self, directives: &str) -> Result<(), Error> {
         self.shared.filter.set(Directives::parse(directives)?);
         Ok(())
+    }
+
+    /// The latest seal of each stream (see [`signing`](crate::signing)):
+    /// export them elsewhere as anchors, so that a verifier can prove the
+    /// log was not cut short. Empty when the pipeline is unsigned.
+    pub fn seals(&self) -> Vec<Seal> {
+        let seals = self
+            .shared
+            .seals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        seals.iter().flatten().cloned().collect()
+    }
+
+    /// Closes every stream's current segment and starts a new one (a file
+    /// sink starts a new file). Returns once the worker has done it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] after the [`flush_timeout`](crate::Builder::flush_timeout),
+    /// [`ErrorKind::Closed`] after shutdown.
+    pub fn rotate(&self) -> Result<(), Error> {
+        self.request("rotate", Msg::Rotate)
+    }
+
+    /// Signs from now on with `key`: every stream first gets an
+    /// `evtrail.key_rotated` record, signed with the old key, naming the new
+    /// key id; the chain goes on unbroken.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when the pipeline is unsigned, otherwise as for
+    /// [`rotate`](Self::rotate).
+    pub fn rotate_key(&self, key: Key) -> Result<(), Error> {
+        if !self.shared.signed {
+            return Err(Error::config(
+                "cannot rotate the key: this pipeline is unsigned",
+            ));
+        }
+        self.request("key rotation", |ack| Msg::RotateKey(Box::new(key), ack))
+    }
+
+    fn request(&self, what: &str, msg: impl FnOnce(Sender<()>) -> Msg) -> Result<(), Error> {
+        let timeout = self.shared.flush_timeout;
+        let deadline = Instant::now() + timeout;
+        let closed = || {
+            Error::new(
+                ErrorKind::Closed,
+                format!("cannot {what}: evtrail has been shut down"),
+            )
+        };
+        if self.shared.closed.load(Ordering::Acquire) || on_evtrail_thread() {
+            return Err(closed());
+        }
+        let (ack, done) = crossbeam_channel::bounded(1);
+        match self.shared.tx.send_deadline(msg(ack), deadline) {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(_)) => return Err(timeout_error(what, timeout)),
+            Err(SendTimeoutError::Disconnected(_)) => return Err(closed()),
+        }
+        match done.recv_deadline(deadline) {
+            Ok(()) => Ok(()),
+            Err(RecvTimeoutError::Timeout) => Err(timeout_error(what, timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(closed()),
+        }
     }
 
     /// The filter in force, in the syntax [`set_filter`](Self::set_filter) takes.

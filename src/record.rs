@@ -178,11 +178,9 @@ impl FieldSet {
     /// Adds a field; when `replace` is set, a field of the same name is
     /// overwritten in place (a span's `record` filling a declared field).
     pub(crate) fn push(&mut self, name: &'static str, value: Val, replace: bool) {
-        if replace {
-            if let Some(f) = self.items.iter_mut().find(|f| f.name == name) {
-                f.value = value;
-                return;
-            }
+        if replace && let Some(f) = self.items.iter_mut().find(|f| f.name == name) {
+            f.value = value;
+            return;
         }
         self.items.push(Field { name, value });
     }
@@ -247,11 +245,11 @@ impl Visit for Capture<'_> {
             return;
         }
         let (s, e) = self.set.push_text(value, self.limit);
-        if field.name() == "message" {
-            if let Some(m) = self.message.as_deref_mut() {
-                *m = Some((s, e));
-                return;
-            }
+        if field.name() == "message"
+            && let Some(m) = self.message.as_deref_mut()
+        {
+            *m = Some((s, e));
+            return;
         }
         self.set.push(field.name(), Val::Str(s, e), self.replace);
     }
@@ -282,11 +280,11 @@ impl Visit for Capture<'_> {
             return;
         }
         let (s, e) = self.set.push_fmt(format_args!("{value:?}"), self.limit);
-        if field.name() == "message" {
-            if let Some(m) = self.message.as_deref_mut() {
-                *m = Some((s, e));
-                return;
-            }
+        if field.name() == "message"
+            && let Some(m) = self.message.as_deref_mut()
+        {
+            *m = Some((s, e));
+            return;
         }
         self.set.push(field.name(), Val::Str(s, e), self.replace);
     }
@@ -447,10 +445,10 @@ impl Resolved {
         let sets = std::iter::once(&rec.fields).chain(rec.spans.iter().map(|s| &s.fields));
         for (src, set) in sets.enumerate() {
             for (i, f) in set.items.iter().enumerate() {
-                if let Some(p) = promoted_slot(f.name) {
-                    if slots[p].is_none() {
-                        slots[p] = Some((src, i));
-                    }
+                if let Some(p) = promoted_slot(f.name)
+                    && slots[p].is_none()
+                {
+                    slots[p] = Some((src, i));
                 }
             }
         }

@@ -630,7 +630,7 @@ fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Builds the output: merges overlapping spans (any overlap becomes a plain

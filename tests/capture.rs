@@ -23,7 +23,7 @@ fn raw_lines_with(builder: Builder, f: impl FnOnce()) -> Vec<String> {
 }
 
 fn raw_lines(f: impl FnOnce()) -> Vec<String> {
-    raw_lines_with(evtrail::builder().service("test"), f)
+    raw_lines_with(evtrail::builder().unsigned().service("test"), f)
 }
 
 fn parse(line: &str) -> Value {
@@ -331,7 +331,10 @@ fn explicit_target_replaces_the_module_path() {
 #[test]
 fn source_location_can_be_turned_off() {
     let lines = raw_lines_with(
-        evtrail::builder().service("test").source_location(false),
+        evtrail::builder()
+            .unsigned()
+            .service("test")
+            .source_location(false),
         || tracing::info!("no location"),
     );
     let v = parse(&lines[0]);
@@ -345,6 +348,7 @@ fn source_location_can_be_turned_off() {
 fn thread_name_of_a_named_thread_is_recorded() {
     let sink = MemorySink::new();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(sink.clone())
         .build()
@@ -371,6 +375,7 @@ fn thread_name_of_a_named_thread_is_recorded() {
 fn unnamed_thread_is_recorded_by_its_id() {
     let sink = MemorySink::new();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(sink.clone())
         .build()
@@ -750,6 +755,7 @@ fn user_fields_named_like_static_context_stay_under_fields() {
 fn keys_of_a_full_line_come_in_the_documented_order() {
     let lines = raw_lines_with(
         evtrail::builder()
+            .unsigned()
             .service("shop")
             .environment("prod")
             .region("eu-west-1")
@@ -846,7 +852,11 @@ fn keys_of_a_full_line_come_in_the_documented_order() {
 #[test]
 fn unset_optional_keys_are_absent_not_null() {
     let lines = raw_lines_with(
-        evtrail::builder().service("test").host("").pid(false),
+        evtrail::builder()
+            .unsigned()
+            .service("test")
+            .host("")
+            .pid(false),
         || tracing::info!("minimal"),
     );
     let line = &lines[0];
@@ -894,18 +904,24 @@ fn oversized_values_are_truncated_with_a_marker_not_dropped() {
     let long = "x".repeat(1000);
     let euros = "€".repeat(100); // 300 bytes, 3 per char
     let exact = "y".repeat(64);
-    let lines = raw_lines_with(evtrail::builder().service("test").max_value_len(64), || {
-        let span = tracing::info_span!("s", blob = long.as_str());
-        let _e = span.enter();
-        tracing::info!(
-            value = long.as_str(),
-            multi = euros.as_str(),
-            exact = exact.as_str(),
-            debug = ?long,
-            "{}",
-            long
-        );
-    });
+    let lines = raw_lines_with(
+        evtrail::builder()
+            .unsigned()
+            .service("test")
+            .max_value_len(64),
+        || {
+            let span = tracing::info_span!("s", blob = long.as_str());
+            let _e = span.enter();
+            tracing::info!(
+                value = long.as_str(),
+                multi = euros.as_str(),
+                exact = exact.as_str(),
+                debug = ?long,
+                "{}",
+                long
+            );
+        },
+    );
     let v = parse(&lines[0]);
     let cut_x = format!("{}…[truncated, 1000 bytes]", "x".repeat(64));
     assert_eq!(v["fields"]["value"], json!(cut_x));
@@ -945,9 +961,15 @@ fn values_up_to_the_default_limit_are_kept_and_longer_ones_cut() {
 
 fn oversized_error_messages_are_truncated_too() {
     let err = Long("e".repeat(1000));
-    let lines = raw_lines_with(evtrail::builder().service("test").max_value_len(64), || {
-        tracing::error!(error = &err as &(dyn StdError + 'static), "failed");
-    });
+    let lines = raw_lines_with(
+        evtrail::builder()
+            .unsigned()
+            .service("test")
+            .max_value_len(64),
+        || {
+            tracing::error!(error = &err as &(dyn StdError + 'static), "failed");
+        },
+    );
     let v = parse(&lines[0]);
     assert_eq!(
         v["fields"]["error"]["message"],

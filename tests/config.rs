@@ -11,6 +11,7 @@ fn build_err(b: evtrail::Builder) -> evtrail::Error {
 
 fn base() -> evtrail::Builder {
     evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(MemorySink::new())
 }
@@ -70,7 +71,7 @@ fn a_read_only_log_directory_is_rejected() {
 
 #[test]
 fn no_sink_is_rejected() {
-    let e = build_err(evtrail::builder().service("test"));
+    let e = build_err(evtrail::builder().unsigned().service("test"));
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.to_string().starts_with("no sink configured"), "{e}");
 }
@@ -106,4 +107,28 @@ fn other_invalid_settings_are_rejected_with_their_reason() {
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert!(e.to_string().starts_with(want), "got `{e}`, want `{want}…`");
     }
+}
+
+#[test]
+fn a_signing_key_or_an_explicit_unsigned_is_required() {
+    let e = build_err(
+        evtrail::builder()
+            .service("test")
+            .add_sink(MemorySink::new()),
+    );
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.to_string().starts_with("no signing key"), "{e}");
+    let key = evtrail::Key::generate().unwrap();
+    let e = build_err(base().key(key));
+    assert_eq!(
+        e.to_string(),
+        "both a signing key and `unsigned` were set; choose one"
+    );
+}
+
+#[test]
+fn seals_need_a_positive_policy() {
+    let e = build_err(base().seal_every(0, std::time::Duration::from_secs(1)));
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.to_string().starts_with("seals must come after"), "{e}");
 }

@@ -56,6 +56,7 @@ fn block_policy_writes_every_event_exactly_once_in_per_thread_order() {
     const PER_THREAD: u64 = 100_000;
     let tally = Tally::default();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .capacity(64)
         .overflow(Overflow::Block)
@@ -121,6 +122,7 @@ fn drop_policy_never_blocks_and_accounts_for_every_lost_record() {
     let sink = MemorySink::new();
     let (open, gate) = crossbeam_channel::bounded(1);
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .capacity(16)
         .add_sink(Gate {
@@ -186,6 +188,7 @@ fn audit_and_security_block_by_default_while_other_classes_drop() {
     let sink = MemorySink::new();
     let (open, gate) = crossbeam_channel::bounded(1);
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .capacity(4)
         .add_sink(Gate {
@@ -237,6 +240,7 @@ fn per_class_policy_overrides_the_default() {
     let sink = MemorySink::new();
     let (open, gate) = crossbeam_channel::bounded(1);
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .capacity(2)
         .overflow(Overflow::Block)

@@ -30,6 +30,7 @@ impl Sink for Slow {
 fn dropping_the_guard_writes_everything_sent_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .overflow(Overflow::Block)
         .log_dir(dir.path())
@@ -50,6 +51,7 @@ fn dropping_the_guard_writes_everything_sent_before_it() {
 fn flush_returns_only_when_sent_events_are_on_the_sink() {
     let sink = MemorySink::new();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .overflow(Overflow::Block)
         .batch_size(16)
@@ -69,6 +71,7 @@ fn flush_returns_only_when_sent_events_are_on_the_sink() {
 fn flush_works_while_other_threads_keep_the_queue_busy() {
     let sink = MemorySink::new();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .capacity(8)
         .overflow(Overflow::Block)
@@ -105,6 +108,7 @@ fn flush_works_while_other_threads_keep_the_queue_busy() {
 fn shutdown_is_idempotent_and_later_events_are_counted_as_dropped() {
     let sink = MemorySink::new();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(sink.clone())
         .build()
@@ -128,6 +132,7 @@ fn a_handle_outlives_the_guard_and_stats_count_per_sink() {
     let a = MemorySink::new();
     let b = MemorySink::new();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(a.clone())
         .add_sink(b.clone())
@@ -159,6 +164,7 @@ fn a_handle_outlives_the_guard_and_stats_count_per_sink() {
 fn the_worker_flushes_on_its_own_when_idle() {
     let dir = tempfile::tempdir().unwrap();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .log_dir(dir.path())
         .build()

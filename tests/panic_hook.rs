@@ -17,6 +17,7 @@ fn a_panicking_thread_is_recorded_then_the_previous_hook_runs() {
     }
     let sink = MemorySink::new();
     let (_layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .capture_panics(true)
         .add_sink(sink.clone())

@@ -30,7 +30,7 @@ fn one_with(builder: Builder, f: impl FnOnce()) -> (String, Value) {
 }
 
 fn one(f: impl FnOnce()) -> (String, Value) {
-    one_with(evtrail::builder().service("test"), f)
+    one_with(evtrail::builder().unsigned().service("test"), f)
 }
 
 fn assert_absent(line: &str, secret: &str) {
@@ -265,16 +265,22 @@ fn sixteen_digits_that_fail_luhn_are_left_alone() {
 
 #[test]
 fn user_redact_key_masks_prefixed_and_suffixed_names() {
-    let (line, v) = one_with(evtrail::builder().service("test").redact_key("ssn"), || {
-        tracing::info!(
-            customer_ssn = "123-45-6789",
-            SSN = "987-65-4321",
-            ssn_last_seen = "2024-01-01",
-            lesson = "stays",
-            password = "still-default-masked",
-            "customer updated"
-        );
-    });
+    let (line, v) = one_with(
+        evtrail::builder()
+            .unsigned()
+            .service("test")
+            .redact_key("ssn"),
+        || {
+            tracing::info!(
+                customer_ssn = "123-45-6789",
+                SSN = "987-65-4321",
+                ssn_last_seen = "2024-01-01",
+                lesson = "stays",
+                password = "still-default-masked",
+                "customer updated"
+            );
+        },
+    );
     let f = &v["fields"];
     assert_eq!(f["customer_ssn"], json!(MASK));
     assert_eq!(f["SSN"], json!(MASK));
@@ -290,7 +296,10 @@ fn user_redact_key_masks_prefixed_and_suffixed_names() {
 #[test]
 fn user_redact_key_also_masks_promoted_fields() {
     let (line, v) = one_with(
-        evtrail::builder().service("test").redact_key("user_id"),
+        evtrail::builder()
+            .unsigned()
+            .service("test")
+            .redact_key("user_id"),
         || tracing::info!(user_id = "alice@example.com", "signed in"),
     );
     assert_eq!(v["user"], json!(MASK));
@@ -299,9 +308,13 @@ fn user_redact_key_also_masks_promoted_fields() {
 
 #[test]
 fn user_redact_key_masks_key_value_pairs_in_text() {
-    let (line, v) = one_with(evtrail::builder().service("test").redact_key("ssn"), || {
-        tracing::info!("lookup ssn=123-45-6789 done")
-    });
+    let (line, v) = one_with(
+        evtrail::builder()
+            .unsigned()
+            .service("test")
+            .redact_key("ssn"),
+        || tracing::info!("lookup ssn=123-45-6789 done"),
+    );
     assert_eq!(v["msg"], json!("lookup ssn=[REDACTED] done"));
     assert_absent(&line, "123-45-6789");
 }
@@ -310,6 +323,7 @@ fn user_redact_key_masks_key_value_pairs_in_text() {
 fn user_redact_pattern_masks_inside_text() {
     let (line, v) = one_with(
         evtrail::builder()
+            .unsigned()
             .service("test")
             .redact_pattern(r"\bSSN-\d{3}\b"),
         || {
@@ -337,6 +351,7 @@ fn user_redact_pattern_masks_inside_text() {
 #[test]
 fn invalid_redact_pattern_is_a_config_error_naming_the_pattern() {
     let err = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(MemorySink::new())
         .redact_pattern(r"\bok\b")
@@ -356,6 +371,7 @@ fn invalid_redact_pattern_is_a_config_error_naming_the_pattern() {
 #[test]
 fn invalid_redact_pattern_fails_even_without_default_redaction() {
     let err = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(MemorySink::new())
         .default_redaction(false)
@@ -369,7 +385,10 @@ fn invalid_redact_pattern_fails_even_without_default_redaction() {
 #[test]
 fn default_redaction_off_leaves_password_and_string_secrets_alone() {
     let (_, v) = one_with(
-        evtrail::builder().service("test").default_redaction(false),
+        evtrail::builder()
+            .unsigned()
+            .service("test")
+            .default_redaction(false),
         || {
             tracing::info!(
                 password = "hunter2",
@@ -387,6 +406,7 @@ fn default_redaction_off_leaves_password_and_string_secrets_alone() {
 fn default_redaction_off_still_applies_user_keys_and_patterns() {
     let (line, v) = one_with(
         evtrail::builder()
+            .unsigned()
             .service("test")
             .default_redaction(false)
             .redact_key("ssn")
@@ -432,9 +452,13 @@ fn clean_values_are_written_unchanged() {
 #[test]
 fn card_number_cut_by_truncation_does_not_leak_its_leading_digits() {
     let note = format!("{} card 4111 1111 1111 1111 declined", "x".repeat(44));
-    let (line, v) = one_with(evtrail::builder().service("test").max_value_len(64), || {
-        tracing::warn!(note = note.as_str(), "{}", note)
-    });
+    let (line, v) = one_with(
+        evtrail::builder()
+            .unsigned()
+            .service("test")
+            .max_value_len(64),
+        || tracing::warn!(note = note.as_str(), "{}", note),
+    );
     let kept = v["fields"]["note"].as_str().unwrap();
     assert!(kept.contains("…[truncated, 78 bytes]"), "{kept}");
     // Whole, the card would be written as `**** **** **** 1111`; cut, no

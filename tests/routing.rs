@@ -15,6 +15,7 @@ const FLUSH: Duration = Duration::from_secs(10);
 /// The usual routing table of these tests.
 fn routed(dir: &Path) -> Builder {
     evtrail::builder()
+        .unsigned()
         .service("test")
         .log_dir(dir)
         .route(Route::to("audit").class("audit"))
@@ -179,6 +180,7 @@ fn routes_see_class_and_event_set_on_enclosing_spans() {
 fn conditions_on_one_route_must_all_hold() {
     let dir = tempfile::tempdir().unwrap();
     let builder = evtrail::builder()
+        .unsigned()
         .service("test")
         .log_dir(dir.path())
         .route(
@@ -267,6 +269,7 @@ fn every_sink_receives_every_stream() {
 fn unsafe_stream_names_are_config_errors() {
     for bad in ["../escape", "a/b", "", ".hidden", "with space"] {
         let err = evtrail::builder()
+            .unsigned()
             .service("test")
             .add_sink(MemorySink::new())
             .route(Route::to(bad).class("audit"))
@@ -274,6 +277,7 @@ fn unsafe_stream_names_are_config_errors() {
             .expect_err(bad);
         assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
         let err = evtrail::builder()
+            .unsigned()
             .service("test")
             .add_sink(MemorySink::new())
             .default_stream(bad)
@@ -298,7 +302,7 @@ fn memory_run(builder: Builder, f: impl FnOnce(&Guard)) -> (Guard, Vec<Value>) {
 
 #[test]
 fn set_level_warn_drops_later_info_events_and_keeps_warn() {
-    let (guard, recs) = memory_run(evtrail::builder(), |guard| {
+    let (guard, recs) = memory_run(evtrail::builder().unsigned(), |guard| {
         tracing::info!("info before");
         tracing::debug!("debug before");
         guard.set_level(LevelFilter::WARN);
@@ -316,7 +320,7 @@ fn set_level_warn_drops_later_info_events_and_keeps_warn() {
 
 #[test]
 fn set_level_off_silences_everything_until_raised_again() {
-    let (_guard, recs) = memory_run(evtrail::builder(), |guard| {
+    let (_guard, recs) = memory_run(evtrail::builder().unsigned(), |guard| {
         guard.set_level(LevelFilter::OFF);
         tracing::error!("silenced");
         guard.set_level(LevelFilter::TRACE);
@@ -328,7 +332,7 @@ fn set_level_off_silences_everything_until_raised_again() {
 
 #[test]
 fn set_filter_lets_one_target_debug_through_and_not_others() {
-    let (guard, recs) = memory_run(evtrail::builder(), |guard| {
+    let (guard, recs) = memory_run(evtrail::builder().unsigned(), |guard| {
         guard.set_filter("warn,app::db=debug").unwrap();
         tracing::debug!(target: "app::db", "db debug");
         tracing::debug!(target: "app::db::pool", "pool debug");
@@ -344,7 +348,7 @@ fn set_filter_lets_one_target_debug_through_and_not_others() {
 
 #[test]
 fn invalid_set_filter_is_a_config_error_and_keeps_the_old_filter() {
-    let (guard, recs) = memory_run(evtrail::builder(), |guard| {
+    let (guard, recs) = memory_run(evtrail::builder().unsigned(), |guard| {
         guard.set_filter("warn,app::db=debug").unwrap();
         let before = guard.filter();
         for bad in ["nonsense=", "verbose", "=info", "", "info,db=loud"] {
@@ -365,22 +369,25 @@ fn invalid_set_filter_is_a_config_error_and_keeps_the_old_filter() {
 
 #[test]
 fn builder_filter_applies_from_the_first_event_and_can_be_replaced() {
-    let (guard, recs) = memory_run(evtrail::builder().filter("info,app::db=trace"), |guard| {
-        assert_eq!(guard.filter(), "info,app::db=trace");
-        tracing::debug!(target: "app::http", "http debug");
-        tracing::info!(target: "app::http", "http info");
-        tracing::trace!(target: "app::db", "db trace");
-        guard.set_level(LevelFilter::ERROR);
-        tracing::trace!(target: "app::db", "db trace later");
-        tracing::error!(target: "app::http", "http error");
-    });
+    let (guard, recs) = memory_run(
+        evtrail::builder().unsigned().filter("info,app::db=trace"),
+        |guard| {
+            assert_eq!(guard.filter(), "info,app::db=trace");
+            tracing::debug!(target: "app::http", "http debug");
+            tracing::info!(target: "app::http", "http info");
+            tracing::trace!(target: "app::db", "db trace");
+            guard.set_level(LevelFilter::ERROR);
+            tracing::trace!(target: "app::db", "db trace later");
+            tracing::error!(target: "app::http", "http error");
+        },
+    );
     assert_eq!(msgs(&recs), ["http info", "db trace", "http error"]);
     assert_eq!(guard.filter(), "error");
 }
 
 #[test]
 fn naming_only_targets_turns_every_other_target_off() {
-    let (_guard, recs) = memory_run(evtrail::builder(), |guard| {
+    let (_guard, recs) = memory_run(evtrail::builder().unsigned(), |guard| {
         guard.set_filter("app::db=debug").unwrap();
         tracing::debug!(target: "app::db", "db debug");
         tracing::error!(target: "app::http", "http error");
@@ -391,6 +398,7 @@ fn naming_only_targets_turns_every_other_target_off() {
 #[test]
 fn invalid_builder_filter_is_a_config_error() {
     let err = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(MemorySink::new())
         .filter("info,app::db=loud")

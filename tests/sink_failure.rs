@@ -14,6 +14,7 @@ fn a_sink_that_fails_then_recovers_loses_nothing_and_is_reported_once() {
     let flaky = FlakySink::default();
     flaky.down.store(true, Ordering::SeqCst);
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(witness.clone())
         .add_sink(flaky.clone())
@@ -103,6 +104,7 @@ impl Sink for Partial {
 fn a_partly_accepted_batch_is_retried_without_duplicates() {
     let sink = MemorySink::new();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .overflow(evtrail::Overflow::Block)
         .add_sink(Partial {
@@ -147,6 +149,7 @@ impl Sink for Broken {
 fn a_permanent_failure_is_counted_as_dropped_and_recorded() {
     let witness = MemorySink::new();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(witness.clone())
         .add_sink(Broken)
@@ -196,6 +199,7 @@ fn a_full_retry_buffer_drops_the_oldest_and_says_so() {
     let flaky = FlakySink::default();
     flaky.down.store(true, Ordering::SeqCst);
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .retry_buffer(4 * 1024)
         .add_sink(witness.clone())
@@ -263,6 +267,7 @@ fn an_event_emitted_inside_a_sink_neither_deadlocks_nor_recurses() {
     let slot = Arc::new(std::sync::OnceLock::new());
     let calls = Arc::new(AtomicUsize::new(0));
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .capacity(1)
         .overflow(evtrail::Overflow::Block)
@@ -305,6 +310,7 @@ impl Sink for Panicky {
 fn a_panicking_sink_is_isolated_and_the_others_keep_working() {
     let witness = MemorySink::new();
     let (layer, guard) = evtrail::builder()
+        .unsigned()
         .service("test")
         .add_sink(Panicky)
         .add_sink(witness.clone())

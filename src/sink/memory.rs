@@ -15,7 +15,7 @@ use super::{Batch, Sink, SinkError};
 /// use tracing_subscriber::layer::SubscriberExt;
 ///
 /// let sink = MemorySink::new();
-/// let (layer, guard) = evtrail::builder()
+/// let (layer, guard) = evtrail::builder().unsigned()
 ///     .service("demo")
 ///     .add_sink(sink.clone())
 ///     .build()?;

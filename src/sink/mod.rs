@@ -20,6 +20,7 @@ mod memory;
 mod stdout;
 
 pub use file::FileSink;
+pub(crate) use file::parse_rolled_name;
 pub use memory::MemorySink;
 pub use stdout::{StdoutFormat, StdoutSink};
 
@@ -208,6 +209,7 @@ struct EntryMeta {
     level: Level,
     start: usize,
     end: usize,
+    segment_start: bool,
 }
 
 /// Encoded records, one JSON line each, ready for sinks.
@@ -243,7 +245,7 @@ impl Batch {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        self.push_entry(Arc::from(stream), seq, level, ts, line);
+        self.push_entry(Arc::from(stream), seq, level, ts, line, false);
     }
 
     pub(crate) fn push_entry(
@@ -253,6 +255,7 @@ impl Batch {
         level: Level,
         ts: u64,
         line: &[u8],
+        segment_start: bool,
     ) {
         let start = self.buf.len();
         self.buf.extend_from_slice(line);
@@ -263,6 +266,7 @@ impl Batch {
             level,
             start,
             end: self.buf.len(),
+            segment_start,
         });
     }
 
@@ -279,6 +283,7 @@ impl Batch {
         level: Level,
         ts: u64,
         start: usize,
+        segment_start: bool,
     ) {
         self.entries.push(EntryMeta {
             stream,
@@ -287,6 +292,7 @@ impl Batch {
             level,
             start,
             end: self.buf.len(),
+            segment_start,
         });
     }
 
@@ -327,6 +333,7 @@ impl Batch {
                 e.level,
                 e.ts,
                 &other.buf[e.start..e.end],
+                e.segment_start,
             );
         }
     }
@@ -373,6 +380,12 @@ impl<'a> Entry<'a> {
     /// When the event happened.
     pub fn timestamp(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_nanos(self.meta.ts)
+    }
+
+    /// Whether this record starts a new segment of its stream: a file sink
+    /// starts a new file with it (see [`signing`](crate::signing)).
+    pub fn starts_segment(&self) -> bool {
+        self.meta.segment_start
     }
 
     /// The encoded JSON line, without its trailing newline.
