@@ -3,14 +3,16 @@
 //! error with its cause.
 //!
 //! Run with `cargo run --example quickstart`; the logs go to `$EVTRAIL_DIR`
-//! when it is set, else to `./evtrail-demo`.
+//! when it is set, else to `./evtrail-demo`. Records are signed with the key
+//! in the file `$EVTRAIL_KEY_FILE` (make one with `evtrail keygen --out K`);
+//! without it, a demo key is created outside the log directory.
 
 use std::error::Error;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use evtrail::Route;
+use evtrail::{Key, Route};
 use tracing::{error, info, info_span, warn};
 use tracing_subscriber::prelude::*;
 
@@ -19,8 +21,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("evtrail-demo"));
 
+    let key = match std::env::var_os("EVTRAIL_KEY_FILE") {
+        Some(path) => Key::from_file(path)?,
+        None => demo_key()?,
+    };
     let (layer, guard) = evtrail::builder()
         .service("shop")
+        .key(key)
         .environment("demo")
         .version(env!("CARGO_PKG_VERSION"))
         .log_dir(&dir)
@@ -53,28 +60,58 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     guard.flush(Duration::from_secs(5))?;
     let stats = guard.stats();
+    drop(guard); // closes each stream's segment
     println!(
         "evtrail wrote {} records to {}",
         stats.written,
         dir.display()
     );
+    // The active file of each stream: this run's segment.
     let mut files: Vec<_> = std::fs::read_dir(&dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "log") && !p.to_string_lossy().contains(".20")
+        })
         .collect();
     files.sort();
     for path in files {
         let text = std::fs::read_to_string(&path)?;
         println!(
-            "\n{} ({} records), first lines:",
+            "\n{} ({} records), the first events:",
             path.display(),
             text.lines().count()
         );
-        for line in text.lines().take(2) {
+        let events = text
+            .lines()
+            .filter(|l| !l.contains(r#""target":"evtrail""#));
+        for line in events.take(2) {
             println!("  {line}");
         }
     }
+    println!(
+        "\nCheck them with: evtrail verify {} --key-file <key file>",
+        dir.display()
+    );
     Ok(())
+}
+
+/// The demo key: kept in the system's temporary directory, never next to
+/// the logs it signs (whoever can change a log must not hold its key).
+fn demo_key() -> Result<Key, Box<dyn Error>> {
+    let path = std::env::temp_dir().join("evtrail-demo.key");
+    let key = if path.exists() {
+        Key::from_file(&path)?
+    } else {
+        let key = Key::generate()?;
+        key.write_new_file(&path)?;
+        key
+    };
+    println!(
+        "EVTRAIL_KEY_FILE is not set: signing with the demo key in {}",
+        path.display()
+    );
+    Ok(key)
 }
 
 fn logins() {

@@ -618,7 +618,7 @@ impl Worker {
                 }
                 rec.fields.add_u64("seal_records", policy.seal_records);
                 rec.fields
-                    .add_u64("seal_secs", policy.seal_interval.as_secs());
+                    .add_u64("seal_ms", policy.seal_interval.as_millis() as u64);
             }
             Marker::SegmentEnd(reason) => {
                 rec.fields.add_u64("segment", chain.segment);

@@ -358,26 +358,21 @@ fn read_tail(path: &Path) -> Result<Option<Tail>, Error> {
         .rsplit(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
     {
-        if let Some((body, sig)) = split_signed(line) {
-            let mut v: Option<Value> = None;
-            if let Ok(parsed) = serde_json::from_slice::<Value>(line) {
-                v = Some(parsed);
-            }
-            if let Some(seq) = v.as_ref().and_then(|v| v["seq"].as_u64()) {
-                let _ = body;
-                let mut arr = [0u8; 64];
-                arr.copy_from_slice(sig);
-                let clean = v
-                    .as_ref()
-                    .is_some_and(|v| v["event"] == "evtrail.segment_end");
-                return Ok(Some(Tail {
-                    segment,
-                    seq,
-                    sig: arr,
-                    clean,
-                    torn_bytes: torn,
-                }));
-            }
+        let record = split_signed(line)
+            .and_then(|(_, sig)| Some((sig, serde_json::from_slice::<Value>(line).ok()?)))
+            .and_then(|(sig, v)| {
+                Some((sig, v["seq"].as_u64()?, v["event"] == "evtrail.segment_end"))
+            });
+        if let Some((sig, seq, clean)) = record {
+            let mut arr = [0u8; 64];
+            arr.copy_from_slice(sig);
+            return Ok(Some(Tail {
+                segment,
+                seq,
+                sig: arr,
+                clean,
+                torn_bytes: torn,
+            }));
         }
         // A complete line that is not a record counts as torn as well.
         torn += line.len() as u64 + 1;

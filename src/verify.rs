@@ -672,7 +672,7 @@ struct Header {
     prev_end: String,
     torn_bytes: u64,
     seal_records: u64,
-    seal_secs: u64,
+    seal_ms: u64,
 }
 
 /// A line that has the signed form and a readable head.
@@ -773,7 +773,7 @@ fn parse_line(raw: &RawLine, file: &Path) -> Parsed {
             prev_end: f["prev_end"].as_str().unwrap_or("").to_owned(),
             torn_bytes: f["torn_bytes"].as_u64().unwrap_or(0),
             seal_records: f["seal_records"].as_u64().unwrap_or(0),
-            seal_secs: f["seal_secs"].as_u64().unwrap_or(0),
+            seal_ms: f["seal_ms"].as_u64().unwrap_or(0),
         });
     Parsed::Rec(Box::new(Rec {
         seq: head.seq,
@@ -862,7 +862,7 @@ struct StreamCheck<'k> {
     last_ts: Option<(i64, String)>,
     /// The current segment's policy and counters.
     seal_records: u64,
-    seal_secs: u64,
+    seal_ms: u64,
     since_seal: u64,
     last_mark_ts: Option<i64>,
     segment: u64,
@@ -897,7 +897,7 @@ impl<'k> StreamCheck<'k> {
             anchors,
             last_ts: None,
             seal_records: 0,
-            seal_secs: 0,
+            seal_ms: 0,
             since_seal: 0,
             last_mark_ts: None,
             segment: 0,
@@ -1455,7 +1455,7 @@ impl<'k> StreamCheck<'k> {
         if let Some(h) = &r.header {
             self.segment = h.segment;
             self.seal_records = h.seal_records;
-            self.seal_secs = h.seal_secs;
+            self.seal_ms = h.seal_ms;
         }
         self.note_ts(&r);
         self.count_marker(&r);
@@ -1514,14 +1514,15 @@ impl<'k> StreamCheck<'k> {
         if self.last_ts.as_ref().is_none_or(|(l, _)| micros > *l) {
             self.last_ts = Some((micros, ts.clone()));
         }
-        // The writer seals at least every `seal_secs`, idle or not.
-        if let (Some(last), true) = (self.last_mark_ts, self.seal_secs > 0) {
-            let allowed = (2 * self.seal_secs as i64 + 5) * 1_000_000;
+        // The writer seals at least every `seal_ms`, idle or not.
+        if let (Some(last), true) = (self.last_mark_ts, self.seal_ms > 0) {
+            // Twice the interval plus 5 s of slack for a busy worker.
+            let allowed = (2 * self.seal_ms as i64 + 5_000) * 1_000;
             if micros - last > allowed && r.marker != Some(MarkerKind::SegmentStart) {
                 let detail = format!(
-                    "{}s without a seal, but the policy is one every {}s",
-                    (micros - last) / 1_000_000,
-                    self.seal_secs
+                    "{} ms without a record or seal, but the policy is a seal every {} ms",
+                    (micros - last) / 1_000,
+                    self.seal_ms
                 );
                 self.finding(FindingKind::MissingSeal, r.loc.clone(), Some(r.seq), detail);
             }
