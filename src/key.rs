@@ -76,6 +76,8 @@ impl Key {
     ///
     /// Text made only of hex digits is read as hex, so that a hex key with a
     /// digit missing is reported rather than silently decoded as base64.
+    /// `ID:SECRET` sets the key id too; that is the form
+    /// [`write_new_file`](Self::write_new_file) writes.
     ///
     /// # Errors
     ///
@@ -94,10 +96,20 @@ impl Key {
     /// assert_eq!(key.id(), same.id());
     ///
     /// assert!(evtrail::Key::parse("too short").is_err());
+    ///
+    /// let named = evtrail::Key::parse(&format!("ops-2026:{}", "ab".repeat(32)))?;
+    /// assert_eq!(named.id(), "ops-2026");
     /// # Ok::<(), evtrail::Error>(())
     /// ```
     pub fn parse(text: &str) -> Result<Key, Error> {
-        Key::from_bytes(decode_key_text(text.trim())?)
+        let text = text.trim();
+        // `ID:SECRET`: neither hex nor base64 uses `:`, so the split is unambiguous.
+        match text.split_once(':') {
+            Some((id, secret)) => {
+                Key::from_bytes(decode_key_text(secret.trim())?)?.with_id(id.trim())
+            }
+            None => Key::from_bytes(decode_key_text(text)?),
+        }
     }
 
     /// Reads key text (see [`Key::parse`]) from the environment variable
@@ -204,7 +216,7 @@ impl Key {
         text
     }
 
-    /// Writes the key as hex text and a newline to a new file at `path`,
+    /// Writes the key as `ID:HEX` and a newline to a new file at `path`,
     /// created with mode 0600 on Unix (default permissions elsewhere), and
     /// syncs it to disk.
     ///
@@ -237,7 +249,7 @@ impl Key {
             };
             Error::with_source(ErrorKind::Io, message, e)
         })?;
-        let mut text = self.to_hex();
+        let mut text = format!("{}:{}", self.id, self.to_hex());
         text.push('\n');
         if let Err(e) = file
             .write_all(text.as_bytes())
@@ -861,11 +873,17 @@ mod tests {
         }
         assert_eq!(
             fs::read_to_string(&path).unwrap(),
-            format!("{}\n", key.to_hex())
+            format!("{}:{}\n", key.id(), key.to_hex())
         );
         let loaded = Key::from_file(&path).unwrap();
         assert_eq!(loaded.secret(), key.secret());
         assert_eq!(loaded.id(), key.id());
+
+        // A chosen id survives the round trip.
+        let named_path = dir.path().join("named.key");
+        let named = Key::generate().unwrap().with_id("ops-1").unwrap();
+        named.write_new_file(&named_path).unwrap();
+        assert_eq!(Key::from_file(&named_path).unwrap().id(), "ops-1");
 
         let other = Key::generate().unwrap();
         let e = other.write_new_file(&path).unwrap_err();

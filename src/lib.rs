@@ -97,7 +97,9 @@
 //!
 //! # Cargo features
 //!
-//! This version has no optional features.
+//! | feature | what it adds |
+//! |---|---|
+//! | `cli` | the `evtrail` command-line tool (`verify`, `keygen`); library users never compile its argument parser |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

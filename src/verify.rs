@@ -236,6 +236,12 @@ impl Report {
         !self.findings.iter().any(|f| f.kind.is_tamper_evidence())
     }
 
+    /// Records that could not be verified (their key was not given, or they
+    /// link to a damaged record), over all streams.
+    pub fn unverified(&self) -> u64 {
+        self.streams.iter().map(|s| s.unverifiable).sum()
+    }
+
     /// The findings of one kind.
     pub fn of_kind(&self, kind: FindingKind) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(move |f| f.kind == kind)
@@ -278,8 +284,13 @@ impl Report {
                 })
             })
             .collect();
-        serde_json::json!({ "clean": self.is_clean(), "streams": streams, "findings": findings })
-            .to_string()
+        serde_json::json!({
+            "clean": self.is_clean(),
+            "unverified": self.unverified(),
+            "streams": streams,
+            "findings": findings,
+        })
+        .to_string()
     }
 }
 
@@ -323,8 +334,15 @@ impl fmt::Display for Report {
             .iter()
             .filter(|x| x.kind.is_tamper_evidence())
             .count();
-        if tamper == 0 {
+        let unverified = self.unverified();
+        if tamper == 0 && unverified == 0 {
             write!(f, "OK: no evidence of tampering")
+        } else if tamper == 0 {
+            write!(
+                f,
+                "UNVERIFIED: no evidence of tampering, but {unverified} record{} could not be verified",
+                if unverified == 1 { "" } else { "s" }
+            )
         } else {
             write!(
                 f,
@@ -484,8 +502,16 @@ impl Verifier {
                     continue;
                 }
                 prev_first = info.first_sig.map(|s| (info.first_seq, s));
-                check.read_file(info, self.max_line);
-                done += std::fs::metadata(&info.path).map_or(0, |m| m.len());
+                let size = std::fs::metadata(&info.path).map_or(0, |m| m.len());
+                let progress = &mut self.progress;
+                // For gzip the offset is in decompressed bytes: cap it at the
+                // file's size so the total is never overshot.
+                check.read_file(info, self.max_line, &mut |offset| {
+                    if let Some(p) = progress {
+                        p(done + offset.min(size), total);
+                    }
+                });
+                done += size;
                 if let Some(p) = &mut self.progress {
                     p(done, total);
                 }
@@ -963,7 +989,10 @@ impl<'k> StreamCheck<'k> {
         }
     }
 
-    fn read_file(&mut self, info: &FileInfo, max: usize) {
+    /// How often, in bytes read, a file's progress is reported.
+    const PROGRESS_EVERY: u64 = 8 * 1024 * 1024;
+
+    fn read_file(&mut self, info: &FileInfo, max: usize, progress: &mut dyn FnMut(u64)) {
         let mut lines = match open(&info.path) {
             Ok(src) => Lines::new(src, max),
             Err(e) => {
@@ -981,7 +1010,12 @@ impl<'k> StreamCheck<'k> {
             }
         };
         let mut first = true;
+        let mut reported = 0;
         loop {
+            if lines.offset >= reported + Self::PROGRESS_EVERY {
+                reported = lines.offset;
+                progress(reported);
+            }
             let raw = match lines.next_line() {
                 Ok(Some(raw)) => raw,
                 Ok(None) => break,

@@ -22,9 +22,10 @@ use clap::{Args, Parser, Subcommand};
 use evtrail::verify::Verifier;
 use evtrail::{Key, Keyring, Seal};
 
-/// Exit code: no evidence of tampering.
+/// Exit code: every record verified, no evidence of tampering.
 const CLEAN: u8 = 0;
-/// Exit code: evidence of tampering (or damage) found.
+/// Exit code: evidence of tampering (or damage) found, or records left
+/// unverified (their key was not given) without `--allow-unverified`.
 const TAMPERED: u8 = 1;
 /// Exit code: usage or I/O error.
 const ERROR: u8 = 2;
@@ -56,9 +57,12 @@ enum Command {
 /// (--key-file or --key-env) is required; give several for logs written
 /// across key rotations.
 ///
-/// Exit status: 0 when there is no evidence of tampering, 1 when there is,
-/// 2 on a usage or I/O error. Records signed with a key that was not given
-/// are reported as `unknown_key` (unverifiable, not tampered).
+/// Exit status: 0 when every record verified and there is no evidence of
+/// tampering, 1 when there is evidence of tampering or when records could
+/// not be verified, 2 on a usage or I/O error. Records signed with a key
+/// that was not given are reported as `unknown_key` (unverifiable, not
+/// tampered); --allow-unverified accepts them (exit 0 if nothing else is
+/// wrong), for example when checking only what a newer key signed.
 #[derive(Debug, Args)]
 struct VerifyArgs {
     /// Log files (`.log`, `.log.gz`) or directories (every `*.log` and
@@ -66,8 +70,9 @@ struct VerifyArgs {
     #[arg(value_name = "PATH", required = true)]
     paths: Vec<PathBuf>,
 
-    /// A file holding a key as hex or base64 text (as `evtrail keygen`
-    /// writes it). Repeatable.
+    /// A file holding a key as `ID:HEX` (as `evtrail keygen` writes it), or
+    /// as bare hex or base64 (the id is then the key's fingerprint).
+    /// Repeatable.
     #[arg(long = "key-file", value_name = "FILE")]
     key_files: Vec<PathBuf>,
 
@@ -87,6 +92,11 @@ struct VerifyArgs {
     #[arg(long = "anchors-file", value_name = "FILE")]
     anchors_file: Option<PathBuf>,
 
+    /// Exit 0 even when records could not be verified because their key
+    /// was not given (they are still reported).
+    #[arg(long)]
+    allow_unverified: bool,
+
     /// Print the report as one JSON document instead of the summary.
     #[arg(long)]
     json: bool,
@@ -95,17 +105,16 @@ struct VerifyArgs {
 /// Generate a new random signing key and write it to a new file (mode 0600
 /// on Unix).
 ///
-/// The file holds the 32-byte secret as hex text. It is never overwritten
-/// unless --force is given.
+/// The file holds the key id and the 32-byte secret as `ID:HEX`. It is
+/// never overwritten unless --force is given.
 #[derive(Debug, Args)]
 struct KeygenArgs {
     /// The file to create.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 
-    /// A key id to report instead of the key's fingerprint. The file holds
-    /// only the secret: whoever loads it must set the same id
-    /// (`Key::from_file(..)?.with_id(..)`).
+    /// The key id written as `kid` in every record signed with the key.
+    /// Default: the key's fingerprint.
     #[arg(long, value_name = "KID")]
     id: Option<String>,
 
@@ -174,7 +183,11 @@ fn verify(args: VerifyArgs) -> Result<u8> {
         // Saying "OK" about an empty directory would hide a wrong path.
         return Err("found no log files (`*.log`, `*.log.gz`) to verify".into());
     }
-    let code = if report.is_clean() { CLEAN } else { TAMPERED };
+    let code = if !report.is_clean() || (report.unverified() > 0 && !args.allow_unverified) {
+        TAMPERED
+    } else {
+        CLEAN
+    };
     let text = if args.json {
         report.to_json()
     } else {
