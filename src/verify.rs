@@ -574,9 +574,9 @@ fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
     }
 }
 
-/// One line as read.
-struct RawLine {
-    bytes: Vec<u8>,
+/// One line as read, borrowed from the reader's buffer.
+struct RawLine<'a> {
+    bytes: &'a [u8],
     line: u64,
     offset: u64,
     /// Ended by a newline (else it is the file's incomplete last line).
@@ -606,7 +606,7 @@ impl Lines {
         }
     }
 
-    fn next_line(&mut self) -> io::Result<Option<RawLine>> {
+    fn next_line(&mut self) -> io::Result<Option<RawLine<'_>>> {
         self.buf.clear();
         let start = self.offset;
         let mut len = 0u64;
@@ -623,14 +623,14 @@ impl Lines {
                 }
                 self.line += 1;
                 return Ok(Some(RawLine {
-                    bytes: std::mem::take(&mut self.buf),
+                    bytes: &self.buf,
                     line: self.line,
                     offset: start,
                     complete: false,
                     too_long,
                 }));
             }
-            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
@@ -651,7 +651,7 @@ impl Lines {
             if done {
                 self.line += 1;
                 return Ok(Some(RawLine {
-                    bytes: std::mem::take(&mut self.buf),
+                    bytes: &self.buf,
                     line: self.line,
                     offset: start,
                     complete: true,
@@ -732,7 +732,7 @@ fn to_sig(s: &[u8]) -> [u8; 64] {
     a
 }
 
-fn parse_line(raw: &RawLine, file: &Path) -> Parsed {
+fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
     let loc = Location {
         file: file.to_path_buf(),
         line: raw.line,
@@ -745,7 +745,7 @@ fn parse_line(raw: &RawLine, file: &Path) -> Parsed {
             loc,
         };
     }
-    let Some((body, sig)) = split_signed(&raw.bytes) else {
+    let Some((body, sig)) = split_signed(raw.bytes) else {
         let why = if raw.bytes.is_empty() {
             "an empty line"
         } else {
@@ -758,7 +758,7 @@ fn parse_line(raw: &RawLine, file: &Path) -> Parsed {
         };
     };
     let sig = to_sig(sig);
-    let head: Head<'_> = match serde_json::from_slice(&raw.bytes) {
+    let head: Head<'_> = match serde_json::from_slice(raw.bytes) {
         Ok(h) => h,
         Err(_) => {
             return Parsed::Bad {
@@ -1722,22 +1722,16 @@ mod tests {
     fn lines_are_cut_at_the_limit_and_flagged() {
         let data = format!("short\n{}\nlast", "x".repeat(500));
         let mut lines = Lines::new(Box::new(io::Cursor::new(data.into_bytes())), 128);
-        let a = lines.next_line().unwrap().unwrap();
-        assert_eq!(
-            (a.bytes.as_slice(), a.line, a.offset, a.complete, a.too_long),
-            (&b"short"[..], 1, 0, true, false)
-        );
-        let b = lines.next_line().unwrap().unwrap();
-        assert_eq!(
-            (b.bytes.len(), b.line, b.offset, b.complete, b.too_long),
-            (128, 2, 6, true, true)
-        );
-        let c = lines.next_line().unwrap().unwrap();
-        assert_eq!(
-            (c.bytes.as_slice(), c.line, c.offset, c.complete),
-            (&b"last"[..], 3, 507, false)
-        );
-        assert!(lines.next_line().unwrap().is_none());
+        let mut next = || {
+            lines
+                .next_line()
+                .unwrap()
+                .map(|l| (l.bytes.to_vec(), l.line, l.offset, l.complete, l.too_long))
+        };
+        assert_eq!(next(), Some((b"short".to_vec(), 1, 0, true, false)));
+        assert_eq!(next(), Some((vec![b'x'; 128], 2, 6, true, true)));
+        assert_eq!(next(), Some((b"last".to_vec(), 3, 507, false, false)));
+        assert_eq!(next(), None);
     }
 
     #[test]
