@@ -15,9 +15,10 @@ use crate::pipeline::{
 };
 use crate::record::{Encoder, StaticContext};
 use crate::redact::Redactor;
+use crate::rotation::{Clock, Rotation};
 use crate::route::{DEFAULT_STREAM, Route, Router};
 use crate::sign::{self, DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Resume, State};
-use crate::sink::{FileSink, Sink};
+use crate::sink::{FileOptions, FileSink, Sink};
 
 /// Default capacity of the hand-off channel, in records.
 pub const DEFAULT_CAPACITY: usize = 16_384;
@@ -73,6 +74,8 @@ enum FilterSetting {
 /// | sinks | none: add at least one with [`log_dir`](Self::log_dir) or [`add_sink`](Self::add_sink) |
 /// | [`key`](Self::key) | none: set one, or ask for [`unsigned`](Self::unsigned) output |
 /// | [`seal_every`](Self::seal_every) | [`DEFAULT_SEAL_RECORDS`] records or [`DEFAULT_SEAL_INTERVAL`] |
+/// | [`rotation`](Self::rotation) | at [`DEFAULT_MAX_FILE_BYTES`](crate::DEFAULT_MAX_FILE_BYTES), never by time |
+/// | [`clock`](Self::clock) | the system clock |
 ///
 /// # Examples
 ///
@@ -126,6 +129,9 @@ pub struct Builder {
     unsigned: bool,
     seal_records: u64,
     seal_interval: Duration,
+    rotation: Rotation,
+    clock: Option<Arc<dyn Clock>>,
+    file_options: FileOptions,
 }
 
 impl Default for Builder {
@@ -167,7 +173,33 @@ impl Builder {
             unsigned: false,
             seal_records: DEFAULT_SEAL_RECORDS,
             seal_interval: DEFAULT_SEAL_INTERVAL,
+            rotation: Rotation::default(),
+            clock: None,
+            file_options: FileOptions::default(),
         }
+    }
+
+    /// How the [`log_dir`](Self::log_dir) files are compressed, cleaned up,
+    /// synced and permissioned. Default: [`FileOptions::default`] (gzip
+    /// level 6, keep everything, no `fsync`, modes 0640 and 0750).
+    pub fn file_options(mut self, options: FileOptions) -> Builder {
+        self.file_options = options;
+        self
+    }
+
+    /// When each stream's segment (its file) ends and a new one begins.
+    /// Default: at [`DEFAULT_MAX_FILE_BYTES`](crate::DEFAULT_MAX_FILE_BYTES),
+    /// never by time.
+    pub fn rotation(mut self, rotation: Rotation) -> Builder {
+        self.rotation = rotation;
+        self
+    }
+
+    /// The clock for timestamps and time-based rotation. Default: the
+    /// system clock. Meant for tests of time-dependent behaviour.
+    pub fn clock(mut self, clock: impl Clock) -> Builder {
+        self.clock = Some(Arc::new(clock));
+        self
     }
 
     /// Signs every record with this key (see [`signing`](crate::signing)).
@@ -460,8 +492,11 @@ impl Builder {
             ));
         }
         let mut sinks = self.sinks;
+        let mut file_live = None;
         if let Some(dir) = &self.log_dir {
-            sinks.insert(0, Box::new(FileSink::new(dir)?));
+            let sink = FileSink::with_options(dir, self.file_options)?;
+            file_live = Some(sink.live_options());
+            sinks.insert(0, Box::new(sink));
         }
         let signing = match (self.key, self.unsigned) {
             (Some(_), true) => {
@@ -518,6 +553,9 @@ impl Builder {
             router,
             sinks,
             signing,
+            rotation: self.rotation,
+            clock: self.clock,
+            file_live,
         })?;
         if self.capture_panics {
             install_panic_hook(&shared);

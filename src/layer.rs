@@ -12,7 +12,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::pipeline::{Shared, on_evtrail_thread};
-use crate::record::{Capture, FieldSet, Meta, OwnedMeta, Record, SpanData, now_nanos};
+use crate::record::{Capture, FieldSet, Meta, OwnedMeta, Record, SpanData};
 
 /// The `tracing-subscriber` layer that feeds evtrail.
 ///
@@ -108,7 +108,7 @@ where
         if !self.shared.filter.enabled(meta.target(), level) {
             return;
         }
-        let ts = now_nanos();
+        let ts = self.shared.now();
         let mut fields = FieldSet::default();
         let mut message = None;
         event.record(&mut Capture {

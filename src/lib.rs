@@ -113,6 +113,7 @@ mod layer;
 mod pipeline;
 mod record;
 mod redact;
+mod rotation;
 mod route;
 mod sign;
 mod sink;
@@ -126,9 +127,13 @@ pub use error::{Error, ErrorKind};
 pub use key::{Key, Keyring, MIN_KEY_BYTES};
 pub use layer::Layer;
 pub use pipeline::{Guard, Handle, Overflow, SinkStats, Stats};
+pub use rotation::{Clock, DEFAULT_MAX_FILE_BYTES, Period, Rotation};
 pub use route::{DEFAULT_STREAM, Route};
 pub use sign::{DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Seal};
-pub use sink::{Batch, Entry, FileSink, MemorySink, Sink, SinkError, StdoutFormat, StdoutSink};
+pub use sink::{
+    Batch, DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, Durability, Entry,
+    FileOptions, FileSink, MemorySink, Retention, Sink, SinkError, StdoutFormat, StdoutSink,
+};
 
 /// The record format, specified.
 #[doc = include_str!("format.md")]

@@ -15,10 +15,12 @@ use tracing::level_filters::LevelFilter;
 use crate::error::{Error, ErrorKind};
 use crate::filter::{Directives, RuntimeFilter};
 use crate::key::Key;
+use crate::record::now_nanos;
 use crate::record::{Encoder, Record, Resolved, default_class, write_ts};
+use crate::rotation::{Clock, Rotation, nanos};
 use crate::route::{RouteInput, Router};
 use crate::sign::{Chain, PrevEnd, Resume, Seal, State, StreamState as StateEntry};
-use crate::sink::{Batch, Sink, SinkError, error_chain};
+use crate::sink::{Batch, Retention, SharedOptions, Sink, SinkError, error_chain};
 use std::path::PathBuf;
 
 /// What happens when the hand-off channel is full.
@@ -157,9 +159,16 @@ pub(crate) struct Shared {
     /// The latest seal of each stream, in the router's stream order.
     seals: Arc<Mutex<Vec<Option<Seal>>>>,
     signed: bool,
+    clock: Option<Arc<dyn Clock>>,
+    file_live: Option<SharedOptions>,
 }
 
 impl Shared {
+    /// The time for a new record: the injected clock, or the system's.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.as_deref().map_or_else(now_nanos, nanos)
+    }
+
     fn overflow_for(&self, class: &str) -> Overflow {
         self.overflow
             .iter()
@@ -242,6 +251,10 @@ pub(crate) struct Settings {
     pub(crate) router: Router,
     pub(crate) sinks: Vec<Box<dyn Sink>>,
     pub(crate) signing: Option<Signing>,
+    pub(crate) rotation: Rotation,
+    pub(crate) clock: Option<Arc<dyn Clock>>,
+    /// The log directory sink's runtime-changeable options.
+    pub(crate) file_live: Option<SharedOptions>,
 }
 
 /// How the worker signs, when it does.
@@ -299,6 +312,9 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
                     .map(|g| Chain::new(&g.key, name, resume.unwrap_or(&Resume::fresh()))),
                 resume: resume.cloned(),
                 last_seal: Instant::now(),
+                bytes: 0,
+                boundary: None,
+                pending_start: false,
             }
         })
         .collect();
@@ -331,6 +347,8 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
             state_dirty: false,
             old_kid: None,
         }),
+        rotation: s.rotation,
+        clock: s.clock.clone(),
     };
     let handle = std::thread::Builder::new()
         .name("evtrail-worker".into())
@@ -352,6 +370,8 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
         worker: Mutex::new(Some(handle)),
         seals,
         signed,
+        clock: s.clock,
+        file_live: s.file_live,
     }))
 }
 
@@ -422,6 +442,8 @@ struct Worker {
     drops_noted_at: Instant,
     seals: Arc<Mutex<Vec<Option<Seal>>>>,
     signing: Option<SignPolicy>,
+    rotation: Rotation,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 /// One stream on the worker.
@@ -434,6 +456,13 @@ struct StreamSlot {
     /// How the previous run ended, until the first segment has started.
     resume: Option<Resume>,
     last_seal: Instant,
+    /// Bytes in the current segment (its file), newlines included.
+    bytes: u64,
+    /// When the current segment ends by time.
+    boundary: Option<u64>,
+    /// Unsigned streams have no start marker: the next record itself
+    /// starts the new segment.
+    pending_start: bool,
 }
 
 /// What the worker needs to keep signing.
@@ -460,7 +489,9 @@ enum Marker {
 impl Worker {
     fn run(mut self) {
         mark_evtrail_thread();
+        let now = self.now();
         for idx in 0..self.streams.len() {
+            self.streams[idx].boundary = self.rotation.next_boundary(now);
             self.mark(idx, Marker::SegmentStart);
         }
         let mut acks = Vec::new();
@@ -489,9 +520,9 @@ impl Worker {
                         break;
                     }
                     Msg::Rotate(ack) => {
+                        let now = self.now();
                         for idx in 0..self.streams.len() {
-                            self.mark(idx, Marker::SegmentEnd("rotate"));
-                            self.mark(idx, Marker::SegmentStart);
+                            self.roll(idx, now);
                         }
                         let _ = ack.send(());
                     }
@@ -565,6 +596,33 @@ impl Worker {
         deadline
     }
 
+    /// The time for evtrail's own records: the injected clock, or the system's.
+    fn now(&self) -> u64 {
+        self.clock.as_deref().map_or_else(now_nanos, nanos)
+    }
+
+    /// Ends stream `idx`'s segment and starts the next (a file sink starts
+    /// a new file).
+    fn roll(&mut self, idx: usize, now: u64) {
+        if self.streams[idx].chain.is_some() {
+            self.mark(idx, Marker::SegmentEnd("rotate"));
+            self.mark(idx, Marker::SegmentStart);
+        } else {
+            let slot = &mut self.streams[idx];
+            slot.pending_start = true;
+            slot.bytes = 0;
+            slot.boundary = self.rotation.next_boundary(now);
+        }
+    }
+
+    /// Whether stream `idx` must start a new segment before a record
+    /// stamped `ts`.
+    fn due_to_roll(&self, idx: usize, ts: u64) -> bool {
+        let slot = &self.streams[idx];
+        self.rotation.max_bytes.is_some_and(|max| slot.bytes >= max)
+            || slot.boundary.is_some_and(|b| ts >= b)
+    }
+
     /// Seals every stream whose seal interval has passed, idle or not.
     fn seal_due(&mut self) {
         let Some(policy) = &self.signing else { return };
@@ -579,6 +637,7 @@ impl Worker {
     /// Writes one of evtrail's chain records into stream `idx` (not routed:
     /// it belongs to that stream's chain). Nothing when unsigned.
     fn mark(&mut self, idx: usize, marker: Marker) {
+        let now = self.now();
         let Some(policy) = &mut self.signing else {
             return;
         };
@@ -591,9 +650,12 @@ impl Worker {
             Marker::KeyRotated => ("evtrail.key_rotated", "signing key rotated"),
         };
         let mut rec = Record::internal(Level::INFO, event, msg);
+        rec.ts = now;
         rec.fields.add_str("class", "audit");
         match marker {
             Marker::SegmentStart => {
+                slot.bytes = 0;
+                slot.boundary = self.rotation.next_boundary(now);
                 let prev_sig = chain.prev;
                 let r = slot.resume.take().unwrap_or(Resume {
                     prev_segment: chain.segment,
@@ -644,6 +706,7 @@ impl Worker {
             .encode_open(&rec, &res, &slot.name, slot.seq, buf);
         chain.seal_line(buf, start);
         chain.since_seal = 0;
+        slot.bytes += (buf.len() - start) as u64 + 1;
         self.batch.finish_entry(
             slot.name.clone(),
             slot.seq,
@@ -716,6 +779,9 @@ impl Worker {
         let seal_records = self.signing.as_ref().map_or(u64::MAX, |p| p.seal_records);
         for i in 0..self.route_buf.len() {
             let idx = self.route_buf[i];
+            if self.due_to_roll(idx, rec.ts) {
+                self.roll(idx, rec.ts);
+            }
             let slot = &mut self.streams[idx];
             slot.seq += 1;
             let buf = self.batch.line_buf();
@@ -733,8 +799,16 @@ impl Worker {
                     false
                 }
             };
-            self.batch
-                .finish_entry(slot.name.clone(), slot.seq, rec.level, rec.ts, start, false);
+            slot.bytes += (buf.len() - start) as u64 + 1;
+            let starts = std::mem::take(&mut slot.pending_start);
+            self.batch.finish_entry(
+                slot.name.clone(),
+                slot.seq,
+                rec.level,
+                rec.ts,
+                start,
+                starts,
+            );
             if due {
                 self.mark(idx, Marker::Seal);
             }
@@ -778,7 +852,8 @@ impl Worker {
         // Notices raised while delivering go out in the same round, so a
         // failure report is not left waiting for the next event.
         for _ in 0..2 {
-            for rec in std::mem::take(&mut self.internal) {
+            for mut rec in std::mem::take(&mut self.internal) {
+                rec.ts = self.now();
                 self.process(&rec);
             }
             let now = Instant::now();
@@ -1050,7 +1125,8 @@ impl Worker {
             self.note_sink_drops(i, true);
         }
         // The last notices go to whichever sinks are still up.
-        for rec in std::mem::take(&mut self.internal) {
+        for mut rec in std::mem::take(&mut self.internal) {
+            rec.ts = self.now();
             self.process(&rec);
         }
         let now = Instant::now();
@@ -1395,6 +1471,42 @@ impl Handle {
             Err(RecvTimeoutError::Timeout) => Err(timeout_error(what, timeout)),
             Err(RecvTimeoutError::Disconnected) => Err(closed()),
         }
+    }
+
+    /// Replaces the [`log_dir`](crate::Builder::log_dir) files' retention
+    /// policy; it applies from the next roll on.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when the pipeline has no log directory.
+    pub fn set_retention(&self, retention: Retention) -> Result<(), Error> {
+        let live = self.file_live("retention")?;
+        live.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retention = retention;
+        Ok(())
+    }
+
+    /// Sets the gzip level (0 to 9) of the [`log_dir`](crate::Builder::log_dir)
+    /// files rolled from now on, or `None` to leave them uncompressed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when the pipeline has no log directory.
+    pub fn set_compression(&self, level: Option<u32>) -> Result<(), Error> {
+        let live = self.file_live("compression")?;
+        live.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .compression = level.map(|l| l.min(9));
+        Ok(())
+    }
+
+    fn file_live(&self, what: &str) -> Result<&SharedOptions, Error> {
+        self.shared.file_live.as_ref().ok_or_else(|| {
+            Error::config(format!(
+                "cannot set {what}: this pipeline has no log directory"
+            ))
+        })
     }
 
     /// The filter in force, in the syntax [`set_filter`](Self::set_filter) takes.

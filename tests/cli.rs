@@ -119,6 +119,8 @@ impl Fixture {
             .service("t")
             .key(key.clone())
             .log_dir(&logs)
+            // Rolled files stay plain: the tests read and edit them directly.
+            .file_options(evtrail::FileOptions::default().compression(None))
             .overflow(Overflow::Block)
             .seal_every(4, Duration::from_secs(3600))
             .build()

@@ -19,11 +19,14 @@ fn key_b() -> Key {
     Key::from_bytes(vec![0xb2; 32]).unwrap()
 }
 
+/// A writer whose rolled files stay plain text, so these tests can read
+/// them directly (compression is tested on its own).
 fn writer(dir: &Path, key: Key) -> (evtrail::Layer, evtrail::Guard) {
     evtrail::builder()
         .service("signing")
         .key(key)
         .log_dir(dir)
+        .file_options(evtrail::FileOptions::default().compression(None))
         .overflow(Overflow::Block)
         .build()
         .unwrap()

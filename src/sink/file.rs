@@ -1,22 +1,151 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::compress::{CompressEvent, Compressor, recover};
+use super::retention::{self, Retention};
 use super::{Batch, Sink, SinkError};
 use crate::error::{Error, ErrorKind};
 
-/// Appends each stream's records to `DIR/<stream>.log`.
+/// Default gzip level for rolled files.
+pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
+/// Default permissions of log files (Unix).
+pub const DEFAULT_FILE_MODE: u32 = 0o640;
+/// Default permissions of a log directory evtrail creates (Unix).
+pub const DEFAULT_DIR_MODE: u32 = 0o750;
+/// How many rolled files may wait for compression before new ones are left
+/// uncompressed until the next start.
+const COMPRESS_BACKLOG: usize = 64;
+/// How often the active files are checked for having been renamed or
+/// deleted by another program.
+const REOPEN_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// How hard the file sink pushes data to the disk.
 ///
-/// One file per stream segment: when a record starts a new segment (see
-/// [`Entry::starts_segment`](crate::Entry::starts_segment)), the active
-/// file, if it holds anything, is renamed to
-/// `<stream>.<UTC time>.<counter>.log` (for example
-/// `app.2026-11-22T10-00-00Z.0003.log`; names sort in the order the files
-/// were rolled) and a new active file begins. Unsigned pipelines have no
-/// segments and append to one file. Lines are written whole: when a write fails part-way (a full
-/// disk), the torn tail is cut off again, the entries already complete
-/// count as written, and the rest is retried by the worker.
+/// | policy | a crash of the process loses | a power cut loses | cost |
+/// |---|---|---|---|
+/// | [`Flush`](Durability::Flush) (default) | nothing written | what the OS had not written back yet (seconds) | none |
+/// | [`SyncEvery`](Durability::SyncEvery) | nothing written | at most about the interval | one `fsync` per interval |
+/// | [`SyncEachBatch`](Durability::SyncEachBatch) | nothing written | nothing acknowledged by a flush | one `fsync` per batch: far slower on most disks |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Hand every batch to the operating system; never `fsync` (but on
+    /// close).
+    #[default]
+    Flush,
+    /// Also `fsync` the active files at most this often.
+    SyncEvery(Duration),
+    /// `fsync` after every batch.
+    SyncEachBatch,
+}
+
+/// How [`FileSink`] writes, rolls, compresses and cleans up.
+///
+/// # Examples
+///
+/// ```
+/// use evtrail::{Durability, FileOptions, Retention};
+/// use std::time::Duration;
+///
+/// let options = FileOptions::default()
+///     .compression(Some(9))
+///     .retention(Retention::keep_all().max_files(48).max_total_bytes(10 << 30))
+///     .durability(Durability::SyncEvery(Duration::from_secs(1)));
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct FileOptions {
+    compression: Option<u32>,
+    retention: Retention,
+    durability: Durability,
+    file_mode: u32,
+    dir_mode: u32,
+}
+
+impl Default for FileOptions {
+    fn default() -> FileOptions {
+        FileOptions {
+            compression: Some(DEFAULT_COMPRESSION_LEVEL),
+            retention: Retention::keep_all(),
+            durability: Durability::Flush,
+            file_mode: DEFAULT_FILE_MODE,
+            dir_mode: DEFAULT_DIR_MODE,
+        }
+    }
+}
+
+impl FileOptions {
+    /// The gzip level (0 to 9) for rolled files, or `None` to leave them
+    /// uncompressed. Default `Some(`[`DEFAULT_COMPRESSION_LEVEL`]`)`.
+    /// Compression runs on its own thread, never on the worker's.
+    pub fn compression(mut self, level: Option<u32>) -> FileOptions {
+        self.compression = level.map(|l| l.min(9));
+        self
+    }
+
+    /// Which rolled files to delete. Default: keep everything.
+    pub fn retention(mut self, retention: Retention) -> FileOptions {
+        self.retention = retention;
+        self
+    }
+
+    /// When to `fsync`. Default [`Durability::Flush`].
+    pub fn durability(mut self, durability: Durability) -> FileOptions {
+        self.durability = durability;
+        self
+    }
+
+    /// Permissions of new log files and of the log directory when evtrail
+    /// creates it (Unix). Default [`DEFAULT_FILE_MODE`] and
+    /// [`DEFAULT_DIR_MODE`].
+    pub fn permissions(mut self, file_mode: u32, dir_mode: u32) -> FileOptions {
+        self.file_mode = file_mode;
+        self.dir_mode = dir_mode;
+        self
+    }
+}
+
+/// What can be changed while running, through the handle; it takes effect
+/// at the next roll.
+#[derive(Debug)]
+pub(crate) struct LiveOptions {
+    pub(crate) compression: Option<u32>,
+    pub(crate) retention: Retention,
+}
+
+/// The shared, runtime-changeable part of a file sink's options.
+pub(crate) type SharedOptions = Arc<Mutex<LiveOptions>>;
+
+/// An open active file.
+#[derive(Debug)]
+struct Active {
+    stream: Arc<str>,
+    file: File,
+    /// Bytes written since the last `fsync`.
+    unsynced: bool,
+}
+
+/// Appends each stream's records to `DIR/<stream>.log`, one file per
+/// segment, and rolls, compresses and cleans up the files.
+///
+/// When a record starts a new segment (see
+/// [`Entry::starts_segment`](crate::Entry::starts_segment)), the active file,
+/// if it holds anything, is renamed to `<stream>.<UTC time>.<counter>.log`
+/// (for example `app.2026-11-22T10-00-00Z.0003.log`; the time is when it was
+/// rolled, and names sort in rolling order) and a new active file begins;
+/// the rolled file is then gzipped to `….log.gz` on the `evtrail-compress`
+/// thread, crash-safely, and [`Retention`] deletes the oldest rolled files
+/// beyond its limits. A crash during compression is finished or cleaned up
+/// at the next start.
+///
+/// Lines are written whole: when a write fails part-way (a full disk), the
+/// torn tail is cut off again, the entries already complete count as
+/// written, and the rest is retried by the worker. When another program
+/// renames or deletes an active file (as logrotate does), the sink notices
+/// within a second and opens a new one.
 ///
 /// # Examples
 ///
@@ -30,20 +159,40 @@ use crate::error::{Error, ErrorKind};
 #[derive(Debug)]
 pub struct FileSink {
     dir: PathBuf,
-    files: Vec<(Arc<str>, File)>,
+    files: Vec<Active>,
     scratch: Vec<u8>,
+    live: SharedOptions,
+    durability: Durability,
+    file_mode: u32,
+    compressor: Option<Compressor>,
+    /// The level the compressor was started with.
+    compressor_level: u32,
+    last_sync: Instant,
+    last_reopen_check: Instant,
 }
 
 impl FileSink {
-    /// Opens (creating it if needed) a log directory.
+    /// Opens (creating it if needed) a log directory with default options.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Io`] when the directory cannot be created or is not
     /// writable.
     pub fn new(dir: impl AsRef<Path>) -> Result<FileSink, Error> {
+        FileSink::with_options(dir, FileOptions::default())
+    }
+
+    /// Opens (creating it if needed) a log directory. Finishes or cleans up
+    /// compressions a crash interrupted, queues rolled files left
+    /// uncompressed, and applies the retention policy.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`] when the directory cannot be created or is not
+    /// writable, or the compression thread cannot start.
+    pub fn with_options(dir: impl AsRef<Path>, options: FileOptions) -> Result<FileSink, Error> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| {
+        create_dir(&dir, options.dir_mode).map_err(|e| {
             Error::with_source(
                 ErrorKind::Io,
                 format!("cannot create log directory `{}`", dir.display()),
@@ -66,11 +215,36 @@ impl FileSink {
                 )
             })?;
         let _ = fs::remove_file(&probe);
-        Ok(FileSink {
+        let mut sink = FileSink {
             dir,
             files: Vec::new(),
             scratch: Vec::new(),
-        })
+            live: Arc::new(Mutex::new(LiveOptions {
+                compression: options.compression,
+                retention: options.retention,
+            })),
+            durability: options.durability,
+            file_mode: options.file_mode,
+            compressor: None,
+            compressor_level: 0,
+            last_sync: Instant::now(),
+            last_reopen_check: Instant::now(),
+        };
+        let streams = sink.streams_on_disk();
+        let names: Vec<&str> = streams.iter().map(String::as_str).collect();
+        match recover(&sink.dir, &names) {
+            Ok(leftover) => {
+                for path in leftover {
+                    sink.compress(path)?;
+                }
+            }
+            Err(e) => eprintln!(
+                "evtrail: cannot finish interrupted compressions in `{}`: {e}",
+                sink.dir.display()
+            ),
+        }
+        sink.enforce_retention();
+        Ok(sink)
     }
 
     /// The directory the files are in.
@@ -78,50 +252,244 @@ impl FileSink {
         &self.dir
     }
 
-    fn file(&mut self, stream: &str) -> io::Result<&mut File> {
-        let i = match self.files.iter().position(|(s, _)| &**s == stream) {
+    pub(crate) fn live_options(&self) -> SharedOptions {
+        self.live.clone()
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, LiveOptions> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every stream with an active or rolled file in the directory.
+    fn streams_on_disk(&self) -> Vec<String> {
+        let mut streams = Vec::new();
+        if let Ok(list) = fs::read_dir(&self.dir) {
+            for entry in list.flatten() {
+                if let Some(name) = entry.file_name().to_str() {
+                    let stream = rolled_stream(name)
+                        .or_else(|| name.strip_suffix(".log").filter(|s| !s.contains('.')));
+                    if let Some(s) = stream
+                        && !s.starts_with('.')
+                        && !streams.iter().any(|x| x == s)
+                    {
+                        streams.push(s.to_owned());
+                    }
+                }
+            }
+        }
+        streams
+    }
+
+    /// Queues a rolled file for compression, when compression is on.
+    fn compress(&mut self, path: PathBuf) -> Result<(), Error> {
+        let Some(level) = self.live().compression else {
+            return Ok(());
+        };
+        if self.compressor.is_none() || self.compressor_level != level {
+            if let Some(mut old) = self.compressor.take() {
+                old.shutdown(None);
+            }
+            self.compressor = Some(Compressor::start(level, COMPRESS_BACKLOG)?);
+            self.compressor_level = level;
+        }
+        if let Some(c) = &self.compressor {
+            // A full backlog leaves the file as it is; the next start
+            // compresses it. Nothing waits and nothing is lost.
+            c.submit(path);
+        }
+        Ok(())
+    }
+
+    fn enforce_retention(&mut self) {
+        let policy = self.live().retention.clone();
+        if policy == Retention::keep_all() {
+            return;
+        }
+        let streams = self.streams_on_disk();
+        let names: Vec<&str> = streams.iter().map(String::as_str).collect();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Err(e) = retention::enforce(&self.dir, &names, &policy, now) {
+            eprintln!("evtrail: retention in `{}`: {e}", self.dir.display());
+        }
+    }
+
+    fn file(&mut self, stream: &str) -> io::Result<&mut Active> {
+        let i = match self.files.iter().position(|a| &*a.stream == stream) {
             Some(i) => i,
             None => {
-                let f = OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(self.dir.join(format!("{stream}.log")))?;
-                self.files.push((Arc::from(stream), f));
+                let file = open_append(&self.dir.join(format!("{stream}.log")), self.file_mode)?;
+                self.files.push(Active {
+                    stream: Arc::from(stream),
+                    file,
+                    unsynced: false,
+                });
                 self.files.len() - 1
             }
         };
-        Ok(&mut self.files[i].1)
+        Ok(&mut self.files[i])
     }
-}
 
-impl FileSink {
+    /// Closes active files that another program renamed or deleted, so the
+    /// next write opens `<stream>.log` afresh.
+    fn check_reopen(&mut self) {
+        if self.last_reopen_check.elapsed() < REOPEN_CHECK_EVERY {
+            return;
+        }
+        self.last_reopen_check = Instant::now();
+        let dir = self.dir.clone();
+        self.files
+            .retain(|a| same_file(&a.file, &dir.join(format!("{}.log", a.stream))));
+    }
+
     /// Renames the active file of `stream` out of the way, if it holds
-    /// anything, so the next segment starts a file of its own.
-    fn roll(&mut self, stream: &str) -> io::Result<()> {
-        self.files.retain(|(s, _)| &**s != stream);
+    /// anything, so the next segment starts a file of its own; names it
+    /// after `rolled_at`, queues it for compression and applies retention.
+    fn roll(&mut self, stream: &str, rolled_at: SystemTime) -> Result<(), Error> {
+        let io_err = |e: io::Error, dir: &Path| {
+            Error::with_source(
+                ErrorKind::Io,
+                format!(
+                    "cannot roll `{}`",
+                    dir.join(format!("{stream}.log")).display()
+                ),
+                e,
+            )
+        };
+        if let Some(i) = self.files.iter().position(|a| &*a.stream == stream) {
+            let active = self.files.remove(i);
+            // The file is done: make it durable before it is renamed.
+            let _ = active.file.sync_data();
+        }
         let active = self.dir.join(format!("{stream}.log"));
         match fs::metadata(&active) {
             Ok(m) if m.len() > 0 => {}
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
+            Err(e) => return Err(io_err(e, &self.dir)),
         }
         let mut counter = 0;
-        for entry in fs::read_dir(&self.dir)? {
-            if let Some(name) = entry?.file_name().to_str()
+        for entry in fs::read_dir(&self.dir).map_err(|e| io_err(e, &self.dir))? {
+            let entry = entry.map_err(|e| io_err(e, &self.dir))?;
+            if let Some(name) = entry.file_name().to_str()
                 && let Some(rolled) = parse_rolled_name(stream, name)
             {
                 counter = counter.max(rolled.counter);
             }
         }
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        let secs = rolled_at
+            .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        fs::rename(
-            &active,
-            self.dir.join(rolled_name(stream, secs, counter + 1)),
-        )
+        let rolled = self.dir.join(rolled_name(stream, secs, counter + 1));
+        fs::rename(&active, &rolled).map_err(|e| io_err(e, &self.dir))?;
+        self.compress(rolled)?;
+        self.sweep_uncompressed()?;
+        self.enforce_retention();
+        Ok(())
     }
+
+    /// Queues rolled files still uncompressed (the backlog was full, or the
+    /// level changed), so none stays plain for longer than the next roll.
+    fn sweep_uncompressed(&mut self) -> Result<(), Error> {
+        if self.live().compression.is_none() {
+            return Ok(());
+        }
+        let Ok(list) = fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        let plain: Vec<PathBuf> = list
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| !n.ends_with(".gz") && rolled_stream(n).is_some())
+            })
+            .map(|e| e.path())
+            .collect();
+        for path in plain {
+            self.compress(path)?;
+        }
+        Ok(())
+    }
+
+    /// Reports compressions that failed (the file stays as it was and is
+    /// tried again at the next roll or start).
+    fn report_compression(&mut self) {
+        let Some(c) = &self.compressor else { return };
+        for event in c.drain_events() {
+            if let CompressEvent::Failed { path, error } = event {
+                // Retention may delete a file while it waits: not a failure.
+                if path.exists() {
+                    eprintln!("evtrail: cannot compress `{}`: {error}", path.display());
+                }
+            }
+        }
+    }
+
+    fn sync_all(&mut self) -> io::Result<()> {
+        for a in &mut self.files {
+            if a.unsynced {
+                a.file.sync_data()?;
+                a.unsynced = false;
+            }
+        }
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+}
+
+fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    b.create(dir)
+}
+
+fn open_append(path: &Path, mode: u32) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    o.open(path)
+}
+
+/// Whether `file` is still the file at `path`.
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
+    }
+}
+
+/// The stream a rolled file's name belongs to.
+pub(crate) fn rolled_stream(name: &str) -> Option<&str> {
+    let rest = name
+        .strip_suffix(".log.gz")
+        .or_else(|| name.strip_suffix(".log"))?;
+    let (rest, _counter) = rest.rsplit_once('.')?;
+    let (stream, _time) = rest.rsplit_once('.')?;
+    parse_rolled_name(stream, name).map(|_| stream)
 }
 
 /// A rolled file's name, parsed.
@@ -195,6 +563,7 @@ impl Sink for FileSink {
     }
 
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        self.check_reopen();
         let entries: Vec<_> = batch.iter().collect();
         let mut i = 0;
         while i < entries.len() {
@@ -205,15 +574,10 @@ impl Sink for FileSink {
                 .position(|e| e.stream() != stream || e.starts_segment())
                 .map_or(entries.len(), |n| i + 1 + n);
             if entries[i].starts_segment() {
-                self.roll(stream).map_err(|e| {
-                    SinkError::io(
-                        format!(
-                            "cannot roll `{}`",
-                            self.dir.join(format!("{stream}.log")).display()
-                        ),
-                        e,
-                    )
-                    .with_accepted(i)
+                self.roll(stream, entries[i].timestamp()).map_err(|e| {
+                    SinkError::retryable(e.to_string())
+                        .with_source(e)
+                        .with_accepted(i)
                 })?;
             }
             let mut scratch = std::mem::take(&mut self.scratch);
@@ -229,15 +593,18 @@ impl Sink for FileSink {
                 Err(e) => Err(
                     SinkError::io(format!("cannot open `{}`", path.display()), e).with_accepted(i),
                 ),
-                Ok(file) => match write_counted(file, &scratch) {
-                    Ok(()) => Ok(()),
+                Ok(active) => match write_counted(&mut active.file, &scratch) {
+                    Ok(()) => {
+                        active.unsynced = true;
+                        Ok(())
+                    }
                     Err((done, err)) => {
                         let whole = ends.iter().take_while(|&&end| end <= done).count();
                         let torn = done - if whole == 0 { 0 } else { ends[whole - 1] };
                         if torn > 0 {
                             // Cut the torn line so the retry does not leave half a record behind.
-                            if let Ok(len) = file.metadata().map(|m| m.len()) {
-                                let _ = file.set_len(len - torn as u64);
+                            if let Ok(len) = active.file.metadata().map(|m| m.len()) {
+                                let _ = active.file.set_len(len - torn as u64);
                             }
                         }
                         Err(
@@ -251,17 +618,36 @@ impl Sink for FileSink {
             result?;
             i = run_end;
         }
+        if self.durability == Durability::SyncEachBatch {
+            self.sync_all().map_err(|e| {
+                SinkError::io(format!("cannot sync files in `{}`", self.dir.display()), e)
+            })?;
+        }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        // Every write goes straight to the operating system; nothing is buffered here.
+        self.report_compression();
+        // Writes go straight to the operating system; only syncing is left.
+        if let Durability::SyncEvery(every) = self.durability
+            && self.last_sync.elapsed() >= every
+        {
+            self.sync_all().map_err(|e| {
+                SinkError::io(format!("cannot sync files in `{}`", self.dir.display()), e)
+            })?;
+        }
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), SinkError> {
+        let result = self.sync_all();
         self.files.clear();
-        Ok(())
+        if let Some(mut c) = self.compressor.take() {
+            // Unfinished compressions are completed at the next start.
+            c.shutdown(Some(Duration::from_secs(2)));
+        }
+        result
+            .map_err(|e| SinkError::io(format!("cannot sync files in `{}`", self.dir.display()), e))
     }
 }
 
@@ -320,7 +706,8 @@ mod tests {
     #[test]
     fn a_segment_start_rolls_the_active_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = FileSink::new(dir.path()).unwrap();
+        let options = FileOptions::default().compression(None);
+        let mut sink = FileSink::with_options(dir.path(), options).unwrap();
         let mut b = Batch::new();
         b.push_entry(Arc::from("app"), 1, Level::INFO, 0, b"{\"a\":1}", true);
         b.push_entry(Arc::from("app"), 2, Level::INFO, 0, b"{\"a\":2}", false);

@@ -15,13 +15,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
 
+mod compress;
 mod file;
 mod memory;
+mod retention;
 mod stdout;
 
-pub use file::FileSink;
+pub(crate) use file::SharedOptions;
 pub(crate) use file::parse_rolled_name;
+#[cfg(test)]
+pub(crate) use file::rolled_name;
+pub use file::{
+    DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, Durability, FileOptions,
+    FileSink,
+};
 pub use memory::MemorySink;
+pub use retention::Retention;
 pub use stdout::{StdoutFormat, StdoutSink};
 
 /// A destination for encoded records.
