@@ -111,6 +111,7 @@ mod filter;
 mod key;
 mod layer;
 mod pipeline;
+pub mod read;
 mod record;
 mod redact;
 mod rotation;

@@ -544,7 +544,7 @@ fn is_gzip_twin(a: &Path, b: &Path) -> bool {
 }
 
 /// Every `.log` / `.log.gz` file named or directly inside a named directory.
-fn collect_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn collect_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     for p in paths {
         let p = p.as_ref();
@@ -578,7 +578,7 @@ fn collect_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// Opens a file, decompressing gzip (detected by its magic bytes).
-fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
+pub(crate) fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
     let mut f = File::open(path)?;
     let mut magic = [0u8; 2];
     let n = f.read(&mut magic)?;
@@ -594,19 +594,19 @@ fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
 }
 
 /// One line as read, borrowed from the reader's buffer.
-struct RawLine<'a> {
-    bytes: &'a [u8],
-    line: u64,
+pub(crate) struct RawLine<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) line: u64,
     offset: u64,
     /// Ended by a newline (else it is the file's incomplete last line).
-    complete: bool,
+    pub(crate) complete: bool,
     /// Longer than the limit: `bytes` holds only its start.
-    too_long: bool,
+    pub(crate) too_long: bool,
 }
 
 /// Reads lines with a length limit, so one enormous line cannot exhaust
 /// memory.
-struct Lines {
+pub(crate) struct Lines {
     src: Box<dyn BufRead>,
     line: u64,
     offset: u64,
@@ -615,7 +615,7 @@ struct Lines {
 }
 
 impl Lines {
-    fn new(src: Box<dyn BufRead>, max: usize) -> Lines {
+    pub(crate) fn new(src: Box<dyn BufRead>, max: usize) -> Lines {
         Lines {
             src,
             line: 0,
@@ -625,7 +625,7 @@ impl Lines {
         }
     }
 
-    fn next_line(&mut self) -> io::Result<Option<RawLine<'_>>> {
+    pub(crate) fn next_line(&mut self) -> io::Result<Option<RawLine<'_>>> {
         self.buf.clear();
         let start = self.offset;
         let mut len = 0u64;
@@ -834,17 +834,17 @@ fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
 }
 
 /// What a first look at a file found.
-struct FileInfo {
-    path: PathBuf,
-    stream: String,
-    first_seq: u64,
+pub(crate) struct FileInfo {
+    pub(crate) path: PathBuf,
+    pub(crate) stream: String,
+    pub(crate) first_seq: u64,
     first_sig: Option<[u8; 64]>,
 }
 
 impl FileInfo {
     /// Reads until the first record, to learn the file's stream and where
     /// it sits in the chain.
-    fn probe(path: &Path, max: usize) -> io::Result<Option<FileInfo>> {
+    pub(crate) fn probe(path: &Path, max: usize) -> io::Result<Option<FileInfo>> {
         let mut lines = Lines::new(open(path)?, max);
         for _ in 0..1000 {
             let Some(raw) = lines.next_line()? else { break };
