@@ -726,6 +726,7 @@ impl Worker {
                 sig: String::from_utf8_lossy(&chain.prev).into_owned(),
                 ts: Some(ts_string(rec.ts)),
             };
+            // Kept current in memory; written at the next segment boundary.
             policy.state.set(
                 &slot.name,
                 StateEntry {
@@ -734,7 +735,11 @@ impl Worker {
                     sig: chain.prev,
                 },
             );
-            policy.state_dirty = true;
+            // The state file tells vanished files from a fresh start; segment
+            // boundaries are enough for that, and each save is an fsync.
+            if marker != Marker::Seal {
+                policy.state_dirty = true;
+            }
             if let Some(s) = self
                 .seals
                 .lock()

@@ -46,7 +46,7 @@ use serde_json::value::RawValue;
 use crate::error::{Error, ErrorKind};
 use crate::key::{GENESIS, Keyring, StreamMac};
 use crate::sign::{Seal, split_signed};
-use crate::sink::parse_rolled_name;
+use crate::sink::{parse_rolled_name, rolled_stream};
 
 /// The longest line the verifier reads by default; longer ones are
 /// reported as malformed without being held in memory.
@@ -732,6 +732,8 @@ struct Rec {
     ts: Option<String>,
     marker: Option<MarkerKind>,
     header: Option<Header>,
+    /// The key a `key_rotated` record announces.
+    new_kid: Option<String>,
     loc: Location,
 }
 
@@ -820,6 +822,10 @@ fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
             seal_records: f["seal_records"].as_u64().unwrap_or(0),
             seal_ms: f["seal_ms"].as_u64().unwrap_or(0),
         });
+    let new_kid = (marker == Some(MarkerKind::KeyRotated))
+        .then(|| head.fields.and_then(|f| serde_json::from_str::<Value>(f.get()).ok()))
+        .flatten()
+        .and_then(|f| f["new_kid"].as_str().map(str::to_owned));
     Parsed::Rec(Box::new(Rec {
         seq: head.seq,
         sig,
@@ -829,6 +835,7 @@ fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
         ts: head.ts.map(Cow::into_owned),
         marker,
         header,
+        new_kid,
         loc,
     }))
 }
@@ -846,18 +853,42 @@ impl FileInfo {
     /// it sits in the chain.
     pub(crate) fn probe(path: &Path, max: usize) -> io::Result<Option<FileInfo>> {
         let mut lines = Lines::new(open(path)?, max);
+        let mut found: Vec<Rec> = Vec::with_capacity(2);
         for _ in 0..1000 {
             let Some(raw) = lines.next_line()? else { break };
             if let Parsed::Rec(r) = parse_line(&raw, path) {
-                return Ok(Some(FileInfo {
-                    path: path.to_path_buf(),
-                    stream: r.stream,
-                    first_seq: r.seq,
-                    first_sig: Some(r.sig),
-                }));
+                found.push(*r);
+                if found.len() == 2 {
+                    break;
+                }
             }
         }
-        Ok(None)
+        let Some(first) = found.first() else { return Ok(None) };
+        // Nothing here is verified yet: a damaged first record must not
+        // move the file elsewhere in the chain or into another stream. Its
+        // `seq` is checked against the next record's, and an evtrail file
+        // name says the stream.
+        let first_seq = match found.get(1) {
+            Some(second) if first.seq.checked_add(1) != Some(second.seq) => second.seq.saturating_sub(1),
+            _ => first.seq,
+        };
+        let from_name = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
+            rolled_stream(n).or_else(|| {
+                n.strip_suffix(".log")
+                    .filter(|s| *s == first.stream || found.get(1).is_some_and(|x| x.stream == *s))
+            })
+        });
+        let stream = match (from_name, found.get(1)) {
+            (Some(s), _) => s.to_owned(),
+            (None, Some(second)) if second.stream != first.stream => second.stream.clone(),
+            _ => first.stream.clone(),
+        };
+        Ok(Some(FileInfo {
+            path: path.to_path_buf(),
+            stream,
+            first_seq,
+            first_sig: Some(first.sig),
+        }))
     }
 }
 
@@ -915,6 +946,9 @@ struct StreamCheck<'k> {
     /// says whether a crash explains it.
     torn: Option<(Location, u64)>,
     unknown_run: Option<(usize, u64)>,
+    /// The key id the next record must carry: the last record's, or the
+    /// one a `key_rotated` record announced.
+    chain_kid: Option<String>,
     report: StreamReport,
     findings: Vec<Finding>,
 }
@@ -948,6 +982,7 @@ impl<'k> StreamCheck<'k> {
             segment: 0,
             torn: None,
             unknown_run: None,
+            chain_kid: None,
             report: StreamReport {
                 stream: stream.to_owned(),
                 ..StreamReport::default()
@@ -1062,19 +1097,24 @@ impl<'k> StreamCheck<'k> {
                 break;
             }
             match parse_line(&raw, &info.path) {
-                Parsed::Rec(r) if r.stream != self.stream => {
-                    self.settle(None);
-                    let detail = format!(
-                        "a record of stream `{}` inside stream `{}`",
-                        r.stream, self.stream
-                    );
-                    self.finding(FindingKind::Inserted, r.loc, Some(r.seq), detail);
-                }
                 Parsed::Rec(r) => {
-                    if first {
-                        self.segment_boundary(&r);
+                    // The next line decides what a pending suspect was,
+                    // also across a file boundary.
+                    if self.suspect.is_some() && self.settle(Some(&r)) {
+                        first = false;
+                        continue;
                     }
-                    self.record(*r);
+                    if r.stream != self.stream {
+                        // Another stream's record, or this stream's with its
+                        // name damaged: the line after it tells which.
+                        self.report.records += 1;
+                        self.suspect = Some(Suspect::Rec { rec: r, computed: None });
+                    } else {
+                        if first {
+                            self.segment_boundary(&r);
+                        }
+                        self.record(*r);
+                    }
                 }
                 Parsed::Bad { why, sig, loc } => {
                     self.settle(None);
@@ -1095,11 +1135,10 @@ impl<'k> StreamCheck<'k> {
             if let Some(sig) = h.prev_sig {
                 self.window.insert(h.prev_seq, Link::Known(vec![sig]));
             }
-            self.expected = h.prev_seq + 1;
+            self.expected = h.prev_seq.saturating_add(1);
             return;
         }
-        self.settle(None);
-        let last_seq = self.expected - 1;
+        let last_seq = self.expected.saturating_sub(1);
         if h.prev_end == "crash" {
             match torn {
                 Some((loc, n)) if n == h.torn_bytes => {
@@ -1169,16 +1208,16 @@ impl<'k> StreamCheck<'k> {
                 self.finding(
                     kind,
                     r.loc.clone(),
-                    Some(last_seq + 1),
+                    Some(last_seq.saturating_add(1)),
                     format!(
                         "{what}: records {}..={} (seq) are not here",
-                        last_seq + 1,
+                        last_seq.saturating_add(1),
                         h.prev_seq
                     ),
                 );
                 self.window
                     .insert(h.prev_seq, Link::Known(vec![h.prev_sig.unwrap_or(GENESIS)]));
-                self.expected = h.prev_seq + 1;
+                self.expected = h.prev_seq.saturating_add(1);
             }
         } else if h.prev_end == "missing" {
             self.finding(
@@ -1192,6 +1231,11 @@ impl<'k> StreamCheck<'k> {
 
     /// Whether `r` verifies against the record before it in the chain.
     fn link(&self, r: &Rec) -> LinkResult {
+        // Keys change only through an announced rotation: any other change of
+        // `kid` is an edit, whether or not the new id is a key we hold.
+        if self.chain_kid.as_ref().is_some_and(|k| *k != r.kid) {
+            return LinkResult::Fail;
+        }
         let Some(mac) = self.mac(&r.kid) else {
             return LinkResult::UnknownKey;
         };
@@ -1211,7 +1255,7 @@ impl<'k> StreamCheck<'k> {
     /// The signature `r` should have, given the chain so far.
     fn computed(&self, r: &Rec) -> Option<[u8; 64]> {
         let mac = self.mac(&r.kid)?;
-        let prev = match self.window.get(&(self.expected - 1))? {
+        let prev = match self.window.get(&self.expected.saturating_sub(1))? {
             Link::Known(c) => *c.first()?,
             Link::Unknown => return None,
         };
@@ -1241,9 +1285,13 @@ impl<'k> StreamCheck<'k> {
                 }
             }
             LinkResult::Fail if !self.started && r.header.is_none() => {
-                // The first record given, and not a segment start: nothing
-                // to link it to.
+                // Every segment opens with a signed start record that links
+                // it to what came before; a stream whose first record is
+                // anything else has lost or damaged that record.
                 self.report.unverifiable += 1;
+                let detail = "the stream's first record is not a segment start, so it cannot be checked".into();
+                let idx = self.finding(FindingKind::Modified, r.loc.clone(), Some(r.seq), detail);
+                self.modified_at.insert(r.seq, idx);
                 self.expected = r.seq;
                 self.accept(r, false);
             }
@@ -1311,23 +1359,23 @@ impl<'k> StreamCheck<'k> {
                 self.merge_or_add_malformed(loc, slot, &why);
                 self.window
                     .insert(slot, sig.map_or(Link::Unknown, |s| Link::Known(vec![s])));
-                self.expected = slot + 1;
+                self.expected = slot.saturating_add(1);
                 self.trim();
                 false
             }
             Suspect::Rec { rec, computed } => {
                 if next_fits {
                     let next = next.cloned();
-                    let idx = self.finding(
-                        FindingKind::Inserted,
-                        rec.loc.clone(),
-                        Some(rec.seq),
-                        "a record that does not belong in the chain (forged, or signed with another key)".into(),
-                    );
+                    let detail = if rec.stream == self.stream {
+                        "a record that does not belong in the chain (forged, or signed with another key)".to_owned()
+                    } else {
+                        format!("a record of stream `{}` inside stream `{}`", rec.stream, self.stream)
+                    };
+                    let idx = self.finding(FindingKind::Inserted, rec.loc.clone(), Some(rec.seq), detail);
                     if let Some(n) = next {
                         self.accept(n, true);
                         // Two neighbours swapped: the suspect follows on now.
-                        if rec.seq == slot + 1 && self.link(&rec) == LinkResult::Ok {
+                        if rec.seq == slot.saturating_add(1) && self.link(&rec) == LinkResult::Ok {
                             self.findings[idx].kind = FindingKind::Reordered;
                             self.findings[idx].detail =
                                 format!("record {} comes before record {slot}", rec.seq);
@@ -1339,7 +1387,7 @@ impl<'k> StreamCheck<'k> {
                 let mut cands = vec![rec.sig];
                 cands.extend(computed);
                 let occupies_slot = next.is_some_and(|n| {
-                    n.seq == slot + 1
+                    n.seq == slot.saturating_add(1)
                         && self
                             .mac(&n.kid)
                             .is_some_and(|m| cands.iter().any(|p| m.verify(p, &n.body, &n.sig)))
@@ -1357,7 +1405,7 @@ impl<'k> StreamCheck<'k> {
                         self.finding(FindingKind::Modified, rec.loc.clone(), Some(slot), detail);
                     self.modified_at.insert(slot, idx);
                     self.window.insert(slot, Link::Known(cands));
-                    self.expected = slot + 1;
+                    self.expected = slot.saturating_add(1);
                     self.report.last_seq = Some(slot);
                     self.trim();
                     return false;
@@ -1371,25 +1419,18 @@ impl<'k> StreamCheck<'k> {
     /// A failing record that is neither in the place of a damaged one nor
     /// an extra line: taken at the `seq` it claims.
     fn take_at_claimed_seq(&mut self, rec: Rec, computed: Option<[u8; 64]>) {
+        if rec.stream != self.stream {
+            let detail = format!("a record of stream `{}` inside stream `{}`", rec.stream, self.stream);
+            self.finding(FindingKind::Inserted, rec.loc.clone(), Some(rec.seq), detail);
+            return;
+        }
         let slot = self.expected;
         if rec.seq > slot {
-            let gap = rec.seq - slot;
-            if gap > MAX_OPEN_GAP {
-                self.finding(
-                    FindingKind::Deleted,
-                    rec.loc.clone(),
-                    Some(slot),
-                    format!("records {slot}..={} ({gap}) are missing", rec.seq - 1),
-                );
-            } else {
-                for s in slot..rec.seq {
-                    self.missing.insert(s, rec.loc.clone());
-                }
-            }
+            self.open_gap(slot, rec.seq, &rec.loc);
             let mut cands = vec![rec.sig];
             cands.extend(computed);
             self.window.insert(rec.seq, Link::Known(cands));
-            self.expected = rec.seq + 1;
+            self.expected = rec.seq.saturating_add(1);
             self.note_ts(&rec);
             self.count_marker(&rec);
             self.report.unverifiable += 1;
@@ -1417,6 +1458,20 @@ impl<'k> StreamCheck<'k> {
                 )
             };
             self.finding(kind, rec.loc.clone(), Some(rec.seq), detail);
+        }
+    }
+
+    /// Records `from..to` are missing so far: remembered while they may
+    /// still turn up (reordered), reported at once when the gap is huge.
+    fn open_gap(&mut self, from: u64, to: u64, loc: &Location) {
+        let gap = to - from;
+        if gap > MAX_OPEN_GAP {
+            let detail = format!("records {from}..={} ({gap}) are missing", to - 1);
+            self.finding(FindingKind::Deleted, loc.clone(), Some(from), detail);
+        } else {
+            for s in from..to {
+                self.missing.insert(s, loc.clone());
+            }
         }
     }
 
@@ -1461,7 +1516,7 @@ impl<'k> StreamCheck<'k> {
                         format!("record {} arrives after later records", r.seq),
                     );
                     self.window.insert(r.seq, Link::Known(vec![r.sig]));
-                    self.relink(r.seq + 1);
+                    self.relink(r.seq.saturating_add(1));
                     if verified {
                         self.report.verified += 1;
                     }
@@ -1491,9 +1546,7 @@ impl<'k> StreamCheck<'k> {
             return;
         }
         if r.seq > self.expected && self.started {
-            for s in self.expected..r.seq {
-                self.missing.insert(s, r.loc.clone());
-            }
+            self.open_gap(self.expected, r.seq, &r.loc);
         }
         if verified {
             self.report.verified += 1;
@@ -1503,8 +1556,9 @@ impl<'k> StreamCheck<'k> {
             self.report.first_seq = Some(r.seq);
         }
         self.window.insert(r.seq, Link::Known(vec![r.sig]));
-        self.expected = r.seq + 1;
+        self.expected = r.seq.saturating_add(1);
         self.report.last_seq = Some(r.seq);
+        self.chain_kid = Some(r.new_kid.clone().unwrap_or_else(|| r.kid.clone()));
         if let Some(h) = &r.header {
             self.segment = h.segment;
             self.seal_records = h.seal_records;
@@ -1666,7 +1720,7 @@ impl<'k> StreamCheck<'k> {
                 self.finding(
                     FindingKind::TruncatedTail,
                     loc,
-                    Some(last + 1),
+                    Some(last.saturating_add(1)),
                     format!(
                         "the stream ends at seq {last}, but an anchor proves seq {} was written",
                         a.seq

@@ -22,7 +22,7 @@ mod retention;
 mod stdout;
 
 pub(crate) use file::SharedOptions;
-pub(crate) use file::parse_rolled_name;
+pub(crate) use file::{parse_rolled_name, rolled_stream};
 #[cfg(test)]
 pub(crate) use file::rolled_name;
 pub use file::{
