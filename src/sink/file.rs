@@ -18,9 +18,6 @@ pub const DEFAULT_DIR_MODE: u32 = 0o750;
 /// How many rolled files may wait for compression before new ones are left
 /// uncompressed until the next start.
 const COMPRESS_BACKLOG: usize = 64;
-/// How often the active files are checked for having been renamed or
-/// deleted by another program.
-const REOPEN_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How hard the file sink pushes data to the disk.
 ///
@@ -145,7 +142,7 @@ struct Active {
 /// torn tail is cut off again, the entries already complete count as
 /// written, and the rest is retried by the worker. When another program
 /// renames or deletes an active file (as logrotate does), the sink notices
-/// within a second and opens a new one.
+/// before its next write and opens a new one.
 ///
 /// # Examples
 ///
@@ -168,7 +165,6 @@ pub struct FileSink {
     /// The level the compressor was started with.
     compressor_level: u32,
     last_sync: Instant,
-    last_reopen_check: Instant,
 }
 
 impl FileSink {
@@ -228,7 +224,6 @@ impl FileSink {
             compressor: None,
             compressor_level: 0,
             last_sync: Instant::now(),
-            last_reopen_check: Instant::now(),
         };
         let streams = sink.streams_on_disk();
         let names: Vec<&str> = streams.iter().map(String::as_str).collect();
@@ -316,10 +311,20 @@ impl FileSink {
     }
 
     fn file(&mut self, stream: &str) -> io::Result<&mut Active> {
+        let path = self.dir.join(format!("{stream}.log"));
+        // Another program may have renamed or deleted the file (as
+        // logrotate does): checked before every write, since writing on
+        // into a deleted file would lose the records. A stat costs little
+        // next to the write it guards.
+        if let Some(i) = self.files.iter().position(|a| &*a.stream == stream)
+            && !same_file(&self.files[i].file, &path)
+        {
+            self.files.remove(i);
+        }
         let i = match self.files.iter().position(|a| &*a.stream == stream) {
             Some(i) => i,
             None => {
-                let file = open_append(&self.dir.join(format!("{stream}.log")), self.file_mode)?;
+                let file = open_append(&path, self.file_mode)?;
                 self.files.push(Active {
                     stream: Arc::from(stream),
                     file,
@@ -329,18 +334,6 @@ impl FileSink {
             }
         };
         Ok(&mut self.files[i])
-    }
-
-    /// Closes active files that another program renamed or deleted, so the
-    /// next write opens `<stream>.log` afresh.
-    fn check_reopen(&mut self) {
-        if self.last_reopen_check.elapsed() < REOPEN_CHECK_EVERY {
-            return;
-        }
-        self.last_reopen_check = Instant::now();
-        let dir = self.dir.clone();
-        self.files
-            .retain(|a| same_file(&a.file, &dir.join(format!("{}.log", a.stream))));
     }
 
     /// Renames the active file of `stream` out of the way, if it holds
@@ -563,7 +556,6 @@ impl Sink for FileSink {
     }
 
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
-        self.check_reopen();
         let entries: Vec<_> = batch.iter().collect();
         let mut i = 0;
         while i < entries.len() {
