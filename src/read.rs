@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind};
-use crate::verify::{DEFAULT_MAX_LINE_BYTES, Lines, collect_files, open};
+use crate::verify::{DEFAULT_MAX_LINE_BYTES, Lines, collect_files, is_gzip_twin, open};
 
 /// Iterates over the records of one stream in a log directory, in `seq`
 /// order: the rolled files (plain or gzip) and the active file, ordered by
@@ -65,7 +65,7 @@ impl LogReader {
             .collect();
         infos.sort();
         // A file caught mid-compression is there twice: read one copy.
-        infos.dedup_by(|b, a| a.0 == b.0 && is_twin(&a.1, &b.1));
+        infos.dedup_by(|b, a| a.0 == b.0 && is_gzip_twin(&a.1, &b.1));
         Ok(LogReader {
             files: infos.into_iter().map(|(_, p)| p).collect(),
             current: None,
@@ -111,16 +111,6 @@ fn probe(path: &Path) -> Option<(String, u64)> {
         }
     }
     None
-}
-
-fn is_twin(a: &Path, b: &Path) -> bool {
-    let (a, b) = (
-        a.as_os_str().as_encoded_bytes(),
-        b.as_os_str().as_encoded_bytes(),
-    );
-    let twin =
-        |s: &[u8], l: &[u8]| l.len() == s.len() + 3 && l.starts_with(s) && l.ends_with(b".gz");
-    twin(a, b) || twin(b, a)
 }
 
 impl Iterator for LogReader {

@@ -149,16 +149,7 @@ impl FieldSet {
 
     /// Appends text to the buffer, bounded, and returns where it landed.
     pub(crate) fn push_text(&mut self, s: &str, limit: usize) -> (u32, u32) {
-        let start = self.text.len();
-        let mut w = Bounded {
-            out: &mut self.text,
-            start,
-            limit,
-            total: 0,
-        };
-        let _ = w.write_str(s);
-        w.finish();
-        (start as u32, self.text.len() as u32)
+        self.push_fmt(format_args!("{s}"), limit)
     }
 
     /// Formats a value into the buffer, bounded, and returns where it landed.

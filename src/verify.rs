@@ -532,7 +532,7 @@ impl Verifier {
 }
 
 /// Whether one path is the other with `.gz` appended.
-fn is_gzip_twin(a: &Path, b: &Path) -> bool {
+pub(crate) fn is_gzip_twin(a: &Path, b: &Path) -> bool {
     let (a, b) = (
         a.as_os_str().as_encoded_bytes(),
         b.as_os_str().as_encoded_bytes(),
@@ -823,7 +823,10 @@ fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
             seal_ms: f["seal_ms"].as_u64().unwrap_or(0),
         });
     let new_kid = (marker == Some(MarkerKind::KeyRotated))
-        .then(|| head.fields.and_then(|f| serde_json::from_str::<Value>(f.get()).ok()))
+        .then(|| {
+            head.fields
+                .and_then(|f| serde_json::from_str::<Value>(f.get()).ok())
+        })
         .flatten()
         .and_then(|f| f["new_kid"].as_str().map(str::to_owned));
     Parsed::Rec(Box::new(Rec {
@@ -863,13 +866,17 @@ impl FileInfo {
                 }
             }
         }
-        let Some(first) = found.first() else { return Ok(None) };
+        let Some(first) = found.first() else {
+            return Ok(None);
+        };
         // Nothing here is verified yet: a damaged first record must not
         // move the file elsewhere in the chain or into another stream. Its
         // `seq` is checked against the next record's, and an evtrail file
         // name says the stream.
         let first_seq = match found.get(1) {
-            Some(second) if first.seq.checked_add(1) != Some(second.seq) => second.seq.saturating_sub(1),
+            Some(second) if first.seq.checked_add(1) != Some(second.seq) => {
+                second.seq.saturating_sub(1)
+            }
             _ => first.seq,
         };
         let from_name = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
@@ -1108,7 +1115,10 @@ impl<'k> StreamCheck<'k> {
                         // Another stream's record, or this stream's with its
                         // name damaged: the line after it tells which.
                         self.report.records += 1;
-                        self.suspect = Some(Suspect::Rec { rec: r, computed: None });
+                        self.suspect = Some(Suspect::Rec {
+                            rec: r,
+                            computed: None,
+                        });
                     } else {
                         if first {
                             self.segment_boundary(&r);
@@ -1289,7 +1299,9 @@ impl<'k> StreamCheck<'k> {
                 // it to what came before; a stream whose first record is
                 // anything else has lost or damaged that record.
                 self.report.unverifiable += 1;
-                let detail = "the stream's first record is not a segment start, so it cannot be checked".into();
+                let detail =
+                    "the stream's first record is not a segment start, so it cannot be checked"
+                        .into();
                 let idx = self.finding(FindingKind::Modified, r.loc.clone(), Some(r.seq), detail);
                 self.modified_at.insert(r.seq, idx);
                 self.expected = r.seq;
@@ -1369,9 +1381,17 @@ impl<'k> StreamCheck<'k> {
                     let detail = if rec.stream == self.stream {
                         "a record that does not belong in the chain (forged, or signed with another key)".to_owned()
                     } else {
-                        format!("a record of stream `{}` inside stream `{}`", rec.stream, self.stream)
+                        format!(
+                            "a record of stream `{}` inside stream `{}`",
+                            rec.stream, self.stream
+                        )
                     };
-                    let idx = self.finding(FindingKind::Inserted, rec.loc.clone(), Some(rec.seq), detail);
+                    let idx = self.finding(
+                        FindingKind::Inserted,
+                        rec.loc.clone(),
+                        Some(rec.seq),
+                        detail,
+                    );
                     if let Some(n) = next {
                         self.accept(n, true);
                         // Two neighbours swapped: the suspect follows on now.
@@ -1420,8 +1440,16 @@ impl<'k> StreamCheck<'k> {
     /// an extra line: taken at the `seq` it claims.
     fn take_at_claimed_seq(&mut self, rec: Rec, computed: Option<[u8; 64]>) {
         if rec.stream != self.stream {
-            let detail = format!("a record of stream `{}` inside stream `{}`", rec.stream, self.stream);
-            self.finding(FindingKind::Inserted, rec.loc.clone(), Some(rec.seq), detail);
+            let detail = format!(
+                "a record of stream `{}` inside stream `{}`",
+                rec.stream, self.stream
+            );
+            self.finding(
+                FindingKind::Inserted,
+                rec.loc.clone(),
+                Some(rec.seq),
+                detail,
+            );
             return;
         }
         let slot = self.expected;

@@ -22,13 +22,13 @@ mod retention;
 mod stdout;
 
 pub(crate) use file::SharedOptions;
-pub(crate) use file::{parse_rolled_name, rolled_stream};
 #[cfg(test)]
 pub(crate) use file::rolled_name;
 pub use file::{
     DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, Durability, FileOptions,
     FileSink,
 };
+pub(crate) use file::{parse_rolled_name, rolled_stream};
 pub use memory::MemorySink;
 pub use retention::Retention;
 pub use stdout::{StdoutFormat, StdoutSink};
@@ -268,15 +268,7 @@ impl Batch {
     ) {
         let start = self.buf.len();
         self.buf.extend_from_slice(line);
-        self.entries.push(EntryMeta {
-            stream,
-            seq,
-            ts,
-            level,
-            start,
-            end: self.buf.len(),
-            segment_start,
-        });
+        self.finish_entry(stream, seq, level, ts, start, segment_start);
     }
 
     /// Starts an entry whose line the caller writes into the returned
