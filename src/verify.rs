@@ -923,6 +923,15 @@ enum Suspect {
     },
 }
 
+/// A record taken in without verification (its key is not given).
+struct Unverified {
+    seq: u64,
+    kid: String,
+    loc: Location,
+    /// A new key id announced since the last verified record.
+    announced: Option<String>,
+}
+
 /// The chain check of one stream.
 struct StreamCheck<'k> {
     stream: String,
@@ -953,9 +962,11 @@ struct StreamCheck<'k> {
     /// says whether a crash explains it.
     torn: Option<(Location, u64)>,
     unknown_run: Option<(usize, u64)>,
-    /// The key id the next record must carry: the last record's, or the
-    /// one a `key_rotated` record announced.
+    /// The key id the next record must carry: the last verified record's,
+    /// or the one a verified `key_rotated` record announced.
     chain_kid: Option<String>,
+    /// The record just before, when it could not be verified.
+    last_unverified: Option<Unverified>,
     report: StreamReport,
     findings: Vec<Finding>,
 }
@@ -990,6 +1001,7 @@ impl<'k> StreamCheck<'k> {
             torn: None,
             unknown_run: None,
             chain_kid: None,
+            last_unverified: None,
             report: StreamReport {
                 stream: stream.to_owned(),
                 ..StreamReport::default()
@@ -1243,7 +1255,11 @@ impl<'k> StreamCheck<'k> {
     fn link(&self, r: &Rec) -> LinkResult {
         // Keys change only through an announced rotation: any other change of
         // `kid` is an edit, whether or not the new id is a key we hold.
-        if self.chain_kid.as_ref().is_some_and(|k| *k != r.kid) {
+        // (A new segment may start with another key: a restart with a new
+        // key. Its link is still checked.)
+        if self.chain_kid.as_ref().is_some_and(|k| *k != r.kid)
+            && r.marker != Some(MarkerKind::SegmentStart)
+        {
             return LinkResult::Fail;
         }
         let Some(mac) = self.mac(&r.kid) else {
@@ -1586,7 +1602,24 @@ impl<'k> StreamCheck<'k> {
         self.window.insert(r.seq, Link::Known(vec![r.sig]));
         self.expected = r.seq.saturating_add(1);
         self.report.last_seq = Some(r.seq);
-        self.chain_kid = Some(r.new_kid.clone().unwrap_or_else(|| r.kid.clone()));
+        if verified {
+            self.check_unannounced_key(&r);
+            // Only a verified record says which key the chain uses.
+            self.chain_kid = Some(r.new_kid.clone().unwrap_or_else(|| r.kid.clone()));
+            self.last_unverified = None;
+        } else {
+            let announced = r.new_kid.clone().or_else(|| {
+                self.last_unverified
+                    .as_ref()
+                    .and_then(|u| u.announced.clone())
+            });
+            self.last_unverified = Some(Unverified {
+                seq: r.seq,
+                kid: r.kid.clone(),
+                loc: r.loc.clone(),
+                announced,
+            });
+        }
         if let Some(h) = &r.header {
             self.segment = h.segment;
             self.seal_records = h.seal_records;
@@ -1609,6 +1642,35 @@ impl<'k> StreamCheck<'k> {
             }
         }
         self.trim();
+    }
+
+    /// A genuine record that links to a record with a key id nobody
+    /// announced: that id was edited (keys change only through an announced
+    /// rotation, or at a segment start).
+    fn check_unannounced_key(&mut self, r: &Rec) {
+        let Some(u) = self.last_unverified.take() else { return };
+        if u.seq.checked_add(1) != Some(r.seq)
+            || u.kid == r.kid
+            || u.announced.as_deref() == Some(r.kid.as_str())
+            || r.marker == Some(MarkerKind::SegmentStart)
+        {
+            return;
+        }
+        let detail = format!(
+            "the record's key id `{}` was changed: the next record, signed with `{}`, links to it and no rotation announced `{}`",
+            u.kid, r.kid, u.kid
+        );
+        // It was counted as signed with an unknown key: it is not.
+        match self.unknown_run {
+            Some((idx, 1)) if self.findings[idx].seq == Some(u.seq) => {
+                self.findings[idx].kind = FindingKind::Modified;
+                self.findings[idx].detail = detail;
+                self.unknown_run = None;
+            }
+            _ => {
+                self.finding(FindingKind::Modified, u.loc, Some(u.seq), detail);
+            }
+        }
     }
 
     /// A record arrived whose absence left `seq` unlinked: check it now.
