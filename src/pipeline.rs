@@ -495,6 +495,8 @@ impl Worker {
             self.mark(idx, Marker::SegmentStart);
         }
         let mut acks = Vec::new();
+        // Rotation requests, answered once their records are with the sinks.
+        let mut done: Vec<Sender<()>> = Vec::new();
         loop {
             let first = match self.rx.recv_deadline(self.next_deadline()) {
                 Ok(m) => Some(m),
@@ -521,10 +523,17 @@ impl Worker {
                     }
                     Msg::Rotate(ack) => {
                         let now = self.now();
-                        for idx in 0..self.streams.len() {
-                            self.roll(idx, now);
+                        if self.signing.is_some() {
+                            for idx in 0..self.streams.len() {
+                                self.roll(idx, now);
+                            }
+                        } else {
+                            // No record marks the start: roll the sinks
+                            // directly, after what came before.
+                            self.deliver(true);
+                            self.roll_sinks(now);
                         }
-                        let _ = ack.send(());
+                        done.push(ack);
                     }
                     Msg::RotateKey(key, ack) => {
                         // The announcement is signed with the old key and
@@ -541,7 +550,7 @@ impl Worker {
                                 chain.rekey(&key, &slot.name);
                             }
                         }
-                        let _ = ack.send(());
+                        done.push(ack);
                     }
                 }
                 if taken < self.batch_size {
@@ -553,6 +562,7 @@ impl Worker {
             self.save_state();
             let caught_up = self.rx.is_empty();
             if !acks.is_empty()
+                || !done.is_empty()
                 || (self.unflushed
                     && (caught_up || self.last_flush.elapsed() >= self.flush_interval))
             {
@@ -563,6 +573,9 @@ impl Worker {
                 for ack in acks.drain(..) {
                     let _ = ack.send(clean);
                 }
+            }
+            for ack in done.drain(..) {
+                let _ = ack.send(());
             }
             if let Some((deadline, ack)) = shutdown {
                 let _ = ack.send(self.finish(deadline));
@@ -603,15 +616,42 @@ impl Worker {
 
     /// Ends stream `idx`'s segment and starts the next (a file sink starts
     /// a new file).
-    fn roll(&mut self, idx: usize, now: u64) {
+    /// `at` is the time of the record that made the segment end (or of the
+    /// explicit request): the markers carry it, the rolled file is named
+    /// after it and the next period boundary counts from it, however late
+    /// the worker gets to it.
+    fn roll(&mut self, idx: usize, at: u64) {
         if self.streams[idx].chain.is_some() {
-            self.mark(idx, Marker::SegmentEnd("rotate"));
-            self.mark(idx, Marker::SegmentStart);
+            self.mark_at(idx, Marker::SegmentEnd("rotate"), at);
+            self.mark_at(idx, Marker::SegmentStart, at);
         } else {
             let slot = &mut self.streams[idx];
             slot.pending_start = true;
             slot.bytes = 0;
-            slot.boundary = self.rotation.next_boundary(now);
+            slot.boundary = self.rotation.next_boundary(at);
+        }
+    }
+
+    /// Asks every sink to start a new file for every stream now (unsigned
+    /// pipelines, whose records carry no segment markers).
+    fn roll_sinks(&mut self, at: u64) {
+        let when = std::time::UNIX_EPOCH + Duration::from_nanos(at);
+        let now = Instant::now();
+        for idx in 0..self.streams.len() {
+            let slot = &mut self.streams[idx];
+            slot.pending_start = false;
+            slot.bytes = 0;
+            slot.boundary = self.rotation.next_boundary(at);
+            let name = slot.name.clone();
+            for i in 0..self.sinks.len() {
+                if self.sinks[i].failing_since.is_some() {
+                    continue;
+                }
+                let sink = &mut self.sinks[i].sink;
+                if let Err(e) = guarded(|| sink.roll(&name, when)) {
+                    self.fail(i, e, Batch::new(), now);
+                }
+            }
         }
     }
 
@@ -637,7 +677,11 @@ impl Worker {
     /// Writes one of evtrail's chain records into stream `idx` (not routed:
     /// it belongs to that stream's chain). Nothing when unsigned.
     fn mark(&mut self, idx: usize, marker: Marker) {
-        let now = self.now();
+        self.mark_at(idx, marker, self.now());
+    }
+
+    /// [`mark`](Self::mark), stamped `now`.
+    fn mark_at(&mut self, idx: usize, marker: Marker, now: u64) {
         let Some(policy) = &mut self.signing else {
             return;
         };

@@ -1648,7 +1648,9 @@ impl<'k> StreamCheck<'k> {
     /// announced: that id was edited (keys change only through an announced
     /// rotation, or at a segment start).
     fn check_unannounced_key(&mut self, r: &Rec) {
-        let Some(u) = self.last_unverified.take() else { return };
+        let Some(u) = self.last_unverified.take() else {
+            return;
+        };
         if u.seq.checked_add(1) != Some(r.seq)
             || u.kid == r.kid
             || u.announced.as_deref() == Some(r.kid.as_str())

@@ -178,6 +178,15 @@ impl Compressor {
         self.events.try_iter().collect()
     }
 
+    /// Whether `path` is queued or being compressed: deleting or renaming it
+    /// now would race the compression.
+    pub(crate) fn is_pending(&self, path: &Path) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(path)
+    }
+
     /// How many files are queued or being compressed.
     ///
     /// A file's event is sent before it stops counting here, so once this

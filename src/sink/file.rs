@@ -238,7 +238,7 @@ impl FileSink {
                 sink.dir.display()
             ),
         }
-        sink.enforce_retention();
+        sink.enforce_retention(SystemTime::now());
         Ok(sink)
     }
 
@@ -295,17 +295,19 @@ impl FileSink {
         Ok(())
     }
 
-    fn enforce_retention(&mut self) {
+    /// Applies the retention policy as of `now` (the roll's own time, so an
+    /// injected clock rules ages too).
+    fn enforce_retention(&mut self, now: SystemTime) {
         let policy = self.live().retention.clone();
         if policy == Retention::keep_all() {
             return;
         }
         let streams = self.streams_on_disk();
         let names: Vec<&str> = streams.iter().map(String::as_str).collect();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if let Err(e) = retention::enforce(&self.dir, &names, &policy, now) {
+        let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let compressor = self.compressor.as_ref();
+        let busy = |p: &Path| compressor.is_some_and(|c| c.is_pending(p));
+        if let Err(e) = retention::enforce(&self.dir, &names, &policy, now, &busy) {
             eprintln!("evtrail: retention in `{}`: {e}", self.dir.display());
         }
     }
@@ -339,7 +341,7 @@ impl FileSink {
     /// Renames the active file of `stream` out of the way, if it holds
     /// anything, so the next segment starts a file of its own; names it
     /// after `rolled_at`, queues it for compression and applies retention.
-    fn roll(&mut self, stream: &str, rolled_at: SystemTime) -> Result<(), Error> {
+    fn roll_file(&mut self, stream: &str, rolled_at: SystemTime) -> Result<(), Error> {
         let io_err = |e: io::Error, dir: &Path| {
             Error::with_source(
                 ErrorKind::Io,
@@ -378,7 +380,7 @@ impl FileSink {
         fs::rename(&active, &rolled).map_err(|e| io_err(e, &self.dir))?;
         self.compress(rolled)?;
         self.sweep_uncompressed()?;
-        self.enforce_retention();
+        self.enforce_retention(rolled_at);
         Ok(())
     }
 
@@ -566,11 +568,12 @@ impl Sink for FileSink {
                 .position(|e| e.stream() != stream || e.starts_segment())
                 .map_or(entries.len(), |n| i + 1 + n);
             if entries[i].starts_segment() {
-                self.roll(stream, entries[i].timestamp()).map_err(|e| {
-                    SinkError::retryable(e.to_string())
-                        .with_source(e)
-                        .with_accepted(i)
-                })?;
+                self.roll_file(stream, entries[i].timestamp())
+                    .map_err(|e| {
+                        SinkError::retryable(e.to_string())
+                            .with_source(e)
+                            .with_accepted(i)
+                    })?;
             }
             let mut scratch = std::mem::take(&mut self.scratch);
             scratch.clear();
@@ -629,6 +632,11 @@ impl Sink for FileSink {
             })?;
         }
         Ok(())
+    }
+
+    fn roll(&mut self, stream: &str, at: SystemTime) -> Result<(), SinkError> {
+        self.roll_file(stream, at)
+            .map_err(|e| SinkError::retryable(e.to_string()).with_source(e))
     }
 
     fn close(&mut self) -> Result<(), SinkError> {

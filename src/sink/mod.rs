@@ -80,6 +80,20 @@ pub trait Sink: Send + 'static {
     /// A [`SinkError`] when buffered data could not be written.
     fn flush(&mut self) -> Result<(), SinkError>;
 
+    /// Starts a new file (or whatever a segment is to this sink) for
+    /// `stream` now, when no record marks the start: an explicit
+    /// [`Handle::rotate`](crate::Handle::rotate) of an unsigned pipeline.
+    /// Signed pipelines mark segment starts on the records themselves (see
+    /// [`Entry::starts_segment`]). The default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// A [`SinkError`] when the sink could not roll.
+    fn roll(&mut self, stream: &str, at: SystemTime) -> Result<(), SinkError> {
+        let _ = (stream, at);
+        Ok(())
+    }
+
     /// Flushes and releases resources. Called once when the pipeline shuts
     /// down; the default calls [`flush`](Sink::flush).
     ///
@@ -100,6 +114,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         (**self).flush()
+    }
+    fn roll(&mut self, stream: &str, at: SystemTime) -> Result<(), SinkError> {
+        (**self).roll(stream, at)
     }
     fn close(&mut self) -> Result<(), SinkError> {
         (**self).close()

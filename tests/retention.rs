@@ -1,0 +1,378 @@
+//! Retention of rolled files in a running writer: `max_files`,
+//! `max_total_bytes`, `max_age`, at startup and changed at runtime; what it
+//! never deletes; and what the verifier says about a log whose oldest
+//! segments retention removed.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{WAIT, dispatch};
+use evtrail::verify::{Report, Verifier};
+use evtrail::{Clock, FileOptions, Key, Keyring, Overflow, Period, Retention, Rotation, Route};
+use serde_json::Value;
+
+/// Small files, so that a short run rolls many times.
+const MAX: u64 = 4 * 1024;
+const SEC: u64 = 1_000_000_000;
+
+fn key() -> Key {
+    Key::from_bytes(vec![0x7e; 32]).unwrap()
+}
+
+/// A clock the test moves by hand, in nanoseconds since the epoch.
+#[derive(Clone)]
+struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    fn at(nanos: u64) -> ManualClock {
+        ManualClock(Arc::new(AtomicU64::new(nanos)))
+    }
+    fn set(&self, nanos: u64) {
+        self.0.store(nanos, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// `<stream>.<YYYY-MM-DDThh-mm-ssZ>.<counter>.log` for a roll at `secs`.
+fn rolled_name(stream: &str, secs: u64, counter: u64) -> String {
+    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
+    format!(
+        "{stream}.{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z.{counter:04}.log",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
+/// A rolled file of `stream`, from its name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Rolled {
+    /// The time part, `YYYY-MM-DDThh-mm-ssZ`.
+    time: String,
+    counter: u64,
+    name: String,
+}
+
+fn parse_rolled(stream: &str, name: &str) -> Option<Rolled> {
+    let rest = name.strip_prefix(stream)?.strip_prefix('.')?;
+    let rest = rest
+        .strip_suffix(".log.gz")
+        .or_else(|| rest.strip_suffix(".log"))?;
+    let (time, counter) = rest.split_once('.')?;
+    // A rolled name holds a real UTC time: `2026-02-30T…` is not one.
+    let t = time.as_bytes();
+    if t.len() != 20 || t[10] != b'T' || t[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| time.get(r)?.parse::<u8>().ok();
+    let year: i32 = time.get(0..4)?.parse().ok()?;
+    let month = time::Month::try_from(num(5..7)?).ok()?;
+    time::Date::from_calendar_date(year, month, num(8..10)?).ok()?;
+    time::Time::from_hms(num(11..13)?, num(14..16)?, num(17..19)?).ok()?;
+    Some(Rolled {
+        time: time.to_owned(),
+        counter: counter.parse().ok()?,
+        name: name.to_owned(),
+    })
+}
+
+fn names_in(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+/// The rolled files of `stream`, oldest first by name (time, then counter).
+fn rolled(dir: &Path, stream: &str) -> Vec<Rolled> {
+    let mut r: Vec<Rolled> = names_in(dir)
+        .iter()
+        .filter_map(|n| parse_rolled(stream, n))
+        .collect();
+    r.sort();
+    r
+}
+
+fn counters(r: &[Rolled]) -> Vec<u64> {
+    r.iter().map(|f| f.counter).collect()
+}
+
+/// The records of one plain log file.
+fn records(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The `segment` number a file's opening record declares.
+fn segment_of(path: &Path) -> u64 {
+    let recs = records(path);
+    assert_eq!(
+        recs[0]["event"],
+        "evtrail.segment_start",
+        "{}",
+        path.display()
+    );
+    recs[0]["fields"]["segment"].as_u64().unwrap()
+}
+
+fn size(path: &Path) -> u64 {
+    fs::metadata(path).unwrap().len()
+}
+
+fn verify(paths: &[PathBuf]) -> Report {
+    Verifier::new(Keyring::new().with(key()))
+        .verify_paths(paths)
+        .unwrap()
+}
+
+/// Every file of the given streams in `dir` (active and rolled).
+fn stream_paths(dir: &Path, streams: &[&str]) -> Vec<PathBuf> {
+    names_in(dir)
+        .into_iter()
+        .filter(|n| {
+            streams
+                .iter()
+                .any(|s| *n == format!("{s}.log") || parse_rolled(s, n).is_some())
+        })
+        .map(|n| dir.join(n))
+        .collect()
+}
+
+fn writer(dir: &Path, retention: Retention) -> (evtrail::Layer, evtrail::Guard) {
+    evtrail::builder()
+        .service("retention")
+        .key(key())
+        .log_dir(dir)
+        .overflow(Overflow::Block)
+        .rotation(Rotation::default().max_bytes(MAX))
+        .route(Route::to("audit").class("audit"))
+        .file_options(
+            FileOptions::default()
+                .compression(None)
+                .retention(retention),
+        )
+        .build()
+        .unwrap()
+}
+
+/// Emits `n` events to stream `app` (about 300 bytes each: ~14 per file).
+fn emit_app(d: &tracing::Dispatch, from: u64, n: u64) {
+    tracing::dispatcher::with_default(d, || {
+        for i in from..from + n {
+            tracing::info!(i, "application event");
+        }
+    });
+}
+
+fn emit_audit(d: &tracing::Dispatch, n: u64) {
+    tracing::dispatcher::with_default(d, || {
+        for i in 0..n {
+            tracing::info!(class = "audit", i, "audited");
+        }
+    });
+}
+
+#[test]
+fn max_files_keeps_exactly_the_n_newest_rolled_files_per_stream_and_nothing_else_is_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Files retention must leave alone, whatever it deletes.
+    let unrelated = [
+        ("notes.txt", "not a log"),
+        ("app.log.bak", "a copy someone made"),
+        (
+            "app.2026-11-20T12-00-00Z.log",
+            "no counter: not a rolled name",
+        ),
+        ("app.2026-02-30T12-00-00Z.0001.log", "no such day"),
+    ];
+    for (name, body) in unrelated {
+        fs::write(dir.join(name), body).unwrap();
+    }
+    let (layer, guard) = writer(dir, Retention::keep_all().max_files(3));
+    let d = dispatch(layer);
+    // `audit` rolls twice, before any `app` file rolls: its files are the
+    // oldest in the directory, and still none of them may go.
+    for _ in 0..200 {
+        if rolled(dir, "audit").len() == 2 {
+            break;
+        }
+        emit_audit(&d, 1);
+        guard.flush(WAIT).unwrap();
+    }
+    assert_eq!(rolled(dir, "audit").len(), 2);
+    emit_app(&d, 0, 3_000);
+    guard.flush(WAIT).unwrap();
+
+    let app = rolled(dir, "app");
+    assert_eq!(app.len(), 3, "{app:?}");
+    assert!(
+        dir.join("app.log").exists(),
+        "the active file is never deleted"
+    );
+    // Many more were rolled: the counters went far beyond 3.
+    let last = app.last().unwrap().counter;
+    assert!(last > 100, "only {last} rolls");
+    // The oldest went first: what is left are the three newest, by name
+    // and by content (their segments directly precede the active one).
+    assert_eq!(counters(&app), [last - 2, last - 1, last]);
+    let active_segment = segment_of(&dir.join("app.log"));
+    let segments: Vec<u64> = app.iter().map(|r| segment_of(&dir.join(&r.name))).collect();
+    assert_eq!(
+        segments,
+        [active_segment - 3, active_segment - 2, active_segment - 1]
+    );
+    // Another stream's files are counted (and kept) on their own.
+    assert_eq!(rolled(dir, "audit").len(), 2);
+    assert!(dir.join("audit.log").exists());
+    for (name, body) in unrelated {
+        assert_eq!(fs::read_to_string(dir.join(name)).unwrap(), body, "{name}");
+    }
+    drop(guard);
+
+    // The verifier sees a stream that starts after the deleted segments,
+    // and nothing wrong with it.
+    let report = verify(&stream_paths(dir, &["app", "audit"]));
+    assert!(report.is_clean(), "{report}");
+    let app = report.streams.iter().find(|s| s.stream == "app").unwrap();
+    assert!(app.starts_after > 0, "{report}");
+    assert_eq!(app.first_seq, Some(app.starts_after + 1), "{report}");
+    assert_eq!(app.verified, app.records, "{report}");
+    let audit = report.streams.iter().find(|s| s.stream == "audit").unwrap();
+    assert_eq!(audit.starts_after, 0, "{report}");
+}
+
+#[test]
+fn max_age_while_running_follows_the_injected_clock() {
+    // `Builder::clock` stamps records and names rolled files; retention's
+    // "now" is `SystemTime::now()` (FileSink::enforce_retention), so with a
+    // clock that is not the system's, ages are wrong: here every file is
+    // "in the future" and nothing is ever deleted.
+    const HOUR: u64 = 3_600;
+    let start = 2_208_988_800; // 2040-01-01T00:00:00Z
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let clock = ManualClock::at(start * SEC);
+    let (layer, guard) = evtrail::builder()
+        .service("retention")
+        .key(key())
+        .log_dir(dir)
+        .rotation(Rotation::never().period(Period::Hourly))
+        .clock(clock.clone())
+        .file_options(
+            FileOptions::default()
+                .compression(None)
+                .retention(Retention::keep_all().max_age(Duration::from_secs(2 * HOUR))),
+        )
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    for h in 0..6 {
+        clock.set((start + h * HOUR + 60) * SEC);
+        emit_app(&d, h, 1);
+        guard.flush(WAIT).unwrap();
+    }
+    // Each hour's first event (at hh:01) rolls the previous file: rolled
+    // at 01:01, 02:01, … 05:01. At 05:01 those rolled more than two hours
+    // ago (01:01, 02:01) are gone; 03:01, exactly two hours ago, stays.
+    let names: Vec<String> = rolled(dir, "app").into_iter().map(|r| r.name).collect();
+    assert_eq!(
+        names,
+        [
+            rolled_name("app", start + 3 * HOUR + 60, 3),
+            rolled_name("app", start + 4 * HOUR + 60, 4),
+            rolled_name("app", start + 5 * HOUR + 60, 5),
+        ]
+    );
+    drop(guard);
+}
+
+#[test]
+fn startup_enforces_limits_left_from_a_previous_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (layer, guard) = writer(dir, Retention::keep_all());
+    emit_app(&dispatch(layer), 0, 1_000);
+    drop(guard);
+    let before = rolled(dir, "app");
+    assert!(before.len() > 20, "{}", before.len());
+
+    let (_layer, guard) = writer(dir, Retention::keep_all().max_files(2));
+    // Checked at once: `build` applied the limit before returning. (The
+    // new run may already have rolled the previous active file too; then
+    // it counts among the two newest.)
+    let after = rolled(dir, "app");
+    assert_eq!(after.len(), 2, "{after:?}");
+    let mut all: Vec<Rolled> = before.iter().chain(&after).cloned().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(after, all[all.len() - 2..], "not the two newest");
+    drop(guard);
+
+    let report = verify(&[dir.to_path_buf()]);
+    assert!(report.is_clean(), "{report}");
+    assert!(report.streams[0].starts_after > 0, "{report}");
+}
+
+#[test]
+fn set_retention_takes_effect_at_the_next_roll() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (layer, guard) = evtrail::builder()
+        .service("retention")
+        .key(key())
+        .log_dir(dir)
+        .rotation(Rotation::never())
+        .file_options(FileOptions::default().compression(None))
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    for k in 0..6 {
+        emit_app(&d, k, 1);
+        guard.rotate().unwrap();
+    }
+    guard.flush(WAIT).unwrap();
+    assert_eq!(rolled(dir, "app").len(), 6);
+
+    guard
+        .set_retention(Retention::keep_all().max_files(2))
+        .unwrap();
+    emit_app(&d, 6, 1);
+    guard.flush(WAIT).unwrap();
+    assert_eq!(rolled(dir, "app").len(), 6, "applied before a roll");
+
+    guard.rotate().unwrap();
+    guard.flush(WAIT).unwrap();
+    let app = rolled(dir, "app");
+    assert_eq!(counters(&app), [6, 7], "{app:?}");
+
+    // And back to keeping everything.
+    guard.set_retention(Retention::keep_all()).unwrap();
+    for k in 7..10 {
+        emit_app(&d, k, 1);
+        guard.rotate().unwrap();
+    }
+    guard.flush(WAIT).unwrap();
+    assert_eq!(counters(&rolled(dir, "app")), [6, 7, 8, 9, 10]);
+    drop(guard);
+    let report = verify(&[dir.to_path_buf()]);
+    assert!(report.is_clean(), "{report}");
+    assert!(report.streams[0].starts_after > 0, "{report}");
+}
