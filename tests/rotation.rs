@@ -588,6 +588,92 @@ fn time_rotation_follows_record_timestamps_when_the_writer_lags_signed() {
     lagging_writer(true);
 }
 
+// ---------------------------------------------------------------------------
+// Across a daylight-saving change
+// ---------------------------------------------------------------------------
+
+/// 2026-10-25T01:00:00Z: local clocks go from 03:00 (UTC+2) back to 02:00
+/// (UTC+1), so the local hour 02:00-03:00 happens twice.
+const AUTUMN_SWITCH: u64 = 1_792_890_000;
+
+/// Hourly rotation in local time, over the autumn change: one event at
+/// five minutes past and one at fifty past every real hour, from three
+/// hours before the switch to three hours after it.
+fn daylight_saving_end(signed: bool) {
+    const HOUR: u64 = 3_600;
+    const HOURS: u64 = 7;
+    let tmp = tempfile::tempdir().unwrap();
+    let rotation = Rotation::never().period(Period::Hourly).local_offset(|t| {
+        let s = t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        if s < AUTUMN_SWITCH { 7_200 } else { 3_600 }
+    });
+    // The start of each real hour, in seconds: 22:00Z (local 00:00) on
+    // the 24th to 04:00Z (local 05:00) on the 25th.
+    let hours: Vec<u64> = (0..HOURS)
+        .map(|k| AUTUMN_SWITCH - 3 * HOUR + k * HOUR)
+        .collect();
+    let instants: Vec<u64> = hours
+        .iter()
+        .flat_map(|&h| [(h + 5 * 60) * SEC, (h + 50 * 60) * SEC])
+        .collect();
+    let files = write_at(tmp.path(), rotation, signed, hours[0] * SEC, &instants);
+
+    // One file per real hour: the local hour 02:00 that happens twice gives
+    // two files, and no hour is merged with another or split.
+    assert_eq!(files.len() as u64, HOURS, "{:?}", names(&files));
+    let unique: BTreeSet<&str> = names(&files).into_iter().collect();
+    assert_eq!(unique.len(), files.len(), "{:?}", names(&files));
+    // Each file was rolled by the first event of the next hour, and is
+    // named after it, in UTC.
+    let expected: Vec<String> = (1..HOURS as usize)
+        .map(|k| rolled_name("app", hours[k] + 5 * 60, k as u64))
+        .chain(["app.log".to_owned()])
+        .collect();
+    assert_eq!(names(&files), expected);
+    let mut firsts = Vec::new();
+    for (k, f) in files.iter().enumerate() {
+        let (from, to) = (ts(hours[k] * SEC), ts((hours[k] + HOUR) * SEC));
+        let users: Vec<&Rec> = f.recs.iter().filter(|r| r.is_user()).collect();
+        assert_eq!(users.len(), 2, "{}: {users:?}", f.name);
+        for r in &users {
+            assert!(
+                from <= r.ts && r.ts < to,
+                "{} holds a record of another hour: {r:?}",
+                f.name
+            );
+        }
+        firsts.push(users[0].ts.clone());
+        if signed {
+            assert!(f.recs[0].is("evtrail.segment_start"), "{}", f.name);
+        }
+    }
+    // Consecutive files begin exactly one real hour apart.
+    let expected_firsts: Vec<String> = hours.iter().map(|&h| ts((h + 5 * 60) * SEC)).collect();
+    assert_eq!(firsts, expected_firsts);
+
+    // Nothing lost or repeated.
+    let all: Vec<u64> = files.iter().flat_map(user_ns).collect();
+    assert_eq!(all, (0..instants.len() as u64).collect::<Vec<_>>());
+    assert_seq_gap_free(&files);
+    if signed {
+        assert_verifies(tmp.path());
+    }
+}
+
+#[test]
+fn daylight_saving_end_gives_one_file_per_real_hour_unsigned() {
+    daylight_saving_end(false);
+}
+
+#[test]
+fn daylight_saving_end_gives_one_file_per_real_hour_signed() {
+    daylight_saving_end(true);
+}
+
+// ---------------------------------------------------------------------------
+// On demand
+// ---------------------------------------------------------------------------
+
 #[test]
 fn handle_rotate_rolls_the_file_even_when_nothing_follows_unsigned() {
     // `Handle::rotate` says it "closes every stream's current segment and
@@ -617,4 +703,52 @@ fn handle_rotate_rolls_the_file_even_when_nothing_follows_unsigned() {
         })
         .collect();
     assert_eq!(rolled.len(), 1, "nothing was rolled");
+}
+
+#[test]
+fn handle_rotate_rolls_the_file_even_when_nothing_follows_signed() {
+    // Signed, the rotate writes the old segment's end and the new one's
+    // start at once: the event and the segment end go with the rolled
+    // file, and the active file holds only the new segment's start.
+    let tmp = tempfile::tempdir().unwrap();
+    let (layer, guard) = evtrail::builder()
+        .service("rotation")
+        .key(key())
+        .log_dir(tmp.path())
+        .rotation(Rotation::never())
+        .file_options(FileOptions::default().compression(None))
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch(layer), || tracing::info!(n = 0, "only"));
+    guard.flush(WAIT).unwrap();
+    guard.rotate().unwrap();
+    guard.flush(WAIT).unwrap();
+
+    let files = stream_files(tmp.path(), "app");
+    assert_eq!(files.len(), 2, "{:?}", names(&files));
+    let (rolled, active) = (&files[0], &files[1]);
+    assert_ne!(rolled.name, "app.log", "nothing was rolled");
+    assert!(is_stream_file("app", &rolled.name), "{}", rolled.name);
+    assert_eq!(user_ns(rolled), [0], "{}", rolled.name);
+    assert!(
+        rolled.recs[0].is("evtrail.segment_start"),
+        "{}",
+        rolled.name
+    );
+    let last = rolled.recs.last().unwrap();
+    assert!(
+        last.is("evtrail.segment_end") && last.fields.reason.as_deref() == Some("rotate"),
+        "{}: {last:?}",
+        rolled.name
+    );
+    assert_eq!(active.name, "app.log");
+    assert_eq!(active.recs.len(), 1, "{:?}", active.recs);
+    assert!(
+        active.recs[0].is("evtrail.segment_start"),
+        "{:?}",
+        active.recs
+    );
+    assert_seq_gap_free(&files);
+    drop(guard);
+    assert_verifies(tmp.path());
 }

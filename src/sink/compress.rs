@@ -178,15 +178,6 @@ impl Compressor {
         self.events.try_iter().collect()
     }
 
-    /// Whether `path` is queued or being compressed: deleting or renaming it
-    /// now would race the compression.
-    pub(crate) fn is_pending(&self, path: &Path) -> bool {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(path)
-    }
-
     /// How many files are queued or being compressed.
     ///
     /// A file's event is sent before it stops counting here, so once this
@@ -381,6 +372,14 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// Held while a compression replaces its original and while retention
+/// deletes files, so the two never cross.
+pub(crate) fn finishing_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Compresses `path` (`X.log`) to `X.log.gz` crash-safely and deletes the
 /// original; returns the `.gz` path and the sizes in and out.
 ///
@@ -423,6 +422,17 @@ pub(crate) fn compress_file(path: &Path, level: u32) -> io::Result<(PathBuf, u64
             return Err(e);
         }
     };
+    // Retention may have deleted the original meanwhile: under the lock it
+    // also deletes under, either the original is still there and becomes
+    // the `.gz`, or it is gone and so is the `.tmp`; never a `.gz` of a
+    // deleted segment.
+    let _finishing = finishing_lock();
+    if !path.exists() {
+        let _ = fs::remove_file(&tmp);
+        return Err(context("gone before its compression finished:", path)(
+            io::Error::from(io::ErrorKind::NotFound),
+        ));
+    }
     if let Err(e) = fs::rename(&tmp, &gz) {
         let _ = fs::remove_file(&tmp);
         return Err(context("cannot rename to", &gz)(e));

@@ -305,9 +305,7 @@ impl FileSink {
         let streams = self.streams_on_disk();
         let names: Vec<&str> = streams.iter().map(String::as_str).collect();
         let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let compressor = self.compressor.as_ref();
-        let busy = |p: &Path| compressor.is_some_and(|c| c.is_pending(p));
-        if let Err(e) = retention::enforce(&self.dir, &names, &policy, now, &busy) {
+        if let Err(e) = retention::enforce(&self.dir, &names, &policy, now) {
             eprintln!("evtrail: retention in `{}`: {e}", self.dir.display());
         }
     }

@@ -247,23 +247,22 @@ pub(crate) fn enforce(
     streams: &[&str],
     policy: &Retention,
     now_unix_secs: u64,
-    busy: &dyn Fn(&Path) -> bool,
 ) -> Result<Vec<(PathBuf, u64)>, Error> {
     // Runs after every roll; with nothing to enforce the listing is waste.
     if *policy == Retention::default() {
         return Ok(Vec::new());
     }
-    let (files, scan_err) = scan(dir, streams)?;
+    let (mut files, scan_err) = scan(dir, streams)?;
+    // `X.log` beside `X.log.gz` is one segment caught mid-compression (or
+    // left so by a crash): count it once, as the plain file.
+    let plain: std::collections::HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    files.retain(|f| {
+        f.path
+            .to_str()
+            .and_then(|p| p.strip_suffix(".gz"))
+            .is_none_or(|p| !plain.contains(Path::new(p)))
+    });
     let doomed = plan(&files, policy, now_unix_secs);
-    // A file being compressed would come back as its `.gz` after being
-    // deleted (and its twin counts twice meanwhile): wait for the next pass
-    // rather than delete around it, which could leave a hole.
-    if files.iter().any(|f| busy(&f.path)) && !doomed.is_empty() {
-        return match scan_err {
-            Some(e) => Err(e),
-            None => Ok(Vec::new()),
-        };
-    }
     let (deleted, delete_err) = delete(&files, &doomed);
     match scan_err.or(delete_err) {
         Some(e) => Err(e),
@@ -357,7 +356,14 @@ fn classify<'s>(streams: &[&'s str], name: &str) -> Option<(&'s str, Option<Roll
 fn delete(files: &[LogFile], doomed: &[PathBuf]) -> (Vec<(PathBuf, u64)>, Option<Error>) {
     let mut deleted = Vec::new();
     let mut first_err = None;
+    // A compression finishing now must not turn a file deleted here back
+    // into a `.gz` (see `compress_file`).
+    let _finishing = super::compress::finishing_lock();
     for path in doomed {
+        // Its compressed twin, if a crash left one, is the same segment.
+        let mut twin = path.clone().into_os_string();
+        twin.push(".gz");
+        let _ = fs::remove_file(PathBuf::from(twin));
         match fs::remove_file(path) {
             Ok(()) => {
                 let bytes = files
@@ -746,7 +752,7 @@ mod tests {
         // app #1 by count; then 240 > 200: audit #1 (older than app #2).
         assert_eq!(planned, vec![a1.clone(), b1.clone()]);
 
-        let got = enforce(d, &["app", "audit"], &policy, T0 + 30, &|_| false).unwrap();
+        let got = enforce(d, &["app", "audit"], &policy, T0 + 30).unwrap();
         assert_eq!(got, vec![(a1, 100), (b1, 60)]);
         let mut left = vec![
             a2.file_name().unwrap().to_str().unwrap().to_owned(),
@@ -784,7 +790,7 @@ mod tests {
             .max_age(Duration::ZERO)
             .max_stream_bytes(0)
             .max_total_bytes(0);
-        let got = enforce(d, &["app"], &policy, T0 + DAY, &|_| false).unwrap();
+        let got = enforce(d, &["app"], &policy, T0 + DAY).unwrap();
         assert_eq!(got, vec![(mine, 10)]);
         let mut left: Vec<String> = keep.to_vec();
         left.push(rolled_name("app", T0 - DAY, 9));
@@ -841,19 +847,12 @@ mod tests {
     fn enforce_reports_a_directory_it_cannot_list() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
-        let err = enforce(
-            &missing,
-            &["app"],
-            &Retention::keep_all().max_files(1),
-            T0,
-            &|_| false,
-        )
-        .unwrap_err();
+        let err = enforce(&missing, &["app"], &Retention::keep_all().max_files(1), T0).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io);
         assert!(err.to_string().contains("missing"), "{err}");
         // Keeping everything needs no listing at all.
         assert_eq!(
-            enforce(&missing, &["app"], &Retention::keep_all(), T0, &|_| false).unwrap(),
+            enforce(&missing, &["app"], &Retention::keep_all(), T0).unwrap(),
             vec![]
         );
     }
