@@ -5,16 +5,16 @@
 
 mod common;
 
+use common::ManualClock;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::{WAIT, dispatch};
 use evtrail::verify::{Report, Verifier};
-use evtrail::{Clock, FileOptions, Key, Keyring, Overflow, Period, Retention, Rotation, Route};
+use evtrail::{FileOptions, Key, Keyring, Overflow, Period, Retention, Rotation, Route};
 use serde_json::Value;
 
 /// Small files, so that a short run rolls many times.
@@ -23,25 +23,6 @@ const SEC: u64 = 1_000_000_000;
 
 fn key() -> Key {
     Key::from_bytes(vec![0x7e; 32]).unwrap()
-}
-
-/// A clock the test moves by hand, in nanoseconds since the epoch.
-#[derive(Clone)]
-struct ManualClock(Arc<AtomicU64>);
-
-impl ManualClock {
-    fn at(nanos: u64) -> ManualClock {
-        ManualClock(Arc::new(AtomicU64::new(nanos)))
-    }
-    fn set(&self, nanos: u64) {
-        self.0.store(nanos, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_nanos(self.0.load(Ordering::SeqCst))
-    }
 }
 
 /// `<stream>.<YYYY-MM-DDThh-mm-ssZ>.<counter>.log` for a roll at `secs`.

@@ -4,18 +4,20 @@
 
 mod common;
 
+use common::ManualClock;
+
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use common::{WAIT, dispatch};
 use evtrail::verify::Verifier;
-use evtrail::{Clock, FileOptions, Key, Keyring, Overflow, Period, Rotation};
+use evtrail::{FileOptions, Key, Keyring, Overflow, Period, Rotation};
 use serde::Deserialize;
 
 const SEC: u64 = 1_000_000_000;
@@ -25,25 +27,6 @@ const TEN_O_CLOCK: u64 = 1_795_341_600;
 
 fn key() -> Key {
     Key::from_bytes(vec![0x5e; 32]).unwrap()
-}
-
-/// A clock the test moves by hand, in nanoseconds since the epoch.
-#[derive(Clone)]
-struct ManualClock(Arc<AtomicU64>);
-
-impl ManualClock {
-    fn at(nanos: u64) -> ManualClock {
-        ManualClock(Arc::new(AtomicU64::new(nanos)))
-    }
-    fn set(&self, nanos: u64) {
-        self.0.store(nanos, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_nanos(self.0.load(Ordering::SeqCst))
-    }
 }
 
 /// A record's `ts` for an instant: `YYYY-MM-DDThh:mm:ss.ffffffZ`.

@@ -74,3 +74,22 @@ impl Sink for FlakySink {
         Ok(())
     }
 }
+
+/// A clock the test moves by hand, in nanoseconds since the epoch.
+#[derive(Clone)]
+pub struct ManualClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl ManualClock {
+    pub fn at(nanos: u64) -> ManualClock {
+        ManualClock(Arc::new(std::sync::atomic::AtomicU64::new(nanos)))
+    }
+    pub fn set(&self, nanos: u64) {
+        self.0.store(nanos, Ordering::SeqCst);
+    }
+}
+
+impl evtrail::Clock for ManualClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_nanos(self.0.load(Ordering::SeqCst))
+    }
+}
