@@ -517,33 +517,26 @@ pub(crate) struct StaticContext {
 
 impl Encoder {
     pub(crate) fn new(ctx: &StaticContext, redactor: Redactor, source_location: bool) -> Encoder {
-        let mut b = Vec::new();
-        let mut put = |k: &str, v: Option<&str>| {
+        // Written once here, copied into every record.
+        fn put(b: &mut Vec<u8>, k: &str, v: Option<&str>) {
             if let Some(v) = v {
                 b.extend_from_slice(b",\"");
                 b.extend_from_slice(k.as_bytes());
                 b.extend_from_slice(b"\":");
-                write_str(&mut b, v);
+                write_str(b, v);
             }
-        };
-        put("service", Some(&ctx.service));
-        put("env", ctx.env.as_deref());
-        put("region", ctx.region.as_deref());
-        put("host", ctx.host.as_deref());
-        put("node", ctx.node.as_deref());
+        }
+        let mut b = Vec::new();
+        put(&mut b, "service", Some(&ctx.service));
+        put(&mut b, "env", ctx.env.as_deref());
+        put(&mut b, "region", ctx.region.as_deref());
+        put(&mut b, "host", ctx.host.as_deref());
+        put(&mut b, "node", ctx.node.as_deref());
         if let Some(pid) = ctx.pid {
             b.extend_from_slice(b",\"pid\":");
             b.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
         }
-        let mut put = |k: &str, v: Option<&str>| {
-            if let Some(v) = v {
-                b.extend_from_slice(b",\"");
-                b.extend_from_slice(k.as_bytes());
-                b.extend_from_slice(b"\":");
-                write_str(&mut b, v);
-            }
-        };
-        put("version", ctx.version.as_deref());
+        put(&mut b, "version", ctx.version.as_deref());
         Encoder {
             static_ctx: b,
             redactor,

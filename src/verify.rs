@@ -933,9 +933,8 @@ struct Unverified {
 }
 
 /// The chain check of one stream.
-struct StreamCheck<'k> {
+struct StreamCheck {
     stream: String,
-    keys: &'k Keyring,
     macs: Vec<(String, StreamMac)>,
     window: BTreeMap<u64, Link>,
     /// The next `seq` the chain expects.
@@ -971,8 +970,8 @@ struct StreamCheck<'k> {
     findings: Vec<Finding>,
 }
 
-impl<'k> StreamCheck<'k> {
-    fn new(stream: &str, keys: &'k Keyring, anchors: Vec<Seal>) -> StreamCheck<'k> {
+impl StreamCheck {
+    fn new(stream: &str, keys: &Keyring, anchors: Vec<Seal>) -> StreamCheck {
         let macs = keys
             .ids()
             .filter_map(|id| {
@@ -982,7 +981,6 @@ impl<'k> StreamCheck<'k> {
             .collect();
         StreamCheck {
             stream: stream.to_owned(),
-            keys,
             macs,
             window: BTreeMap::new(),
             expected: 1,
@@ -1821,7 +1819,6 @@ impl<'k> StreamCheck<'k> {
             }
         }
         self.findings.sort_by_key(|f| f.seq.unwrap_or(0));
-        let _ = self.keys;
     }
 }
 

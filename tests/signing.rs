@@ -52,7 +52,6 @@ fn app_records(dir: &Path) -> Vec<serde_json::Value> {
         .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("app."))
         .collect();
     files.sort();
-    files.rotate_left(0);
     let mut out = Vec::new();
     for f in files {
         for line in std::fs::read_to_string(f).unwrap().lines() {
