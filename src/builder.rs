@@ -556,6 +556,7 @@ impl Builder {
             rotation: self.rotation,
             clock: self.clock,
             file_live,
+            log_dir: self.log_dir.clone(),
         })?;
         if self.capture_panics {
             install_panic_hook(&shared);

@@ -84,6 +84,10 @@
 //!   [`retry_buffer`](Builder::retry_buffer) bytes) and delivered when it
 //!   recovers. What cannot be kept is counted and recorded as dropped.
 //!   The application never sees a panic or an error from a logging call.
+//! * **Sinks that deliver on their own thread** (HTTP) take records from the
+//!   worker without ever making it wait; [`Handle::flush`] waits for their
+//!   delivery too, and shutdown gives them until its timeout, then saves
+//!   what is undelivered for the next start (see `evtrail::http`, feature `http`).
 //! * **Re-entrancy.** Events emitted on evtrail's own threads (by a sink, or
 //!   by a crate a sink calls) are not fed back into the pipeline; they are
 //!   counted in [`Stats::reentrant`].
@@ -100,6 +104,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `cli` | the `evtrail` command-line tool (`verify`, `keygen`); library users never compile its argument parser |
+//! | `http` | `evtrail::http::HttpSink`: delivery to webhooks and log stores (ClickHouse, Loki, Elasticsearch/OpenSearch, OTLP) with retries, a disk spool and dead letters; pulls in an HTTP client with rustls |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -108,6 +113,8 @@
 mod builder;
 mod error;
 mod filter;
+#[cfg(feature = "http")]
+pub mod http;
 mod key;
 mod layer;
 mod pipeline;
@@ -132,8 +139,9 @@ pub use rotation::{Clock, DEFAULT_MAX_FILE_BYTES, Period, Rotation};
 pub use route::{DEFAULT_STREAM, Route};
 pub use sign::{DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Seal};
 pub use sink::{
-    Batch, DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, Durability, Entry,
-    FileOptions, FileSink, MemorySink, Retention, Sink, SinkError, StdoutFormat, StdoutSink,
+    Batch, DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, DeliveryStats,
+    Durability, Entry, FileOptions, FileSink, MemorySink, Retention, Sink, SinkContext, SinkError,
+    StdoutFormat, StdoutSink,
 };
 
 /// The record format, specified.

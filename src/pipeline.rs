@@ -20,7 +20,10 @@ use crate::record::{Encoder, Record, Resolved, default_class, write_ts};
 use crate::rotation::{Clock, Rotation, nanos};
 use crate::route::{RouteInput, Router};
 use crate::sign::{Chain, PrevEnd, Resume, Seal, State, StreamState as StateEntry};
-use crate::sink::{Batch, Retention, SharedOptions, Sink, SinkError, error_chain};
+use crate::sink::{
+    Batch, DeliveryCounters, DeliveryStats, Drain, Inbox, Retention, SharedOptions, Sink,
+    SinkContext, SinkError, error_chain,
+};
 use std::path::PathBuf;
 
 /// What happens when the hand-off channel is full.
@@ -128,8 +131,10 @@ pub(crate) struct SinkCounters {
     written: AtomicU64,
     failures: AtomicU64,
     pending: AtomicU64,
-    dropped: AtomicU64,
+    pub(crate) dropped: AtomicU64,
     healthy: AtomicBool,
+    /// Set by sinks that deliver on a thread of their own.
+    delivery: Option<Arc<DeliveryCounters>>,
 }
 
 /// Counters the worker publishes.
@@ -161,6 +166,8 @@ pub(crate) struct Shared {
     signed: bool,
     clock: Option<Arc<dyn Clock>>,
     file_live: Option<SharedOptions>,
+    /// Sinks that deliver after `write` returns, waited for by flush.
+    drains: Vec<Arc<dyn Drain>>,
 }
 
 impl Shared {
@@ -255,6 +262,8 @@ pub(crate) struct Settings {
     pub(crate) clock: Option<Arc<dyn Clock>>,
     /// The log directory sink's runtime-changeable options.
     pub(crate) file_live: Option<SharedOptions>,
+    /// Offered to sinks in [`Sink::attach`].
+    pub(crate) log_dir: Option<PathBuf>,
 }
 
 /// How the worker signs, when it does.
@@ -270,16 +279,33 @@ pub(crate) struct Signing {
 }
 
 /// Starts the worker thread and returns what the layer and handle share.
-pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
+pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
     let (tx, rx) = crossbeam_channel::bounded(s.capacity);
+    let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+    let inbox = Arc::new(Inbox::new(wake_tx));
     let drops = Arc::new(Drops::default());
+    let mut drains = Vec::new();
+    let mut delivery = Vec::new();
+    for sink in &mut s.sinks {
+        let mut ctx = SinkContext::new(s.log_dir.clone(), inbox.clone());
+        sink.attach(&mut ctx).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("sink `{}` cannot start: {}", sink.name(), error_chain(&e)),
+            )
+        })?;
+        drains.append(&mut ctx.drains);
+        delivery.push(ctx.delivery);
+    }
     let sinks: Vec<SinkSlot> = s
         .sinks
         .into_iter()
-        .map(|sink| SinkSlot {
+        .zip(delivery)
+        .map(|(sink, delivery)| SinkSlot {
             counters: Arc::new(SinkCounters {
                 name: sink.name().to_owned(),
                 healthy: AtomicBool::new(true),
+                delivery,
                 ..SinkCounters::default()
             }),
             sink,
@@ -322,6 +348,9 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
     let signed = s.signing.is_some();
     let worker = Worker {
         rx,
+        wake_rx,
+        inbox,
+        drains: drains.clone(),
         drops: drops.clone(),
         counters: counters.clone(),
         encoder: s.encoder,
@@ -372,6 +401,7 @@ pub(crate) fn start(s: Settings) -> Result<Arc<Shared>, Error> {
         signed,
         clock: s.clock,
         file_live: s.file_live,
+        drains,
     }))
 }
 
@@ -424,6 +454,10 @@ impl SinkSlot {
 
 struct Worker {
     rx: Receiver<Msg>,
+    /// Woken when another evtrail thread posts to the inbox.
+    wake_rx: Receiver<()>,
+    inbox: Arc<Inbox>,
+    drains: Vec<Arc<dyn Drain>>,
     drops: Arc<Drops>,
     counters: Arc<Counters>,
     encoder: Encoder,
@@ -498,13 +532,17 @@ impl Worker {
         // Rotation requests, answered once their records are with the sinks.
         let mut done: Vec<Sender<()>> = Vec::new();
         loop {
-            let first = match self.rx.recv_deadline(self.next_deadline()) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.finish(Instant::now() + RETRY_MAX);
-                    return;
-                }
+            let deadline = self.next_deadline();
+            let first = crossbeam_channel::select! {
+                recv(self.rx) -> m => match m {
+                    Ok(m) => Some(m),
+                    Err(_) => {
+                        let _ = self.finish(Instant::now() + RETRY_MAX);
+                        return;
+                    }
+                },
+                recv(self.wake_rx) -> _ => None,
+                default(deadline.saturating_duration_since(Instant::now())) => None,
             };
             let mut shutdown = None;
             let mut next = first;
@@ -898,6 +936,7 @@ impl Worker {
     /// Writes the batch (and any due retries) to every sink.
     fn deliver(&mut self, force_notices: bool) {
         self.note_drops(force_notices);
+        self.internal.append(&mut self.inbox.take());
         // Notices raised while delivering go out in the same round, so a
         // failure report is not left waiting for the next event.
         for _ in 0..2 {
@@ -1173,6 +1212,22 @@ impl Worker {
             slot.unreported_drops += n;
             self.note_sink_drops(i, true);
         }
+        // Sinks that deliver on their own threads (HTTP) get until the
+        // deadline, then close first, so that what they report (delivery
+        // outcomes, records left in a spool) reaches the others.
+        for drain in &self.drains {
+            let _ = drain.wait(deadline);
+        }
+        let mut lost = Vec::new();
+        for slot in &mut self.sinks {
+            if slot.counters.delivery.is_some() {
+                if let Err(e) = guarded(|| slot.sink.close()) {
+                    lost.push(format!("sink `{}`: {}", slot.name(), error_chain(&e)));
+                }
+                slot.publish();
+            }
+        }
+        self.internal.append(&mut self.inbox.take());
         // The last notices go to whichever sinks are still up.
         for mut rec in std::mem::take(&mut self.internal) {
             rec.ts = self.now();
@@ -1180,13 +1235,15 @@ impl Worker {
         }
         let now = Instant::now();
         for i in 0..self.sinks.len() {
-            if self.sinks[i].failing_since.is_none() {
+            if self.sinks[i].failing_since.is_none() && self.sinks[i].counters.delivery.is_none() {
                 self.deliver_to(i, now);
             }
         }
         self.batch.clear();
-        let mut lost = Vec::new();
         for slot in &mut self.sinks {
+            if slot.counters.delivery.is_some() {
+                continue;
+            }
             if slot.failing_since.is_some() {
                 lost.push(format!(
                     "sink `{}` is failing and lost {} records in all",
@@ -1264,6 +1321,9 @@ pub struct SinkStats {
     pub dropped: u64,
     /// Whether the sink's last write succeeded.
     pub healthy: bool,
+    /// For sinks that deliver from a thread of their own (HTTP): what
+    /// happened to the records after [`written`](Self::written).
+    pub delivery: Option<DeliveryStats>,
 }
 
 /// A snapshot of the pipeline's counters; see [`Handle::stats`].
@@ -1336,7 +1396,8 @@ impl Handle {
             }
         }
         match done.recv_deadline(deadline) {
-            Ok(true) => Ok(()),
+            Ok(true) if self.shared.drains.is_empty() => Ok(()),
+            Ok(true) => self.wait_for_delivery(deadline, timeout),
             Ok(false) => {
                 let stats = self.stats();
                 let failing: Vec<String> = stats
@@ -1359,6 +1420,35 @@ impl Handle {
                 "cannot flush: evtrail has been shut down",
             )),
         }
+    }
+
+    /// The second half of a flush with sinks that deliver on their own
+    /// threads (HTTP): waits for them, then writes what they reported.
+    fn wait_for_delivery(&self, deadline: Instant, timeout: Duration) -> Result<(), Error> {
+        let waiting: Vec<String> = self
+            .shared
+            .drains
+            .iter()
+            .filter_map(|d| d.wait(deadline).err())
+            .collect();
+        if !waiting.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!("flush timed out after {timeout:?}: {}", waiting.join("; ")),
+            ));
+        }
+        // The delivery reports (`evtrail.push`) go to the sinks too.
+        let (ack, done) = crossbeam_channel::bounded(1);
+        if self
+            .shared
+            .tx
+            .send_deadline(Msg::Flush(ack), deadline)
+            .is_err()
+            || done.recv_deadline(deadline).is_err()
+        {
+            return Err(timeout_error("flush", timeout));
+        }
+        Ok(())
     }
 
     /// Stops accepting records, writes everything already accepted, flushes
@@ -1431,8 +1521,12 @@ impl Handle {
                     written: s.written.load(Ordering::Relaxed),
                     failures: s.failures.load(Ordering::Relaxed),
                     pending: s.pending.load(Ordering::Relaxed),
-                    dropped: s.dropped.load(Ordering::Relaxed),
+                    dropped: s.dropped.load(Ordering::Relaxed)
+                        + s.delivery
+                            .as_ref()
+                            .map_or(0, |d| d.dropped.load(Ordering::Relaxed)),
                     healthy: s.healthy.load(Ordering::Relaxed),
+                    delivery: s.delivery.as_ref().map(|d| d.snapshot()),
                 })
                 .collect(),
         }

@@ -16,11 +16,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::Level;
 
 mod compress;
+mod context;
 mod file;
 mod memory;
 mod retention;
 mod stdout;
 
+pub(crate) use context::{DeliveryCounters, Drain, Inbox};
+pub use context::{DeliveryStats, SinkContext};
 pub(crate) use file::SharedOptions;
 #[cfg(test)]
 pub(crate) use file::rolled_name;
@@ -63,6 +66,18 @@ pub use stdout::{StdoutFormat, StdoutSink};
 pub trait Sink: Send + 'static {
     /// A short name for stats and failure reports (`file`, `stdout`, …).
     fn name(&self) -> &str;
+
+    /// Called once when the pipeline is built, before the first write.
+    /// A sink can prepare here what needs the pipeline's settings (its log
+    /// directory). The default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// A [`SinkError`]: building the pipeline then fails with its message.
+    fn attach(&mut self, ctx: &mut SinkContext) -> Result<(), SinkError> {
+        let _ = ctx;
+        Ok(())
+    }
 
     /// Writes a batch of records.
     ///
@@ -108,6 +123,9 @@ pub trait Sink: Send + 'static {
 impl<S: Sink + ?Sized> Sink for Box<S> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn attach(&mut self, ctx: &mut SinkContext) -> Result<(), SinkError> {
+        (**self).attach(ctx)
     }
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
         (**self).write(batch)
@@ -383,6 +401,11 @@ impl<'a> Entry<'a> {
     /// The stream the record belongs to.
     pub fn stream(&self) -> &'a str {
         &self.meta.stream
+    }
+
+    #[cfg(feature = "http")]
+    pub(crate) fn stream_arc(&self) -> Arc<str> {
+        self.meta.stream.clone()
     }
 
     /// The record's sequence number within its stream.

@@ -1,0 +1,804 @@
+//! Delivery over HTTP to webhooks and log stores (feature `http`).
+//!
+//! An [`HttpSink`] takes the worker's batches without ever making it wait:
+//! records go to a bounded in-memory queue for the sink's own thread
+//! (`evtrail-http-<name>`), and when that queue is full (the endpoint is
+//! down or slower than the application) to an on-disk **spool**. The
+//! thread sends them in order, in requests of up to
+//! [`batch_records`](HttpSinkBuilder::batch_records) records or
+//! [`batch_bytes`](HttpSinkBuilder::batch_bytes) bytes, waiting at most
+//! [`batch_wait`](HttpSinkBuilder::batch_wait) for a request to fill, with
+//! the body in the shape an [`Encode`] gives it (NDJSON by default; the
+//! built-in encoders speak ClickHouse, Loki, Elasticsearch/OpenSearch and
+//! OTLP).
+//!
+//! # What happens to each request
+//!
+//! | answer | what the sink does |
+//! |---|---|
+//! | 2xx | delivered (an encoder may look inside: see [`Encode::check_response`]) |
+//! | connection error, timeout | retried with exponential backoff and jitter, for as long as it takes; meanwhile new records wait in the queue and the spool |
+//! | 408, 429, 5xx | retried the same way, honouring `Retry-After` (up to [`max_retry_after`](HttpSinkBuilder::max_retry_after)); after [`max_attempts`](HttpSinkBuilder::max_attempts) such answers for one batch, the batch is dead-lettered |
+//! | any other status | the batch goes to the **dead-letter file** with the status, the time and an excerpt of the answer |
+//!
+//! Nothing is discarded silently: each attempt is recorded as an
+//! `evtrail.push` event (sink, records, first and last `seq`, result,
+//! status, attempt, latency; route it to a stream of your choice with
+//! `Route::to("delivery").event("evtrail.push")`) and counted in
+//! [`SinkStats::delivery`](crate::SinkStats::delivery); records that did
+//! not fit in the spool are counted as dropped and written as an
+//! `evtrail.dropped` event with reason `spool_full`.
+//!
+//! Delivery is **at least once**: a crash, or an answer lost on the way
+//! back, means a second delivery. Every record carries `stream` and `seq`
+//! (and its signature `sig`), so a receiver can de-duplicate.
+//!
+//! # Shutdown and restarts
+//!
+//! [`Handle::flush`](crate::Handle::flush) waits until everything emitted
+//! before it is delivered (or dead-lettered). Shutdown gives the sink until
+//! its timeout to deliver; what is still undelivered then is written to the
+//! spool, the shutdown's error says how many records that is, and the next
+//! start sends them first, in order.
+//!
+//! The spool survives a crash of the process (its files are written
+//! through to the operating system as records arrive); it is synced to disk
+//! at shutdown.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use evtrail::http::{ClickHouse, HttpSink};
+//! use std::time::Duration;
+//!
+//! let clickhouse = HttpSink::builder("http://127.0.0.1:8123/")
+//!     .name("clickhouse")
+//!     .encoder(ClickHouse::new("events"))
+//!     .basic_auth("default", "")
+//!     .batch_wait(Duration::from_millis(500))
+//!     .build()?;
+//! let (layer, guard) = evtrail::builder()
+//!     .unsigned()
+//!     .log_dir("logs") // also holds the sink's spool: logs/spool/clickhouse
+//!     .add_sink(clickhouse)
+//!     .build()?;
+//! # drop((layer, guard));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod encode;
+mod sender;
+mod spool;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tracing::Level;
+
+use crate::error::Error;
+use crate::record::Record;
+use crate::sink::{Batch, DeliveryCounters, Drain, Inbox, Sink, SinkContext, SinkError};
+
+pub use encode::{
+    ClickHouse, ElasticBulk, Encode, EncodeError, JsonArray, Loki, Ndjson, Otlp, Outgoing, Verdict,
+};
+use sender::Sender as Thread;
+use spool::Spool;
+
+/// Default [`batch_records`](HttpSinkBuilder::batch_records).
+pub const DEFAULT_BATCH_RECORDS: usize = 1_000;
+/// Default [`batch_bytes`](HttpSinkBuilder::batch_bytes): 1 MiB.
+pub const DEFAULT_BATCH_BYTES: usize = 1 << 20;
+/// Default [`batch_wait`](HttpSinkBuilder::batch_wait).
+pub const DEFAULT_BATCH_WAIT: Duration = Duration::from_secs(1);
+/// Default [`spool_max_bytes`](HttpSinkBuilder::spool_max_bytes): 256 MiB.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
+
+/// How long closing waits for a request in flight before it saves that
+/// request's records to the spool instead.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// How often, at most, records lost to a full spool are written as an
+/// `evtrail.dropped` notice while it stays full.
+const DROP_NOTICE_EVERY: Duration = Duration::from_secs(1);
+
+/// Spool directories in use in this process: two sinks must not share one.
+static SPOOLS_IN_USE: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+/// Settings of an [`HttpSink`]; start with [`HttpSink::builder`].
+#[derive(Clone)]
+#[must_use]
+pub struct HttpSinkBuilder {
+    url: String,
+    name: String,
+    encoder: Arc<dyn Encode>,
+    headers: Vec<(String, String)>,
+    gzip: bool,
+    batch_records: usize,
+    batch_bytes: usize,
+    batch_wait: Duration,
+    connect_timeout: Duration,
+    timeout: Duration,
+    backoff: (Duration, Duration),
+    max_retry_after: Duration,
+    max_attempts: u32,
+    queue: usize,
+    spool_dir: Option<PathBuf>,
+    spool_max_bytes: u64,
+    dead_letter: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for HttpSinkBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values may hold credentials: names only.
+        f.debug_struct("HttpSinkBuilder")
+            .field("url", &self.url)
+            .field("name", &self.name)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("gzip", &self.gzip)
+            .field("batch_records", &self.batch_records)
+            .field("batch_bytes", &self.batch_bytes)
+            .field("batch_wait", &self.batch_wait)
+            .field("spool_dir", &self.spool_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpSinkBuilder {
+    /// The sink's name in stats, `evtrail.push` events and the default
+    /// spool directory. Default `http`; give each HTTP sink its own.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// How request bodies are shaped. Default [`Ndjson`].
+    pub fn encoder(mut self, encoder: impl Encode) -> Self {
+        self.encoder = Arc::new(encoder);
+        self
+    }
+
+    /// Adds a header to every request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>`.
+    pub fn bearer_auth(self, token: impl AsRef<str>) -> Self {
+        let value = format!("Bearer {}", token.as_ref());
+        self.header("Authorization", value)
+    }
+
+    /// Sends `Authorization: Basic …` for `user` and `password`.
+    pub fn basic_auth(self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+        use base64::Engine as _;
+        let pair = format!("{}:{}", user.as_ref(), password.as_ref());
+        let value = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        );
+        self.header("Authorization", value)
+    }
+
+    /// Compresses request bodies with gzip (`Content-Encoding: gzip`).
+    /// Default on.
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = on;
+        self
+    }
+
+    /// The most records in one request. Default [`DEFAULT_BATCH_RECORDS`].
+    pub fn batch_records(mut self, n: usize) -> Self {
+        self.batch_records = n;
+        self
+    }
+
+    /// The size at which a request is sent without waiting for more
+    /// records (before compression; the worker hands records over in
+    /// groups, so a request can exceed it by one group). Default
+    /// [`DEFAULT_BATCH_BYTES`].
+    pub fn batch_bytes(mut self, n: usize) -> Self {
+        self.batch_bytes = n;
+        self
+    }
+
+    /// The longest a record waits for its request to fill. Default
+    /// [`DEFAULT_BATCH_WAIT`].
+    pub fn batch_wait(mut self, wait: Duration) -> Self {
+        self.batch_wait = wait;
+        self
+    }
+
+    /// The longest a connection may take to open. Default 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The longest one request may take, from connecting to the end of the
+    /// answer. Default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The wait before the first retry, doubled per attempt up to `max`
+    /// (each wait is jittered down by up to half). Default 200 ms to 30 s.
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = (first, max);
+        self
+    }
+
+    /// The longest `Retry-After` that is honoured. Default 5 minutes.
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
+    }
+
+    /// How many error answers (408, 429, 5xx) one batch may get before it
+    /// goes to the dead-letter file, so a batch the receiver can never
+    /// take does not block the rest. Connection errors and timeouts do not
+    /// count: an unreachable endpoint is what the spool is for. Default 20.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// How many of the worker's record groups wait in memory before new
+    /// ones go to the spool. Default 64.
+    pub fn queue(mut self, groups: usize) -> Self {
+        self.queue = groups;
+        self
+    }
+
+    /// Where undelivered records wait. Default `<log_dir>/spool/<name>`;
+    /// required when the pipeline has no log directory.
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool_dir = Some(dir.into());
+        self
+    }
+
+    /// The most the spool may hold on disk. Records beyond it are counted
+    /// as dropped and reported (`evtrail.dropped`, reason `spool_full`).
+    /// Records still in memory at shutdown are always saved, even past
+    /// the cap. Default [`DEFAULT_SPOOL_MAX_BYTES`].
+    pub fn spool_max_bytes(mut self, bytes: u64) -> Self {
+        self.spool_max_bytes = bytes;
+        self
+    }
+
+    /// Where refused batches go, one JSON line per record. Default
+    /// `dead-letter.ndjson` in the spool directory.
+    pub fn dead_letter_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.dead_letter = Some(path.into());
+        self
+    }
+
+    /// Checks the settings and makes the sink. It starts sending once the
+    /// pipeline is built.
+    ///
+    /// # Errors
+    ///
+    /// A [`Config`](crate::ErrorKind::Config) error for a URL that is not
+    /// `http://` or `https://` with a host, an invalid header, or a zero
+    /// batch size, queue, timeout or attempt count.
+    pub fn build(self) -> Result<HttpSink, Error> {
+        let uri: ureq::http::Uri = self
+            .url
+            .parse()
+            .map_err(|e| Error::config(format!("invalid URL `{}`: {e}", self.url)))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(Error::config(format!(
+                "invalid URL `{}`: expected http:// or https:// and a host",
+                self.url
+            )));
+        }
+        for (name, value) in &self.headers {
+            ureq::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::config(format!("invalid header name `{name}`")))?;
+            ureq::http::HeaderValue::from_str(value)
+                .map_err(|_| Error::config(format!("invalid value for header `{name}`")))?;
+        }
+        let zero = [
+            (self.batch_records == 0, "batch_records"),
+            (self.batch_bytes == 0, "batch_bytes"),
+            (self.queue == 0, "queue"),
+            (self.max_attempts == 0, "max_attempts"),
+            (self.timeout.is_zero(), "timeout"),
+            (self.connect_timeout.is_zero(), "connect_timeout"),
+            (self.spool_max_bytes == 0, "spool_max_bytes"),
+        ];
+        if let Some((_, what)) = zero.iter().find(|(z, _)| *z) {
+            return Err(Error::config(format!(
+                "HTTP sink `{what}` must be above zero"
+            )));
+        }
+        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
+            return Err(Error::config(format!(
+                "invalid HTTP sink name `{}`: it names the spool directory",
+                self.name
+            )));
+        }
+        Ok(HttpSink {
+            name: self.name.clone(),
+            settings: Some(self),
+            running: None,
+        })
+    }
+}
+
+/// Sends records to an HTTP endpoint from a thread of its own, with a disk
+/// spool, retries and dead letters; see the [module docs](self).
+#[derive(Debug)]
+pub struct HttpSink {
+    name: String,
+    /// Until attached.
+    settings: Option<HttpSinkBuilder>,
+    running: Option<Running>,
+}
+
+#[derive(Debug)]
+struct Running {
+    state: Arc<State>,
+    queue: Sender<Chunk>,
+    /// The queue's other end, emptied into the spool at close.
+    leftover: Receiver<Chunk>,
+    control: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+    /// Signalled when the thread ends.
+    ended: Receiver<()>,
+}
+
+/// Messages to the sending thread.
+#[derive(Debug)]
+enum Control {
+    /// Someone waits for delivery: send partial requests now.
+    Urge,
+    /// Close: stop after the request in flight.
+    Stop,
+}
+
+impl HttpSink {
+    /// Starts the settings of a sink that posts to `url`.
+    pub fn builder(url: impl Into<String>) -> HttpSinkBuilder {
+        HttpSinkBuilder {
+            url: url.into(),
+            name: "http".to_owned(),
+            encoder: Arc::new(Ndjson),
+            headers: Vec::new(),
+            gzip: true,
+            batch_records: DEFAULT_BATCH_RECORDS,
+            batch_bytes: DEFAULT_BATCH_BYTES,
+            batch_wait: DEFAULT_BATCH_WAIT,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            backoff: (Duration::from_millis(200), Duration::from_secs(30)),
+            max_retry_after: Duration::from_secs(300),
+            max_attempts: 20,
+            queue: 64,
+            spool_dir: None,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            dead_letter: None,
+        }
+    }
+}
+
+/// Records handed over by the worker: lines ending in newlines, and each
+/// record's stream, seq and end offset.
+#[derive(Debug, Default)]
+struct Chunk {
+    lines: Vec<u8>,
+    entries: Vec<(Arc<str>, u64, usize)>,
+}
+
+impl Chunk {
+    fn from_batch(batch: &Batch) -> Chunk {
+        let mut chunk = Chunk {
+            lines: Vec::with_capacity(batch.bytes() + batch.len()),
+            entries: Vec::with_capacity(batch.len()),
+        };
+        for e in batch.iter() {
+            chunk.lines.extend_from_slice(e.line());
+            chunk.lines.push(b'\n');
+            chunk
+                .entries
+                .push((e.stream_arc(), e.seq(), chunk.lines.len()));
+        }
+        chunk
+    }
+
+    fn len(&self) -> u64 {
+        self.entries.len() as u64
+    }
+}
+
+/// What the worker's side, the sending thread and waiters share.
+#[derive(Debug)]
+struct State {
+    name: String,
+    spool: Mutex<SpoolState>,
+    /// Records handed over and records settled (delivered, dead-lettered
+    /// or dropped), for waiters.
+    progress: Mutex<(u64, u64)>,
+    settled: Condvar,
+    /// Waiters wanting partial requests sent now.
+    urgent: AtomicU32,
+    /// Set when closing took over the records in memory.
+    closed: AtomicBool,
+    counters: Arc<DeliveryCounters>,
+    inbox: Arc<Inbox>,
+    control: Sender<Control>,
+    spool_max_bytes: u64,
+    roll_bytes: u64,
+}
+
+#[derive(Debug)]
+struct SpoolState {
+    spool: Spool,
+    /// New records go to the spool while it holds anything, so they stay
+    /// behind what is already there.
+    active: bool,
+    /// Records lost to a full spool, not yet written as a notice.
+    unreported: u64,
+    noted_at: Instant,
+    /// The batch being sent (or formed), which closing saves if the thread
+    /// does not finish it in time.
+    in_flight: Option<Arc<sender::Request>>,
+    /// What a full request left of the worker's last chunk: the oldest
+    /// records in memory after the batch in flight.
+    carry: Option<Chunk>,
+}
+
+impl State {
+    fn lock_spool(&self) -> MutexGuard<'_, SpoolState> {
+        self.spool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publish(&self, sp: &SpoolState) {
+        self.counters
+            .spooled
+            .store(sp.spool.records(), Ordering::Relaxed);
+        self.counters
+            .spool_bytes
+            .store(sp.spool.bytes(), Ordering::Relaxed);
+    }
+
+    fn add_handed(&self, n: u64) {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0 += n;
+    }
+
+    fn add_settled(&self, n: u64) {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1 += n;
+        self.settled.notify_all();
+    }
+
+    /// Takes a chunk from the worker without blocking: to the queue while
+    /// it has room and nothing is spooled, else to the spool, within its
+    /// cap.
+    fn hand(&self, chunk: Chunk, queue: &Sender<Chunk>) {
+        let n = chunk.len();
+        self.add_handed(n);
+        let mut sp = self.lock_spool();
+        let chunk = if sp.active {
+            chunk
+        } else {
+            match queue.try_send(chunk) {
+                Ok(()) => {
+                    self.counters.in_memory.fetch_add(n, Ordering::Relaxed);
+                    return;
+                }
+                Err(TrySendError::Full(c) | TrySendError::Disconnected(c)) => c,
+            }
+        };
+        sp.active = true;
+        // The longest run of records that fits under the cap.
+        let room = self.spool_max_bytes.saturating_sub(sp.spool.bytes()) as usize;
+        let fit = chunk.entries.partition_point(|&(_, _, end)| end <= room);
+        let cut = if fit == 0 {
+            0
+        } else {
+            chunk.entries[fit - 1].2
+        };
+        let mut lost = n - fit as u64;
+        if fit > 0
+            && let Err(e) = sp
+                .spool
+                .append(&chunk.lines[..cut], fit as u64, self.roll_bytes)
+        {
+            eprintln!(
+                "evtrail: HTTP sink `{}` cannot write its spool in {}: {e}; {fit} records lost",
+                self.name,
+                sp.spool.dir().display()
+            );
+            lost += fit as u64;
+        }
+        if lost > 0 {
+            self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+            sp.unreported += lost;
+            self.add_settled(lost);
+        }
+        self.publish(&sp);
+        self.note_drops(&mut sp, false);
+    }
+
+    /// Writes lost records as an `evtrail.dropped` notice: at most every
+    /// [`DROP_NOTICE_EVERY`], or now when `force`d.
+    fn note_drops(&self, sp: &mut SpoolState, force: bool) {
+        if sp.unreported == 0 || !(force || sp.noted_at.elapsed() >= DROP_NOTICE_EVERY) {
+            return;
+        }
+        sp.noted_at = Instant::now();
+        let n = std::mem::take(&mut sp.unreported);
+        let mut rec = Record::internal(
+            Level::WARN,
+            "evtrail.dropped",
+            &format!(
+                "{n} records dropped by HTTP sink `{}`: its spool is full",
+                self.name
+            ),
+        );
+        rec.fields.add_str("class", "error");
+        rec.fields.add_u64("count", n);
+        rec.fields.add_str("reason", "spool_full");
+        rec.fields.add_str("sink", &self.name);
+        rec.fields.add_u64("spool_max_bytes", self.spool_max_bytes);
+        self.inbox.post(rec);
+    }
+}
+
+impl Drain for State {
+    fn wait(&self, deadline: Instant) -> Result<(), String> {
+        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        let target = progress.0;
+        if progress.1 >= target {
+            return Ok(());
+        }
+        self.urgent.fetch_add(1, Ordering::AcqRel);
+        let _ = self.control.try_send(Control::Urge);
+        while progress.1 < target {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            progress = self
+                .settled
+                .wait_timeout(progress, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        self.urgent.fetch_sub(1, Ordering::AcqRel);
+        if progress.1 >= target {
+            return Ok(());
+        }
+        let missing = target - progress.1;
+        drop(progress);
+        let spooled = self.lock_spool().spool.records();
+        Err(format!(
+            "HTTP sink `{}` has not delivered {missing} records yet ({spooled} in its spool)",
+            self.name
+        ))
+    }
+}
+
+impl Sink for HttpSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn attach(&mut self, ctx: &mut SinkContext) -> Result<(), SinkError> {
+        let Some(settings) = self.settings.take() else {
+            return Err(SinkError::permanent("the sink is already attached"));
+        };
+        let spool_dir = match (&settings.spool_dir, ctx.log_dir()) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(log_dir)) => log_dir.join("spool").join(&settings.name),
+            (None, None) => {
+                return Err(SinkError::permanent(
+                    "an HTTP sink needs a spool directory: set `HttpSinkBuilder::spool_dir` \
+                     or the pipeline's `log_dir`",
+                ));
+            }
+        };
+        claim_spool(&spool_dir)?;
+        let spool = Spool::open(&spool_dir).map_err(|e| {
+            release_spool(&spool_dir);
+            SinkError::io(format!("cannot open the spool {}", spool_dir.display()), e)
+        })?;
+        let counters = Arc::new(DeliveryCounters::default());
+        let (queue, queue_rx) = crossbeam_channel::bounded(settings.queue);
+        let (control, control_rx) = crossbeam_channel::bounded(16);
+        let restored = spool.records();
+        let state = Arc::new(State {
+            name: settings.name.clone(),
+            spool: Mutex::new(SpoolState {
+                active: !spool.is_empty(),
+                spool,
+                unreported: 0,
+                noted_at: Instant::now(),
+                in_flight: None,
+                carry: None,
+            }),
+            progress: Mutex::new((restored, 0)),
+            settled: Condvar::new(),
+            urgent: AtomicU32::new(0),
+            closed: AtomicBool::new(false),
+            counters: counters.clone(),
+            inbox: ctx.inbox.clone(),
+            control: control.clone(),
+            spool_max_bytes: settings.spool_max_bytes,
+            roll_bytes: settings.batch_bytes as u64,
+        });
+        state.publish(&state.lock_spool());
+        let dead_letter = settings
+            .dead_letter
+            .clone()
+            .unwrap_or_else(|| spool_dir.join("dead-letter.ndjson"));
+        let (ended_tx, ended) = crossbeam_channel::bounded(1);
+        let thread = Thread::new(
+            &settings,
+            state.clone(),
+            queue_rx.clone(),
+            control_rx,
+            dead_letter,
+        );
+        let handle = std::thread::Builder::new()
+            .name(format!("evtrail-http-{}", settings.name))
+            .spawn(move || {
+                thread.run();
+                let _ = ended_tx.send(());
+            })
+            .map_err(|e| {
+                release_spool(&spool_dir);
+                SinkError::io("cannot start the HTTP sink's thread", e)
+            })?;
+        ctx.drains.push(state.clone());
+        ctx.delivery = Some(counters);
+        self.running = Some(Running {
+            state,
+            queue,
+            leftover: queue_rx,
+            control,
+            thread: Some(handle),
+            ended,
+        });
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        let Some(run) = &self.running else {
+            return Err(SinkError::permanent("the HTTP sink was never attached"));
+        };
+        if !batch.is_empty() {
+            run.state.hand(Chunk::from_batch(batch), &run.queue);
+        }
+        Ok(())
+    }
+
+    /// Records are with the sending thread or in the spool already; the
+    /// worker does not wait for the network. [`Handle::flush`](crate::Handle::flush)
+    /// waits for delivery.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), SinkError> {
+        let Some(mut run) = self.running.take() else {
+            return Ok(());
+        };
+        let state = run.state.clone();
+        let _ = run.control.send(Control::Stop);
+        let finished = run.ended.recv_timeout(CLOSE_GRACE).is_ok();
+        if finished && let Some(t) = run.thread.take() {
+            let _ = t.join();
+        }
+        let mut sp = state.lock_spool();
+        state.closed.store(true, Ordering::Release);
+        // What is in memory is older than everything spooled: it goes in
+        // front, the batch in flight first.
+        let mut lines = Vec::new();
+        let mut records = 0;
+        if let Some(req) = sp.in_flight.take() {
+            match req.spool_id {
+                Some(_) => sp.spool.untake_front(),
+                None => {
+                    lines.extend_from_slice(&req.lines);
+                    records += req.len();
+                }
+            }
+        }
+        let carry = sp.carry.take();
+        for chunk in carry.into_iter().chain(run.leftover.try_iter()) {
+            lines.extend_from_slice(&chunk.lines);
+            records += chunk.len();
+        }
+        let mut result = Ok(());
+        if records > 0 {
+            if let Err(e) = sp.spool.push_front(&lines, records) {
+                state.counters.dropped.fetch_add(records, Ordering::Relaxed);
+                sp.unreported += records;
+                result = Err(SinkError::io(
+                    format!(
+                        "cannot save {records} undelivered records to the spool {}",
+                        sp.spool.dir().display()
+                    ),
+                    e,
+                ));
+            }
+            state.counters.in_memory.store(0, Ordering::Relaxed);
+        }
+        if let Err(e) = sp.spool.sync() {
+            eprintln!(
+                "evtrail: HTTP sink `{}` cannot sync its spool: {e}",
+                state.name
+            );
+        }
+        state.publish(&sp);
+        state.note_drops(&mut sp, true);
+        let waiting = sp.spool.records();
+        let dir = sp.spool.dir().to_owned();
+        drop(sp);
+        release_spool(&dir);
+        if !finished {
+            eprintln!(
+                "evtrail: HTTP sink `{}`: a request was still in flight at shutdown; \
+                 its records are kept in the spool and may arrive twice",
+                state.name
+            );
+        }
+        result?;
+        if waiting > 0 {
+            return Err(SinkError::retryable(format!(
+                "{waiting} records not delivered yet, kept in the spool {} for the next start",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HttpSink {
+    fn drop(&mut self) {
+        // A pipeline closes its sinks; a sink dropped without that (a
+        // failed build) still saves its records and frees its spool.
+        let _ = self.close();
+    }
+}
+
+fn claim_spool(dir: &std::path::Path) -> Result<(), SinkError> {
+    let key = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let mut in_use = SPOOLS_IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
+    if !in_use.get_or_insert_with(HashSet::new).insert(key) {
+        return Err(SinkError::permanent(format!(
+            "the spool {} is already used by another HTTP sink: give each sink its own \
+             `name` or `spool_dir`",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn release_spool(dir: &std::path::Path) {
+    let key = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    if let Some(set) = SPOOLS_IN_USE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_mut()
+    {
+        set.remove(&key);
+    }
+}

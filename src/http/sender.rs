@@ -1,0 +1,944 @@
+//! The HTTP sink's own thread: forms requests, sends them, retries, and
+//! reports every attempt.
+
+use std::borrow::Cow;
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use tracing::Level;
+
+use super::{Chunk, Control, Encode, HttpSinkBuilder, Outgoing, State, Verdict};
+use crate::pipeline::mark_evtrail_thread;
+use crate::record::{Record, now_nanos, write_ts};
+
+/// How much of an error answer is kept for the dead-letter file and the
+/// `evtrail.push` event.
+const EXCERPT_BYTES: usize = 512;
+/// How much of a successful answer an encoder may inspect.
+const MAX_ANSWER_BYTES: u64 = 16 << 20;
+
+/// A request's records: lines ending in newlines, with each record's
+/// stream, seq and end offset.
+#[derive(Debug)]
+pub(super) struct Request {
+    pub(super) lines: Vec<u8>,
+    entries: Vec<(Arc<str>, u64, usize)>,
+    /// The spool file the records came from; `None` for records from memory.
+    pub(super) spool_id: Option<u64>,
+    /// Lines of that file that were not records (torn by a crash); they are
+    /// dead-lettered as they are read.
+    damaged: u64,
+    started: Instant,
+    /// The next record did not fit: send as it is.
+    sealed: bool,
+}
+
+impl Request {
+    fn new() -> Request {
+        Request {
+            lines: Vec::new(),
+            entries: Vec::new(),
+            spool_id: None,
+            damaged: 0,
+            started: Instant::now(),
+            sealed: false,
+        }
+    }
+
+    /// Takes as much of `chunk` as fits in `max_records` and `max_bytes`
+    /// (always one record at least) and gives back the rest.
+    fn fill(&mut self, mut chunk: Chunk, max_records: usize, max_bytes: usize) -> Option<Chunk> {
+        let room = max_records.saturating_sub(self.entries.len());
+        let bytes = max_bytes.saturating_sub(self.lines.len());
+        let fit = chunk.entries[..chunk.entries.len().min(room)]
+            .partition_point(|&(_, _, end)| end <= bytes)
+            .max(usize::from(self.entries.is_empty()));
+        if fit >= chunk.entries.len() {
+            self.add(chunk);
+            return None;
+        }
+        self.sealed = true;
+        let cut = if fit == 0 {
+            0
+        } else {
+            chunk.entries[fit - 1].2
+        };
+        let rest = Chunk {
+            lines: chunk.lines.split_off(cut),
+            entries: chunk
+                .entries
+                .split_off(fit)
+                .into_iter()
+                .map(|(stream, seq, end)| (stream, seq, end - cut))
+                .collect(),
+        };
+        self.add(chunk);
+        Some(rest)
+    }
+
+    fn add(&mut self, chunk: Chunk) {
+        if chunk.entries.is_empty() {
+            return;
+        }
+        if self.entries.is_empty() {
+            self.started = Instant::now();
+        }
+        let base = self.lines.len();
+        self.lines.extend_from_slice(&chunk.lines);
+        self.entries.extend(
+            chunk
+                .entries
+                .into_iter()
+                .map(|(stream, seq, end)| (stream, seq, base + end)),
+        );
+    }
+
+    /// Records to account for when the request is settled.
+    pub(super) fn len(&self) -> u64 {
+        self.entries.len() as u64 + self.damaged
+    }
+
+    fn outgoing(&self) -> Vec<Outgoing<'_>> {
+        let mut start = 0;
+        self.entries
+            .iter()
+            .map(|(stream, seq, end)| {
+                let line = &self.lines[start..end - 1];
+                start = *end;
+                Outgoing::new(stream, *seq, line)
+            })
+            .collect()
+    }
+
+    /// `app:1-500 audit:7-9`: the seq ranges per stream, in order.
+    fn ranges(&self) -> String {
+        let mut ranges: Vec<(&str, u64, u64)> = Vec::new();
+        for (stream, seq, _) in &self.entries {
+            match ranges.iter_mut().find(|r| r.0 == &**stream) {
+                Some(r) => r.2 = *seq,
+                None => ranges.push((stream, *seq, *seq)),
+            }
+        }
+        let parts: Vec<String> = ranges
+            .iter()
+            .map(|(s, a, b)| format!("{s}:{a}-{b}"))
+            .collect();
+        parts.join(" ")
+    }
+
+    /// Whether every record is itself a delivery report: a success with
+    /// such a batch is not reported again, or reports would beget
+    /// deliveries forever.
+    fn only_push_reports(&self) -> bool {
+        let finder = memchr::memmem::Finder::new(br#""event":"evtrail.push""#);
+        self.outgoing()
+            .iter()
+            .all(|o| finder.find(o.line()).is_some())
+    }
+}
+
+/// How one attempt ended.
+enum Outcome {
+    Delivered(u16),
+    Retry {
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        error: String,
+    },
+    Rejected {
+        status: Option<u16>,
+        reason: String,
+        excerpt: String,
+    },
+}
+
+pub(super) struct Sender {
+    name: String,
+    url: String,
+    agent: ureq::Agent,
+    encoder: Arc<dyn Encode>,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    gzip: bool,
+    batch_records: usize,
+    batch_bytes: usize,
+    batch_wait: Duration,
+    backoff: (Duration, Duration),
+    max_retry_after: Duration,
+    max_attempts: u32,
+    state: Arc<State>,
+    queue: Receiver<Chunk>,
+    control: Receiver<Control>,
+    dead_letter: PathBuf,
+    stopping: bool,
+    rng: u64,
+}
+
+impl Sender {
+    pub(super) fn new(
+        s: &HttpSinkBuilder,
+        state: Arc<State>,
+        queue: Receiver<Chunk>,
+        control: Receiver<Control>,
+        dead_letter: PathBuf,
+    ) -> Sender {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(s.connect_timeout))
+            .timeout_global(Some(s.timeout))
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(format!("evtrail/{}", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        Sender {
+            name: s.name.clone(),
+            url: s.url.clone(),
+            agent,
+            query: s.encoder.query(),
+            encoder: s.encoder.clone(),
+            headers: s.headers.clone(),
+            gzip: s.gzip,
+            batch_records: s.batch_records,
+            batch_bytes: s.batch_bytes,
+            batch_wait: s.batch_wait,
+            backoff: s.backoff,
+            max_retry_after: s.max_retry_after,
+            max_attempts: s.max_attempts,
+            state,
+            queue,
+            control,
+            dead_letter,
+            stopping: false,
+            rng: u64::from_le_bytes(seed) | 1,
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        mark_evtrail_thread();
+        let name = self.name.clone();
+        let run = std::panic::AssertUnwindSafe(|| self.serve());
+        if std::panic::catch_unwind(run).is_err() {
+            // The records in memory are saved to the spool at close.
+            eprintln!("evtrail: HTTP sink `{name}` stopped after a panic");
+        }
+    }
+
+    fn serve(&mut self) {
+        while let Some(req) = self.next_request() {
+            let req = Arc::new(req);
+            {
+                let mut sp = self.state.lock_spool();
+                if self.state.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                sp.in_flight = Some(req.clone());
+            }
+            if self.stopping || !self.deliver(&req) {
+                // Left in flight: closing saves it.
+                return;
+            }
+            let mut sp = self.state.lock_spool();
+            if !sp.in_flight.as_ref().is_some_and(|r| Arc::ptr_eq(r, &req)) {
+                // Closing took the records over while the request ran.
+                return;
+            }
+            sp.in_flight = None;
+            match req.spool_id {
+                Some(id) => {
+                    if let Err(e) = sp.spool.settle_front(id) {
+                        eprintln!(
+                            "evtrail: HTTP sink `{}` cannot remove a delivered spool file: {e}",
+                            self.name
+                        );
+                    }
+                    self.state.publish(&sp);
+                }
+                None => {
+                    self.state
+                        .counters
+                        .in_memory
+                        .fetch_sub(req.len(), Ordering::Relaxed);
+                }
+            }
+            drop(sp);
+            self.state.add_settled(req.len());
+        }
+    }
+
+    fn urgent(&self) -> bool {
+        self.stopping || self.state.urgent.load(Ordering::Acquire) > 0
+    }
+
+    fn full(&self, req: &Request) -> bool {
+        req.sealed || req.entries.len() >= self.batch_records || req.lines.len() >= self.batch_bytes
+    }
+
+    /// The oldest records in memory: the rest of a chunk a full request
+    /// left over, else the queue's next chunk.
+    fn next_chunk(&self) -> Option<Chunk> {
+        if let Some(c) = self.state.lock_spool().carry.take() {
+            return Some(c);
+        }
+        self.queue.try_recv().ok()
+    }
+
+    /// Adds `chunk` to `req`, keeping what does not fit for the next one.
+    fn fill(&self, req: &mut Request, chunk: Chunk) {
+        if let Some(rest) = req.fill(chunk, self.batch_records, self.batch_bytes) {
+            self.state.lock_spool().carry = Some(rest);
+        }
+    }
+
+    fn on_control(&mut self, msg: Result<Control, crossbeam_channel::RecvError>) {
+        // A closed control channel means the sink is gone.
+        if matches!(msg, Ok(Control::Stop) | Err(_)) {
+            self.stopping = true;
+        }
+    }
+
+    /// The next request: records in memory first (they are older than
+    /// anything spooled), then the spool's front file. `None` when stopping
+    /// with nothing formed.
+    fn next_request(&mut self) -> Option<Request> {
+        let mut req = Request::new();
+        loop {
+            while !self.full(&req) {
+                match self.next_chunk() {
+                    Some(chunk) => self.fill(&mut req, chunk),
+                    None => break,
+                }
+            }
+            if self.full(&req) {
+                return Some(req);
+            }
+            if !req.entries.is_empty() {
+                let due = req.started + self.batch_wait;
+                if self.urgent() || Instant::now() >= due {
+                    return Some(req);
+                }
+                crossbeam_channel::select! {
+                    recv(self.queue) -> chunk => if let Ok(c) = chunk { self.fill(&mut req, c) },
+                    recv(self.control) -> msg => self.on_control(msg),
+                    default(due.saturating_duration_since(Instant::now())) => {}
+                }
+                continue;
+            }
+            {
+                let mut sp = self.state.lock_spool();
+                if self.state.closed.load(Ordering::Acquire) {
+                    return None;
+                }
+                if let Some((id, path)) = sp.spool.take_front() {
+                    drop(sp);
+                    match self.read_spooled(id, &path) {
+                        Ok(req) => return Some(req),
+                        Err(e) => {
+                            eprintln!(
+                                "evtrail: HTTP sink `{}` cannot read its spool file {}: {e}",
+                                self.name,
+                                path.display()
+                            );
+                            self.state.lock_spool().spool.untake_front();
+                            let wait = self.backoff.1;
+                            if !self.pause(wait) {
+                                return None;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                if sp.spool.is_empty() {
+                    // Caught up: new records may use memory again.
+                    sp.active = false;
+                }
+            }
+            if self.stopping {
+                return None;
+            }
+            crossbeam_channel::select! {
+                recv(self.queue) -> chunk => match chunk {
+                    Ok(c) => self.fill(&mut req, c),
+                    Err(_) => return None,
+                },
+                recv(self.control) -> msg => self.on_control(msg),
+            }
+        }
+    }
+
+    /// Reads a spool file back into a request. Lines that are not records
+    /// (a write torn by a crash) are dead-lettered.
+    fn read_spooled(&mut self, id: u64, path: &std::path::Path) -> std::io::Result<Request> {
+        #[derive(serde::Deserialize)]
+        struct Key<'a> {
+            #[serde(borrow)]
+            stream: Cow<'a, str>,
+            seq: u64,
+        }
+        let data = fs::read(path)?;
+        let mut req = Request::new();
+        req.spool_id = Some(id);
+        let mut stream: Arc<str> = Arc::from("");
+        for line in data.split(|&b| b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Key<'_>>(line) {
+                Ok(key) => {
+                    if *stream != *key.stream {
+                        stream = Arc::from(&*key.stream);
+                    }
+                    req.lines.extend_from_slice(line);
+                    req.lines.push(b'\n');
+                    req.entries.push((stream.clone(), key.seq, req.lines.len()));
+                }
+                Err(e) => {
+                    req.damaged += 1;
+                    self.dead_letter_damaged(path, line, &e.to_string());
+                }
+            }
+        }
+        Ok(req)
+    }
+
+    /// Sends `req` until it is delivered or dead-lettered (`true`), or the
+    /// sink is closing (`false`).
+    fn deliver(&mut self, req: &Request) -> bool {
+        if req.entries.is_empty() {
+            return true;
+        }
+        let outgoing = req.outgoing();
+        let mut body = Vec::with_capacity(req.lines.len() + 256);
+        if let Err(e) = self.encoder.encode(&outgoing, &mut body) {
+            let reason = format!("cannot encode the batch: {e}");
+            self.reject(req, None, &reason, "", 1, Duration::ZERO);
+            return true;
+        }
+        if self.gzip {
+            let mut gz = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
+            if gz.write_all(&body).is_ok()
+                && let Ok(zipped) = gz.finish()
+            {
+                body = zipped;
+            }
+        }
+        let mut attempt = 0;
+        let mut answered = 0;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            let outcome = self.send(&body);
+            let latency = started.elapsed();
+            match outcome {
+                Outcome::Delivered(status) => {
+                    let c = &self.state.counters;
+                    c.pushes_ok.fetch_add(1, Ordering::Relaxed);
+                    c.delivered.fetch_add(req.len(), Ordering::Relaxed);
+                    if !req.only_push_reports() {
+                        self.report(req, body.len(), "ok", Some(status), attempt, latency, None);
+                    }
+                    return true;
+                }
+                Outcome::Rejected {
+                    status,
+                    reason,
+                    excerpt,
+                } => {
+                    self.reject(req, status, &reason, &excerpt, attempt, latency);
+                    return true;
+                }
+                Outcome::Retry {
+                    status,
+                    retry_after,
+                    error,
+                } => {
+                    self.state
+                        .counters
+                        .pushes_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    if status.is_some() {
+                        answered += 1;
+                        if answered >= self.max_attempts {
+                            let reason = format!("gave up after {answered} error answers: {error}");
+                            self.reject_counted(req, status, &reason, "", attempt, latency);
+                            return true;
+                        }
+                    }
+                    let wait = match retry_after {
+                        Some(d) => d.min(self.max_retry_after),
+                        None => self.backoff_for(attempt),
+                    };
+                    let fail = Failure {
+                        status,
+                        error: &error,
+                        retry_in: Some(wait),
+                    };
+                    self.report_failure(req, body.len(), "retry", attempt, latency, &fail);
+                    if !self.pause(wait) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&self, body: &[u8]) -> Outcome {
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", self.encoder.content_type());
+        if self.gzip {
+            request = request.header("Content-Encoding", "gzip");
+        }
+        for (k, v) in &self.headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        for (k, v) in &self.query {
+            request = request.query(k, v);
+        }
+        let mut response = match request.send(body) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Retry {
+                    status: None,
+                    retry_after: None,
+                    error: e.to_string(),
+                };
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        let limit = if (200..300).contains(&status) {
+            MAX_ANSWER_BYTES
+        } else {
+            EXCERPT_BYTES as u64
+        };
+        let mut answer = Vec::new();
+        let _ = response
+            .body_mut()
+            .as_reader()
+            .take(limit)
+            .read_to_end(&mut answer);
+        let excerpt = excerpt(&answer);
+        match status {
+            200..=299 => match self.encoder.check_response(&answer) {
+                Verdict::Delivered => Outcome::Delivered(status),
+                Verdict::Retry(why) => Outcome::Retry {
+                    status: Some(status),
+                    retry_after,
+                    error: why,
+                },
+                Verdict::Reject(reason) => Outcome::Rejected {
+                    status: Some(status),
+                    reason,
+                    excerpt,
+                },
+            },
+            408 | 429 | 500..=599 => Outcome::Retry {
+                status: Some(status),
+                retry_after,
+                error: if excerpt.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    format!("HTTP {status}: {excerpt}")
+                },
+            },
+            _ => Outcome::Rejected {
+                status: Some(status),
+                reason: format!("HTTP {status}"),
+                excerpt,
+            },
+        }
+    }
+
+    /// The wait before retry `attempt + 1`: doubling from the first
+    /// backoff up to the cap, less a random part of up to half.
+    fn backoff_for(&mut self, attempt: u32) -> Duration {
+        let (first, max) = self.backoff;
+        let full = first
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(max);
+        // xorshift64*: jitter needs no quality beyond spreading retries.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
+        let fraction = r as f64 / (1u64 << 53) as f64;
+        full / 2 + (full / 2).mul_f64(fraction)
+    }
+
+    /// Waits `wait`, or until the sink closes (`false`).
+    fn pause(&mut self, wait: Duration) -> bool {
+        let until = Instant::now() + wait;
+        loop {
+            if self.stopping {
+                return false;
+            }
+            match self.control.recv_deadline(until) {
+                Ok(Control::Urge) => {}
+                Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => self.stopping = true,
+                Err(RecvTimeoutError::Timeout) => return true,
+            }
+        }
+    }
+
+    fn reject(
+        &mut self,
+        req: &Request,
+        status: Option<u16>,
+        reason: &str,
+        excerpt: &str,
+        attempt: u32,
+        latency: Duration,
+    ) {
+        self.state
+            .counters
+            .pushes_failed
+            .fetch_add(1, Ordering::Relaxed);
+        self.reject_counted(req, status, reason, excerpt, attempt, latency);
+    }
+
+    /// Moves `req` to the dead-letter file and reports it; the failed
+    /// attempt is counted already.
+    fn reject_counted(
+        &mut self,
+        req: &Request,
+        status: Option<u16>,
+        reason: &str,
+        excerpt: &str,
+        attempt: u32,
+        latency: Duration,
+    ) {
+        let n = req.entries.len() as u64;
+        match self.write_dead_letters(req, status, reason, excerpt) {
+            Ok(()) => {
+                self.state
+                    .counters
+                    .dead_lettered
+                    .fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                eprintln!(
+                    "evtrail: HTTP sink `{}` cannot write the dead-letter file {}: {e}; \
+                     {n} refused records lost",
+                    self.name,
+                    self.dead_letter.display()
+                );
+                self.state.counters.dropped.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        let error = if excerpt.is_empty() {
+            reason.to_owned()
+        } else {
+            format!("{reason}: {excerpt}")
+        };
+        let fail = Failure {
+            status,
+            error: &error,
+            retry_in: None,
+        };
+        self.report_failure(req, 0, "rejected", attempt, latency, &fail);
+    }
+
+    fn write_dead_letters(
+        &self,
+        req: &Request,
+        status: Option<u16>,
+        reason: &str,
+        excerpt: &str,
+    ) -> std::io::Result<()> {
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(b"{\"time\":\"");
+        write_ts(&mut head, now_nanos());
+        head.extend_from_slice(b"\",\"sink\":");
+        push_json_str(&mut head, &self.name);
+        head.extend_from_slice(b",\"status\":");
+        match status {
+            Some(s) => head.extend_from_slice(s.to_string().as_bytes()),
+            None => head.extend_from_slice(b"null"),
+        }
+        head.extend_from_slice(b",\"reason\":");
+        push_json_str(&mut head, reason);
+        head.extend_from_slice(b",\"response\":");
+        push_json_str(&mut head, excerpt);
+        let mut out = Vec::with_capacity(req.lines.len() + req.entries.len() * (head.len() + 48));
+        for o in req.outgoing() {
+            out.extend_from_slice(&head);
+            out.extend_from_slice(b",\"stream\":");
+            push_json_str(&mut out, o.stream());
+            out.extend_from_slice(format!(",\"seq\":{},\"record\":", o.seq()).as_bytes());
+            out.extend_from_slice(o.line());
+            out.extend_from_slice(b"}\n");
+        }
+        self.append_dead_letters(&out)
+    }
+
+    fn dead_letter_damaged(&self, file: &std::path::Path, line: &[u8], why: &str) {
+        let mut out = Vec::with_capacity(line.len() + 256);
+        out.extend_from_slice(b"{\"time\":\"");
+        write_ts(&mut out, now_nanos());
+        out.extend_from_slice(b"\",\"sink\":");
+        push_json_str(&mut out, &self.name);
+        out.extend_from_slice(b",\"status\":null,\"reason\":");
+        push_json_str(&mut out, &format!("damaged spool line: {why}"));
+        out.extend_from_slice(b",\"file\":");
+        push_json_str(&mut out, &file.display().to_string());
+        out.extend_from_slice(b",\"line\":");
+        push_json_str(&mut out, &String::from_utf8_lossy(line));
+        out.extend_from_slice(b"}\n");
+        match self.append_dead_letters(&out) {
+            Ok(()) => self
+                .state
+                .counters
+                .dead_lettered
+                .fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.state.counters.dropped.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
+    fn append_dead_letters(&self, data: &[u8]) -> std::io::Result<()> {
+        if let Some(dir) = self.dead_letter.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.dead_letter)?;
+        f.write_all(data)?;
+        f.sync_data()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        req: &Request,
+        bytes: usize,
+        result: &str,
+        status: Option<u16>,
+        attempt: u32,
+        latency: Duration,
+        failure: Option<&Failure<'_>>,
+    ) {
+        let n = req.entries.len();
+        let (level, class, msg) = match (result, failure) {
+            ("ok", _) | (_, None) => (
+                Level::INFO,
+                "info",
+                format!("pushed {n} records to sink `{}`", self.name),
+            ),
+            ("retry", Some(f)) => (
+                Level::WARN,
+                "error",
+                format!(
+                    "push of {n} records to sink `{}` failed (attempt {attempt}): {}",
+                    self.name, f.error
+                ),
+            ),
+            (_, Some(f)) => (
+                Level::ERROR,
+                "error",
+                format!(
+                    "sink `{}` refused {n} records; they are in the dead-letter file: {}",
+                    self.name, f.error
+                ),
+            ),
+        };
+        let mut rec = Record::internal(level, "evtrail.push", &msg);
+        let f = &mut rec.fields;
+        f.add_str("class", class);
+        f.add_str("sink", &self.name);
+        f.add_str("result", result);
+        f.add_u64("records", n as u64);
+        if bytes > 0 {
+            f.add_u64("bytes", bytes as u64);
+        }
+        if let (Some(first), Some(last)) = (req.entries.first(), req.entries.last()) {
+            f.add_u64("first_seq", first.1);
+            f.add_u64("last_seq", last.1);
+        }
+        f.add_str("ranges", &req.ranges());
+        if let Some(s) = status.or(failure.and_then(|f| f.status)) {
+            f.add_u64("http_status", u64::from(s));
+        }
+        f.add_u64("attempt", u64::from(attempt));
+        f.add_u64("latency_ms", latency.as_millis() as u64);
+        if let Some(fail) = failure {
+            f.add_str("error", fail.error);
+            if let Some(wait) = fail.retry_in {
+                f.add_u64("retry_in_ms", wait.as_millis() as u64);
+            }
+        }
+        if result == "rejected" {
+            f.add_str("dead_letter", &self.dead_letter.display().to_string());
+        }
+        self.state.inbox.post(rec);
+    }
+
+    fn report_failure(
+        &self,
+        req: &Request,
+        bytes: usize,
+        result: &str,
+        attempt: u32,
+        latency: Duration,
+        failure: &Failure<'_>,
+    ) {
+        self.report(req, bytes, result, None, attempt, latency, Some(failure));
+    }
+}
+
+/// What went wrong with an attempt, for its report.
+struct Failure<'a> {
+    status: Option<u16>,
+    error: &'a str,
+    retry_in: Option<Duration>,
+}
+
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a `str` to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn excerpt(answer: &[u8]) -> String {
+    let cut = answer.len().min(EXCERPT_BYTES);
+    String::from_utf8_lossy(&answer[..cut]).trim().to_owned()
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = parse_http_date(value)?;
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+}
+
+/// Seconds since the epoch of an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn parse_http_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 29 || &b[3..5] != b", " || !s.ends_with(" GMT") {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    let day = num(5..7)?;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| s.get(8..11) == Some(m))? as u8 + 1;
+    let year = num(12..16)? as i32;
+    let (h, m, sec) = (num(17..19)?, num(20..22)?, num(23..25)?);
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day as u8).ok()?;
+    let time = time::Time::from_hms(h as u8, m as u8, sec as u8).ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, time)
+            .assume_utc()
+            .unix_timestamp(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_767); // 08:49:27
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:17 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        for bad in [
+            "",
+            "soon",
+            "-1",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    fn chunk(stream: &str, seqs: std::ops::Range<u64>, event: &str) -> Chunk {
+        let mut c = Chunk::default();
+        let s: Arc<str> = Arc::from(stream);
+        for seq in seqs {
+            c.lines.extend_from_slice(
+                format!("{{\"stream\":\"{stream}\",\"seq\":{seq},\"event\":\"{event}\"}}\n")
+                    .as_bytes(),
+            );
+            c.entries.push((s.clone(), seq, c.lines.len()));
+        }
+        c
+    }
+
+    #[test]
+    fn a_request_takes_what_fits_and_leaves_the_rest_whole() {
+        let line = chunk("app", 0..1, "x").lines.len();
+        let mut req = Request::new();
+        // Room for two records by bytes, ten by count.
+        let rest = req.fill(chunk("app", 0..5, "x"), 10, 2 * line + 1).unwrap();
+        assert_eq!(req.len(), 2);
+        assert!(req.sealed, "a request that left records behind is full");
+        assert_eq!(rest.len(), 3);
+        assert_eq!(rest.entries[0].1, 2);
+        assert_eq!(
+            rest.entries[0].2, line,
+            "offsets start at the rest's own start"
+        );
+        assert_eq!(rest.lines.len(), 3 * line);
+        // An empty request takes one record even when it is too big.
+        let mut req = Request::new();
+        let rest = req.fill(chunk("app", 0..2, "x"), 10, 1).unwrap();
+        assert_eq!((req.len(), rest.len()), (1, 1));
+        // By count.
+        let mut req = Request::new();
+        assert!(req.fill(chunk("app", 0..3, "x"), 3, usize::MAX).is_none());
+        assert_eq!(req.len(), 3);
+        assert!(!req.sealed);
+    }
+
+    #[test]
+    fn requests_join_chunks_and_describe_their_ranges() {
+        let mut req = Request::new();
+        req.add(chunk("app", 1..4, "x"));
+        req.add(chunk("audit", 7..9, "y"));
+        req.add(chunk("app", 4..6, "x"));
+        assert_eq!(req.len(), 7);
+        assert_eq!(req.ranges(), "app:1-5 audit:7-8");
+        let out = req.outgoing();
+        assert_eq!(out[3].stream(), "audit");
+        assert_eq!(out[3].seq(), 7);
+        assert_eq!(out[3].line(), br#"{"stream":"audit","seq":7,"event":"y"}"#);
+        assert!(!req.only_push_reports());
+        let mut reports = Request::new();
+        reports.add(chunk("app", 1..3, "evtrail.push"));
+        assert!(reports.only_push_reports());
+    }
+}
