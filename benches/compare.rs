@@ -1,0 +1,1482 @@
+//! evtrail against `tracing-subscriber`'s JSON formatter behind
+//! `tracing-appender`'s non-blocking, rolling writer, and against two raw
+//! ceilings, on one workload and in one run: throughput from 1 and 4
+//! threads, the emitting thread's latency (unpaced and paced), peak memory,
+//! CPU time, bytes on disk; every evtrail log verified afterwards.
+//!
+//! Each configuration runs in its own child process (this executable again,
+//! with [`CHILD_ENV`] naming the scenario), so that its peak RSS (`VmHWM`)
+//! and CPU time are its own. The child prints one result line the parent
+//! parses; a failed check makes the child, and so the run, fail.
+//!
+//! `cargo bench --bench compare`; `EVTRAIL_BENCH_N` overrides the number of
+//! events of the throughput runs (the latency runs take a fifth of it).
+//! Linux only: memory and CPU time are read from `/proc`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use evtrail::verify::Verifier;
+use evtrail::{Key, Keyring, Overflow, Rotation};
+use flate2::read::MultiGzDecoder;
+use hdrhistogram::Histogram;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use tracing::Dispatch;
+use tracing::dispatcher::DefaultGuard;
+use tracing::span::EnteredSpan;
+use tracing_appender::non_blocking::NonBlockingBuilder;
+use tracing_subscriber::layer::SubscriberExt;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Set in a child's environment to the scenario it runs.
+const CHILD_ENV: &str = "EVTRAIL_COMPARE_CHILD";
+/// Starts the one line of a child's stdout that carries its result.
+const RESULT_TAG: &str = "evtrail-compare-result";
+const MESSAGE: &str = "user login attempt";
+const FULL_N: u64 = 1_000_000;
+const SMOKE_N: u64 = 2_000;
+const THREADS: u64 = 4;
+/// Events before the latency runs' measured loop, waited out on disk.
+const FULL_WARMUP: u64 = 10_000;
+const SMOKE_WARMUP: u64 = 200;
+const PACED_RATE: u64 = 100_000;
+/// evtrail's roll size is 64 bytes per event of the run, so that every run
+/// rolls about 8 times, within these bounds: a 1M-event run (about 550 MB)
+/// rolls at 64 MB (61 MiB), the smoke run at 128 KiB.
+const ROLL_BYTES_PER_EVENT: u64 = 64;
+const MAX_FILE_BYTES: u64 = 64 << 20;
+const MIN_FILE_BYTES: u64 = 128 << 10;
+/// The raw writer's channel: as many lines as evtrail's default queue.
+const RAW_CAPACITY: usize = evtrail::DEFAULT_CAPACITY;
+const RAW_BUFFER: usize = 64 << 10;
+/// Thread names as `/proc/self/task/*/comm` shows them (15 bytes at most).
+const REF_WORKER: &str = "ref-appender";
+const RAW_WORKER: &str = "raw-writer";
+const COMPRESS_COMM: &str = "evtrail-compres";
+const EVTRAIL_WORKER: &str = "evtrail-worker";
+const MONITOR: &str = "bench-cpu-mon";
+/// How often the per-thread CPU times are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(20);
+/// Generous: only a stuck worker or compressor would take this long.
+const WAIT_LIMIT: Duration = Duration::from_secs(600);
+const POLL: Duration = Duration::from_millis(1);
+/// `/proc` reports CPU time in clock ticks; 100 per second on Linux.
+const TICKS_PER_SEC: f64 = 100.0;
+/// The digits of the raw lines' counter, patched per line.
+const COUNTER_DIGITS: usize = 10;
+
+// ---------------------------------------------------------------------------
+// Scenarios
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Config {
+    EvtrailDefault,
+    EvtrailBlock,
+    Reference,
+    RawChannel,
+    RawHmac,
+}
+
+impl Config {
+    const ALL: [Config; 5] = [
+        Config::EvtrailDefault,
+        Config::EvtrailBlock,
+        Config::Reference,
+        Config::RawChannel,
+        Config::RawHmac,
+    ];
+
+    fn id(self) -> &'static str {
+        match self {
+            Config::EvtrailDefault => "evtrail-default",
+            Config::EvtrailBlock => "evtrail-block",
+            Config::Reference => "reference",
+            Config::RawChannel => "raw-channel",
+            Config::RawHmac => "raw-hmac",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Config::EvtrailDefault => "evtrail, default (DropNewest)",
+            Config::EvtrailBlock => "evtrail, Overflow::Block",
+            Config::Reference => "reference: fmt().json() + non_blocking",
+            Config::RawChannel => "raw: lines → channel → BufWriter",
+            Config::RawHmac => "raw: chained HMAC-SHA256 loop",
+        }
+    }
+
+    fn from_id(id: &str) -> Config {
+        Config::ALL
+            .into_iter()
+            .find(|c| c.id() == id)
+            .unwrap_or_else(|| panic!("unknown configuration `{id}`"))
+    }
+
+    fn is_evtrail(self) -> bool {
+        matches!(self, Config::EvtrailDefault | Config::EvtrailBlock)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Throughput {
+        threads: u64,
+    },
+    /// One thread, each call timed; `rate` events per second, or unpaced.
+    Latency {
+        rate: Option<u64>,
+    },
+}
+
+/// What a child runs.
+#[derive(Clone, Debug)]
+struct Spec {
+    config: Config,
+    mode: Mode,
+    /// Measured events, over all threads.
+    n: u64,
+    /// Unmeasured events first (latency runs only).
+    warmup: u64,
+    max_file_bytes: u64,
+    /// Length of the raw configurations' lines, newline included.
+    line_bytes: usize,
+}
+
+impl Spec {
+    fn encode(&self) -> String {
+        let (mode, threads, rate) = match self.mode {
+            Mode::Throughput { threads } => ("throughput", threads, 0),
+            Mode::Latency { rate } => ("latency", 1, rate.unwrap_or(0)),
+        };
+        format!(
+            "config={} mode={mode} threads={threads} rate={rate} n={} warmup={} max_file={} line={}",
+            self.config.id(),
+            self.n,
+            self.warmup,
+            self.max_file_bytes,
+            self.line_bytes
+        )
+    }
+
+    fn decode(s: &str) -> Spec {
+        let kv: HashMap<&str, &str> = s.split(' ').filter_map(|p| p.split_once('=')).collect();
+        let get = |k: &str| {
+            *kv.get(k)
+                .unwrap_or_else(|| panic!("scenario lacks `{k}`: {s}"))
+        };
+        let num = |k: &str| -> u64 { get(k).parse().expect("a number") };
+        let mode = match get("mode") {
+            "throughput" => Mode::Throughput {
+                threads: num("threads"),
+            },
+            "latency" => Mode::Latency {
+                rate: Some(num("rate")).filter(|&r| r > 0),
+            },
+            other => panic!("unknown mode `{other}`"),
+        };
+        Spec {
+            config: Config::from_id(get("config")),
+            mode,
+            n: num("n"),
+            warmup: num("warmup"),
+            max_file_bytes: num("max_file"),
+            line_bytes: num("line") as usize,
+        }
+    }
+
+    fn sent(&self) -> u64 {
+        self.warmup + self.n
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Results, child → parent
+
+/// A child's figures, by name; printed as `name=value` pairs.
+#[derive(Default, Debug)]
+struct Outcome(Vec<(&'static str, f64)>);
+
+impl Outcome {
+    fn set(&mut self, k: &'static str, v: f64) {
+        self.0.push((k, v));
+    }
+
+    fn print(&self) {
+        let mut line = String::from(RESULT_TAG);
+        for (k, v) in &self.0 {
+            line.push_str(&format!(" {k}={v}"));
+        }
+        println!("{line}");
+    }
+}
+
+/// An [`Outcome`] read back by the parent.
+#[derive(Default, Debug)]
+struct Figures(HashMap<String, f64>);
+
+impl Figures {
+    fn parse(stdout: &str) -> Option<Figures> {
+        let line = stdout.lines().find_map(|l| l.strip_prefix(RESULT_TAG))?;
+        let map = line
+            .split_whitespace()
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.parse().expect("a number")))
+            .collect();
+        Some(Figures(map))
+    }
+
+    fn get(&self, k: &str) -> Option<f64> {
+        self.0.get(k).copied()
+    }
+
+    fn v(&self, k: &str) -> f64 {
+        self.get(k)
+            .unwrap_or_else(|| panic!("the child reported no `{k}`"))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The workload
+
+#[inline(always)]
+fn emit(i: u64) {
+    tracing::info!(
+        user_id = "user_12345",
+        ip = "192.168.1.100",
+        attempt = i,
+        result = "failure",
+        reason = "invalid_password",
+        "user login attempt"
+    );
+}
+
+/// One way of emitting the workload's events.
+trait Workload: Sync {
+    /// What a thread holds while it emits (a dispatcher, an entered span).
+    type Local;
+    fn local(&self) -> Self::Local;
+    fn emit(&self, local: &mut Self::Local, i: u64);
+}
+
+/// Emits through a `tracing` dispatcher, inside the workload's span.
+struct Traced(Dispatch);
+
+/// Declared in drop order: the span is exited through its own dispatcher.
+struct TracedLocal {
+    _span: EnteredSpan,
+    _default: DefaultGuard,
+}
+
+impl Workload for Traced {
+    type Local = TracedLocal;
+
+    fn local(&self) -> TracedLocal {
+        let default = tracing::dispatcher::set_default(&self.0);
+        let span = tracing::info_span!("request", request_id = "req_xyz789", op = "checkout");
+        TracedLocal {
+            _span: span.entered(),
+            _default: default,
+        }
+    }
+
+    #[inline(always)]
+    fn emit(&self, _: &mut TracedLocal, i: u64) {
+        emit(i);
+    }
+}
+
+/// Sends pre-formatted lines of evtrail's record size: a copy of the
+/// template per event, its counter patched, as an owned buffer.
+struct RawLines {
+    tx: Sender<Vec<u8>>,
+    template: Vec<u8>,
+    counter_at: usize,
+}
+
+impl Workload for RawLines {
+    type Local = ();
+
+    fn local(&self) {}
+
+    #[inline(always)]
+    fn emit(&self, _: &mut (), i: u64) {
+        let mut line = self.template.clone();
+        patch_counter(
+            &mut line[self.counter_at..self.counter_at + COUNTER_DIGITS],
+            i,
+        );
+        // The writer lives until every sender is gone.
+        self.tx.send(line).expect("raw writer alive");
+    }
+}
+
+/// A JSON-looking line of exactly `len` bytes (newline included) with a
+/// [`COUNTER_DIGITS`]-digit counter; returns it and where the counter is.
+fn template_line(len: usize) -> (Vec<u8>, usize) {
+    let head = format!("{{\"msg\":\"{MESSAGE}\",\"attempt\":");
+    let counter_at = head.len();
+    let mut line = head.into_bytes();
+    line.extend_from_slice(&[b'0'; COUNTER_DIGITS]);
+    line.extend_from_slice(b",\"pad\":\"");
+    let tail = b"\"}\n";
+    let pad = len.saturating_sub(line.len() + tail.len());
+    line.extend(std::iter::repeat_n(b'x', pad));
+    line.extend_from_slice(tail);
+    (line, counter_at)
+}
+
+fn patch_counter(digits: &mut [u8], mut i: u64) {
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (i % 10) as u8;
+        i /= 10;
+    }
+}
+
+/// How the emitting went.
+struct Drive {
+    /// When the measured events began.
+    start: Instant,
+    /// Until every emitting thread had returned.
+    producer: Duration,
+    /// Each measured call, in ns (latency runs).
+    hist: Option<Histogram<u64>>,
+    /// Paced runs: the furthest a call started behind its schedule.
+    max_behind: Duration,
+}
+
+/// Emits the scenario's events; `settle` is called after the warm-up and
+/// must return once it is on disk (or at least out of the queue).
+fn drive<W: Workload>(spec: &Spec, w: &W, settle: impl FnOnce()) -> Drive {
+    match spec.mode {
+        Mode::Throughput { threads } => {
+            assert_eq!(spec.n % threads, 0, "N must divide among the threads");
+            let per = spec.n / threads;
+            let (start, producer) = if threads == 1 {
+                let mut local = w.local();
+                let start = Instant::now();
+                for i in 0..per {
+                    w.emit(&mut local, i);
+                }
+                (start, start.elapsed())
+            } else {
+                let ready = Barrier::new(threads as usize + 1);
+                let mut start = Instant::now();
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        let ready = &ready;
+                        std::thread::Builder::new()
+                            .name(format!("producer-{t}"))
+                            .spawn_scoped(s, move || {
+                                let mut local = w.local();
+                                ready.wait();
+                                for i in t * per..(t + 1) * per {
+                                    w.emit(&mut local, i);
+                                }
+                            })
+                            .expect("spawn producer");
+                    }
+                    ready.wait();
+                    start = Instant::now();
+                });
+                (start, start.elapsed())
+            };
+            Drive {
+                start,
+                producer,
+                hist: None,
+                max_behind: Duration::ZERO,
+            }
+        }
+        Mode::Latency { rate } => {
+            let mut local = w.local();
+            for i in 0..spec.warmup {
+                w.emit(&mut local, i);
+            }
+            settle();
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+            let mut max_behind = Duration::ZERO;
+            let start = Instant::now();
+            for k in 0..spec.n {
+                if let Some(rate) = rate {
+                    // A 10 µs interval is far below what a sleep can hit:
+                    // spin. A call that runs late makes the next ones start
+                    // at once, to catch up.
+                    let due = start + Duration::from_nanos(k * 1_000_000_000 / rate);
+                    let mut now = Instant::now();
+                    while now < due {
+                        std::hint::spin_loop();
+                        now = Instant::now();
+                    }
+                    max_behind = max_behind.max(now - due);
+                }
+                let t = Instant::now();
+                w.emit(&mut local, spec.warmup + k);
+                hist.saturating_record(t.elapsed().as_nanos() as u64);
+            }
+            let producer = start.elapsed();
+            Drive {
+                start,
+                producer,
+                hist: Some(hist),
+                max_behind,
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// /proc
+
+/// `(comm, utime + stime in ticks)` from a `/proc/.../stat` line.
+fn parse_stat(stat: &str) -> Option<(String, u64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    // After the comm, the first field is field 3 (state); utime and stime
+    // are fields 14 and 15.
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((stat[open + 1..close].to_owned(), utime + stime))
+}
+
+/// CPU seconds (user + system) of the whole process so far, exited threads
+/// included.
+fn process_cpu() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    parse_stat(&stat).expect("parse /proc/self/stat").1 as f64 / TICKS_PER_SEC
+}
+
+/// `(tid, comm, ticks)` of every live thread.
+fn threads() -> Vec<(u32, String, u64)> {
+    let Ok(list) = fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    list.flatten()
+        .filter_map(|e| {
+            let tid = e.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            let (comm, ticks) = parse_stat(&stat)?;
+            Some((tid, comm, ticks))
+        })
+        .collect()
+}
+
+/// CPU seconds per role of thread.
+#[derive(Default)]
+struct ThreadCpu {
+    /// The main thread and the producers.
+    emitting: f64,
+    /// The configuration's background writer.
+    worker: f64,
+    /// evtrail's compressor.
+    gzip: f64,
+}
+
+/// Samples every thread's CPU time, so that threads which end during the
+/// run (the compressor may) still count, to within one interval.
+struct Monitor {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<HashMap<u32, (String, u64)>>,
+    base: HashMap<u32, u64>,
+}
+
+impl Monitor {
+    fn start() -> Monitor {
+        let base = threads().into_iter().map(|(t, _, c)| (t, c)).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name(MONITOR.to_owned())
+            .spawn(move || {
+                let mut last = HashMap::new();
+                loop {
+                    let done = flag.load(Ordering::Acquire);
+                    for (tid, comm, ticks) in threads() {
+                        last.insert(tid, (comm, ticks));
+                    }
+                    if done {
+                        return last;
+                    }
+                    std::thread::sleep(SAMPLE_EVERY);
+                }
+            })
+            .expect("spawn monitor");
+        Monitor { stop, handle, base }
+    }
+
+    fn finish(self) -> ThreadCpu {
+        self.stop.store(true, Ordering::Release);
+        let last = self.handle.join().expect("monitor");
+        let mut out = ThreadCpu::default();
+        for (tid, (comm, ticks)) in last {
+            let base = self.base.get(&tid).copied().unwrap_or(0);
+            let secs = ticks.saturating_sub(base) as f64 / TICKS_PER_SEC;
+            match comm.as_str() {
+                MONITOR => {}
+                COMPRESS_COMM => out.gzip += secs,
+                EVTRAIL_WORKER | REF_WORKER | RAW_WORKER => out.worker += secs,
+                _ => out.emitting += secs,
+            }
+        }
+        out
+    }
+}
+
+/// Peak resident set size so far, in KiB.
+fn peak_rss_kib() -> f64 {
+    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+fn thread_alive(comm: &str) -> bool {
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return false;
+    };
+    tasks
+        .flatten()
+        .any(|t| fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == comm))
+}
+
+fn wait_thread_gone(comm: &str) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while thread_alive(comm) {
+        assert!(Instant::now() < deadline, "thread `{comm}` did not end");
+        std::thread::sleep(POLL);
+    }
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+// ---------------------------------------------------------------------------
+// Reading logs back
+
+/// What a directory holds, read back (gzip files decompressed).
+#[derive(Default, Debug)]
+struct OnDisk {
+    lines: u64,
+    /// Lines of the workload's event (not evtrail's own records).
+    events: u64,
+    event_bytes: u64,
+    /// Bytes of all lines, uncompressed.
+    content: u64,
+    /// Bytes the files take.
+    disk: u64,
+    gz_files: u64,
+    gz_bytes: u64,
+    /// What the `.gz` files hold, uncompressed.
+    gz_content: u64,
+    /// Sum of the `count` of `evtrail.dropped` notices for a full queue.
+    noted_drops: u64,
+}
+
+fn read_back(dir: &Path) -> OnDisk {
+    let message = memchr::memmem::Finder::new(MESSAGE.as_bytes());
+    let mut out = OnDisk::default();
+    let mut line = Vec::with_capacity(4096);
+    for entry in fs::read_dir(dir).expect("list log dir").flatten() {
+        let name = entry.file_name().into_string().expect("utf-8 name");
+        if name.starts_with('.') {
+            continue;
+        }
+        let len = entry.metadata().expect("stat").len();
+        out.disk += len;
+        let file = fs::File::open(entry.path()).expect("open log");
+        let gz = name.ends_with(".gz");
+        let reader: Box<dyn Read> = if gz {
+            out.gz_files += 1;
+            out.gz_bytes += len;
+            Box::new(MultiGzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        let mut reader = BufReader::with_capacity(256 << 10, reader);
+        let mut content = 0;
+        loop {
+            line.clear();
+            let read = reader.read_until(b'\n', &mut line).expect("read log");
+            if read == 0 {
+                break;
+            }
+            assert!(line.ends_with(b"\n"), "`{name}`: a torn line");
+            content += read as u64;
+            out.lines += 1;
+            if message.find(&line).is_some() {
+                out.events += 1;
+                out.event_bytes += read as u64;
+            } else if let Some(n) = drop_notice_count(&line) {
+                out.noted_drops += n;
+            }
+        }
+        out.content += content;
+        if gz {
+            out.gz_content += content;
+        }
+    }
+    out
+}
+
+/// The `count` of an `evtrail.dropped` notice about a full queue.
+fn drop_notice_count(line: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(line).ok()?;
+    if !text.contains("\"evtrail.dropped\"") || !text.contains("queue_full") {
+        return None;
+    }
+    let rest = &text[text.find("\"count\":")? + "\"count\":".len()..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// Rolled files of evtrail's `app` stream: `(gzipped, still plain)`.
+fn rolled_files(dir: &Path) -> (u64, u64) {
+    let mut gz = 0;
+    let mut plain = 0;
+    for e in fs::read_dir(dir).expect("list log dir").flatten() {
+        let name = e.file_name().into_string().expect("utf-8 name");
+        // `app.<time>.<counter>.log[.gz]`; the active file is `app.log`.
+        if !name.starts_with("app.") || name == "app.log" {
+            continue;
+        }
+        if name.ends_with(".log.gz") {
+            gz += 1;
+        } else if name.ends_with(".log") {
+            plain += 1;
+        }
+    }
+    (gz, plain)
+}
+
+/// Waits until the reference's file holds `lines` lines.
+fn wait_for_lines(dir: &Path, lines: u64) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        let have: u64 = fs::read_dir(dir)
+            .expect("list dir")
+            .flatten()
+            .filter_map(|e| fs::read(e.path()).ok())
+            .map(|d| memchr::memchr_iter(b'\n', &d).count() as u64)
+            .sum();
+        if have >= lines {
+            return;
+        }
+        assert!(Instant::now() < deadline, "warm-up not on disk");
+        std::thread::sleep(POLL);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Children
+
+fn child(spec: &Spec) {
+    let mut out = Outcome::default();
+    match spec.config {
+        Config::EvtrailDefault | Config::EvtrailBlock => child_evtrail(spec, &mut out),
+        Config::Reference => child_reference(spec, &mut out),
+        Config::RawChannel => child_raw_channel(spec, &mut out),
+        Config::RawHmac => child_raw_hmac(spec, &mut out),
+    }
+    out.print();
+}
+
+/// The figures every configuration shares; `done` is when everything was
+/// on disk.
+fn common(out: &mut Outcome, d: &Drive, done: Instant, cpu: f64, threads: ThreadCpu) {
+    out.set("producer_s", d.producer.as_secs_f64());
+    out.set("e2e_s", (done - d.start).as_secs_f64());
+    out.set("cpu_s", cpu);
+    out.set("cpu_emitting_s", threads.emitting);
+    out.set("cpu_worker_s", threads.worker);
+    out.set("cpu_gzip_s", threads.gzip);
+    out.set("rss_kib", peak_rss_kib());
+    if let Some(h) = &d.hist {
+        out.set("p50", h.value_at_quantile(0.50) as f64);
+        out.set("p99", h.value_at_quantile(0.99) as f64);
+        out.set("p999", h.value_at_quantile(0.999) as f64);
+        out.set("max", h.max() as f64);
+        out.set("behind_us", d.max_behind.as_secs_f64() * 1e6);
+    }
+}
+
+fn child_evtrail(spec: &Spec, out: &mut Outcome) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("logs");
+    let key = Key::generate().expect("OS random generator");
+    let mut b = evtrail::builder()
+        .service("bench")
+        .key(key.clone())
+        .log_dir(&dir)
+        .rotation(Rotation::default().max_bytes(spec.max_file_bytes));
+    if spec.config == Config::EvtrailBlock {
+        b = b.overflow(Overflow::Block);
+    }
+    let (layer, guard) = b.build().expect("evtrail build");
+    let handle = guard.handle();
+    let w = Traced(Dispatch::new(tracing_subscriber::registry().with(layer)));
+    let monitor = Monitor::start();
+    let cpu0 = process_cpu();
+    let d = drive(spec, &w, || {
+        guard.flush(WAIT_LIMIT).expect("flush after the warm-up");
+    });
+    // Splits the end-to-end time: every record written (and the files
+    // flushed), then the guard's drop (sync, close, wait for compression).
+    guard.flush(WAIT_LIMIT).expect("flush after the run");
+    let written = Instant::now();
+    drop(guard);
+    let done = Instant::now();
+    let cpu = process_cpu() - cpu0;
+    common(out, &d, done, cpu, monitor.finish());
+    out.set("written_s", (written - d.start).as_secs_f64());
+    out.set("guard_drop_s", (done - written).as_secs_f64());
+    drop(w);
+
+    // Whether the guard's drop waited for the compression of rolled files:
+    // the file sink's close waits about 2 s, then leaves the compressor to
+    // finish the file in hand and stop.
+    let (gz_at_drop, plain_at_drop) = rolled_files(&dir);
+    out.set(
+        "compressing_at_drop",
+        f64::from(u8::from(thread_alive(COMPRESS_COMM))),
+    );
+    out.set("gz_at_drop", gz_at_drop as f64);
+    out.set("plain_at_drop", plain_at_drop as f64);
+    wait_thread_gone(COMPRESS_COMM);
+    let (gz_end, plain_end) = rolled_files(&dir);
+    out.set("gz_end", gz_end as f64);
+    out.set("plain_end", plain_end as f64);
+
+    let stats = handle.stats();
+    let disk = read_back(&dir);
+    let report = Verifier::new(Keyring::new().with(key))
+        .verify_paths(&[&dir])
+        .expect("verify");
+    let records: u64 = report.streams.iter().map(|s| s.records).sum();
+    let verified: u64 = report.streams.iter().map(|s| s.verified).sum();
+    assert!(
+        report.is_clean(),
+        "{}: not clean:\n{report}",
+        spec.config.id()
+    );
+    assert_eq!(report.unverified(), 0, "{report}");
+    assert_eq!(records, disk.lines, "the verifier read every line");
+    assert_eq!(verified, records, "every record verified: {report}");
+    // Every record verified, so every event line on disk is a verified
+    // record of the workload's.
+    let sent = spec.sent();
+    match spec.config {
+        Config::EvtrailBlock => {
+            assert_eq!(stats.dropped, 0, "Overflow::Block dropped records");
+            assert_eq!(
+                disk.events, sent,
+                "Overflow::Block: {sent} events sent, {} verified on disk",
+                disk.events
+            );
+        }
+        _ => assert_eq!(
+            disk.events + stats.dropped,
+            sent,
+            "default policy: every event either on disk or counted as dropped"
+        ),
+    }
+    out.set("sent", sent as f64);
+    out.set("dropped", stats.dropped as f64);
+    out.set("noted_drops", disk.noted_drops as f64);
+    out.set("records", records as f64);
+    out.set("verified", verified as f64);
+    out.set("findings", report.findings.len() as f64);
+    on_disk(out, &disk);
+}
+
+fn on_disk(out: &mut Outcome, disk: &OnDisk) {
+    out.set("events", disk.events as f64);
+    out.set("event_bytes", disk.event_bytes as f64);
+    out.set("lines", disk.lines as f64);
+    out.set("content", disk.content as f64);
+    out.set("disk", disk.disk as f64);
+    out.set("gz_files", disk.gz_files as f64);
+    out.set("gz_bytes", disk.gz_bytes as f64);
+    out.set("gz_content", disk.gz_content as f64);
+}
+
+fn child_reference(spec: &Spec, out: &mut Outcome) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_path_buf();
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name(REF_WORKER)
+        .finish(tracing_appender::rolling::hourly(&dir, "ref.log"));
+    let errors = writer.error_counter();
+    // The same information as an evtrail record: the span's fields, thread,
+    // file and line (evtrail also adds service, host and pid).
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_thread_names(true)
+        .with_file(true)
+        .with_line_number(true)
+        .with_writer(writer)
+        .finish();
+    let w = Traced(Dispatch::new(subscriber));
+    let monitor = Monitor::start();
+    let cpu0 = process_cpu();
+    let d = drive(spec, &w, || wait_for_lines(&dir, spec.warmup));
+    let t = Instant::now();
+    drop(guard);
+    let guard_returned = Instant::now();
+    // The WorkerGuard waits at most about 1 s for the worker; dropping the
+    // writer (with the dispatcher) disconnects the channel, after which the
+    // worker writes what is queued and ends.
+    drop(w);
+    wait_thread_gone(REF_WORKER);
+    let done = Instant::now();
+    let cpu = process_cpu() - cpu0;
+    common(out, &d, done, cpu, monitor.finish());
+    out.set("guard_drop_s", (guard_returned - t).as_secs_f64());
+    out.set("after_guard_s", (done - guard_returned).as_secs_f64());
+    let disk = read_back(&dir);
+    let sent = spec.sent();
+    assert_eq!(errors.dropped_lines(), 0, "lossy(false) dropped lines");
+    assert_eq!(disk.events, sent, "reference: every event on disk");
+    out.set("sent", sent as f64);
+    out.set("dropped", 0.0);
+    on_disk(out, &disk);
+}
+
+fn child_raw_channel(spec: &Spec, out: &mut Outcome) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("raw.log");
+    let file = fs::File::create(&path).expect("create");
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(RAW_CAPACITY);
+    let writer = std::thread::Builder::new()
+        .name(RAW_WORKER.to_owned())
+        .spawn(move || {
+            let mut w = BufWriter::with_capacity(RAW_BUFFER, file);
+            for line in rx {
+                w.write_all(&line).expect("write");
+            }
+            w.flush().expect("flush");
+        })
+        .expect("spawn writer");
+    let (template, counter_at) = template_line(spec.line_bytes);
+    let w = RawLines {
+        tx,
+        template,
+        counter_at,
+    };
+    let monitor = Monitor::start();
+    let cpu0 = process_cpu();
+    let d = drive(spec, &w, || {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        while !w.tx.is_empty() {
+            assert!(Instant::now() < deadline, "raw writer stuck");
+            std::thread::sleep(POLL);
+        }
+    });
+    drop(w);
+    writer.join().expect("raw writer");
+    let done = Instant::now();
+    let cpu = process_cpu() - cpu0;
+    common(out, &d, done, cpu, monitor.finish());
+    let disk = read_back(tmp.path());
+    assert_eq!(disk.events, spec.sent(), "raw: every line on disk");
+    out.set("sent", spec.sent() as f64);
+    out.set("dropped", 0.0);
+    on_disk(out, &disk);
+}
+
+fn child_raw_hmac(spec: &Spec, out: &mut Outcome) {
+    let secret = [0x5au8; 32];
+    let keyed = HmacSha256::new_from_slice(&secret).expect("HMAC takes any key length");
+    let (mut line, counter_at) = template_line(spec.line_bytes);
+    let mut prev = [b'0'; 64];
+    let cpu0 = process_cpu();
+    let start = Instant::now();
+    for i in 0..spec.n {
+        patch_counter(&mut line[counter_at..counter_at + COUNTER_DIGITS], i);
+        let tag = keyed
+            .clone()
+            .chain_update(prev)
+            .chain_update(&line)
+            .finalize()
+            .into_bytes();
+        hex_encode(&tag, &mut prev);
+    }
+    let done = Instant::now();
+    let cpu = process_cpu() - cpu0;
+    // Keeps the chain from being optimised away.
+    std::hint::black_box(prev);
+    // No producer: the loop is the whole run.
+    out.set("e2e_s", (done - start).as_secs_f64());
+    out.set("cpu_s", cpu);
+    out.set("rss_kib", peak_rss_kib());
+    out.set("sent", spec.n as f64);
+    out.set("dropped", 0.0);
+    out.set("events", spec.n as f64);
+    out.set("event_bytes", (spec.n * line.len() as u64) as f64);
+}
+
+fn hex_encode(bytes: &[u8], out: &mut [u8; 64]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (&b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The parent
+
+fn run_child(spec: &Spec) -> Figures {
+    let exe = std::env::current_exe().expect("current_exe");
+    let t = Instant::now();
+    let output = Command::new(exe)
+        .env(CHILD_ENV, spec.encode())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        panic!(
+            "scenario `{}` failed ({}); its stdout:\n{stdout}",
+            spec.encode(),
+            output.status
+        );
+    }
+    let figures = Figures::parse(&stdout)
+        .unwrap_or_else(|| panic!("scenario `{}` reported nothing:\n{stdout}", spec.encode()));
+    eprintln!(
+        "  {} ({:?}): {:.1} s",
+        spec.config.id(),
+        spec.mode,
+        t.elapsed().as_secs_f64()
+    );
+    figures
+}
+
+/// How a column's ratio rows are formed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ratio {
+    /// No ratio (counts).
+    None,
+    /// evtrail / reference.
+    Reference,
+    /// evtrail / reference and evtrail / each raw ceiling (throughput).
+    Ceilings,
+}
+
+struct Column {
+    name: &'static str,
+    fmt: fn(f64) -> String,
+    ratio: Ratio,
+    value: fn(&Figures) -> Option<f64>,
+}
+
+fn grouped(v: f64) -> String {
+    let digits = format!("{:.0}", v);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && c != '-' && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn f3(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+fn f2(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+fn f1(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+/// Events written (for evtrail's default policy, those not dropped).
+fn delivered(f: &Figures) -> f64 {
+    f.v("events")
+}
+
+fn throughput_columns() -> Vec<Column> {
+    vec![
+        Column {
+            name: "producer (s)",
+            fmt: f3,
+            ratio: Ratio::Reference,
+            value: |f| f.get("producer_s"),
+        },
+        Column {
+            name: "end-to-end (s)",
+            fmt: f3,
+            ratio: Ratio::Reference,
+            value: |f| Some(f.v("e2e_s")),
+        },
+        Column {
+            name: "events/s e2e ↑",
+            fmt: grouped,
+            ratio: Ratio::Ceilings,
+            value: |f| Some(delivered(f) / f.v("e2e_s")),
+        },
+        Column {
+            name: "bytes/event",
+            fmt: f1,
+            ratio: Ratio::Reference,
+            value: |f| Some(f.get("content").or(f.get("event_bytes"))? / delivered(f)),
+        },
+        Column {
+            name: "on disk/event",
+            fmt: f1,
+            ratio: Ratio::Reference,
+            value: |f| Some(f.get("disk")? / delivered(f)),
+        },
+        Column {
+            name: "peak RSS (MiB)",
+            fmt: f1,
+            ratio: Ratio::Reference,
+            value: |f| Some(f.v("rss_kib") / 1024.0),
+        },
+        Column {
+            name: "CPU (s)",
+            fmt: f2,
+            ratio: Ratio::Reference,
+            value: |f| Some(f.v("cpu_s")),
+        },
+        Column {
+            name: "dropped",
+            fmt: grouped,
+            ratio: Ratio::None,
+            value: |f| Some(f.v("dropped")),
+        },
+    ]
+}
+
+fn latency_columns(paced: bool) -> Vec<Column> {
+    let mut cols = vec![
+        Column {
+            name: "p50 (ns)",
+            fmt: grouped,
+            ratio: Ratio::Reference,
+            value: |f| f.get("p50"),
+        },
+        Column {
+            name: "p99 (ns)",
+            fmt: grouped,
+            ratio: Ratio::Reference,
+            value: |f| f.get("p99"),
+        },
+        Column {
+            name: "p99.9 (ns)",
+            fmt: grouped,
+            ratio: Ratio::Reference,
+            value: |f| f.get("p999"),
+        },
+        Column {
+            name: "max (ns)",
+            fmt: grouped,
+            ratio: Ratio::Reference,
+            value: |f| f.get("max"),
+        },
+        Column {
+            name: "producer (s)",
+            fmt: f3,
+            ratio: Ratio::Reference,
+            value: |f| Some(f.v("producer_s")),
+        },
+        Column {
+            name: "end-to-end (s)",
+            fmt: f3,
+            ratio: Ratio::Reference,
+            value: |f| Some(f.v("e2e_s")),
+        },
+        Column {
+            name: "peak RSS (MiB)",
+            fmt: f1,
+            ratio: Ratio::Reference,
+            value: |f| Some(f.v("rss_kib") / 1024.0),
+        },
+        Column {
+            name: "CPU (s)",
+            fmt: f2,
+            ratio: Ratio::Reference,
+            value: |f| Some(f.v("cpu_s")),
+        },
+        Column {
+            name: "dropped",
+            fmt: grouped,
+            ratio: Ratio::None,
+            value: |f| Some(f.v("dropped")),
+        },
+    ];
+    if paced {
+        cols.insert(
+            4,
+            Column {
+                name: "max behind schedule (µs)",
+                fmt: grouped,
+                ratio: Ratio::None,
+                value: |f| f.get("behind_us"),
+            },
+        );
+    }
+    cols
+}
+
+fn print_table(results: &[(Config, Figures)], cols: &[Column]) {
+    let cell = |f: &Figures, c: &Column| (c.value)(f).map_or("–".to_owned(), c.fmt);
+    print!("| configuration |");
+    for c in cols {
+        print!(" {} |", c.name);
+    }
+    println!();
+    print!("|---|");
+    for _ in cols {
+        print!("---:|");
+    }
+    println!();
+    for (config, f) in results {
+        print!("| {} |", config.label());
+        for c in cols {
+            print!(" {} |", cell(f, c));
+        }
+        println!();
+    }
+    let find = |k: Config| results.iter().find(|(c, _)| *c == k).map(|(_, f)| f);
+    let mut pairs = Vec::new();
+    for ev in [Config::EvtrailDefault, Config::EvtrailBlock] {
+        for (base, kind) in [
+            (Config::Reference, Ratio::Reference),
+            (Config::RawChannel, Ratio::Ceilings),
+            (Config::RawHmac, Ratio::Ceilings),
+        ] {
+            if let (Some(a), Some(b)) = (find(ev), find(base)) {
+                pairs.push((ev, base, kind, a, b));
+            }
+        }
+    }
+    for (ev, base, kind, a, b) in pairs {
+        let any = cols.iter().any(|c| match kind {
+            Ratio::Reference => c.ratio != Ratio::None,
+            _ => c.ratio == Ratio::Ceilings,
+        });
+        if !any {
+            continue;
+        }
+        let short = |c: Config| match c {
+            Config::EvtrailDefault => "evtrail default",
+            Config::EvtrailBlock => "evtrail Block",
+            Config::Reference => "reference",
+            Config::RawChannel => "raw channel",
+            Config::RawHmac => "raw HMAC",
+        };
+        print!("| **{} / {}** |", short(ev), short(base));
+        for c in cols {
+            let wanted = match kind {
+                Ratio::Reference => c.ratio != Ratio::None,
+                _ => c.ratio == Ratio::Ceilings,
+            };
+            let r = match ((c.value)(a), (c.value)(b)) {
+                (Some(x), Some(y)) if wanted && y > 0.0 => format!("{:.2}", x / y),
+                _ => String::new(),
+            };
+            print!(" {r} |");
+        }
+        println!();
+    }
+}
+
+/// Lines under a table: verification, drops, compression, the reference's
+/// shutdown.
+fn print_notes(results: &[(Config, Figures)]) {
+    for (config, f) in results {
+        if config.is_evtrail() {
+            let gzip = if f.v("gz_files") == 0.0 {
+                "no file was gzipped".to_owned()
+            } else {
+                format!(
+                    "gzip {:.1}× ({:.1} → {:.1} MB)",
+                    f.v("gz_content") / f.v("gz_bytes"),
+                    f.v("gz_content") / 1e6,
+                    f.v("gz_bytes") / 1e6
+                )
+            };
+            let waited = if f.v("plain_at_drop") == 0.0 && f.v("compressing_at_drop") == 0.0 {
+                "it had waited for compression".to_owned()
+            } else {
+                format!(
+                    "it had not waited for compression ({} still plain once the compressor \
+                     stopped)",
+                    f.v("plain_end")
+                )
+            };
+            println!(
+                "- {}: {} sent, {} dropped ({:.1} %, `Stats::dropped`; the `evtrail.dropped` \
+                 notices say {}), {} on disk; {} of {} records verified, clean. All written \
+                 (`flush`) after {:.2} s, then the guard drop took {:.2} s; rolled files at its \
+                 return: {} .log.gz, {} plain .log: {waited}; \
+                 {gzip}. CPU emitting / worker / gzip: {:.2} / {:.2} / {:.2} s.",
+                config.label(),
+                grouped(f.v("sent")),
+                grouped(f.v("dropped")),
+                100.0 * f.v("dropped") / f.v("sent"),
+                grouped(f.v("noted_drops")),
+                grouped(f.v("events")),
+                grouped(f.v("verified")),
+                grouped(f.v("records")),
+                f.v("written_s"),
+                f.v("guard_drop_s"),
+                f.v("gz_at_drop"),
+                f.v("plain_at_drop"),
+                f.v("cpu_emitting_s"),
+                f.v("cpu_worker_s"),
+                f.v("cpu_gzip_s"),
+            );
+        } else if *config == Config::Reference {
+            let after = f.v("after_guard_s");
+            let verdict = if after > 0.005 {
+                format!(
+                    "returned {after:.2} s before its worker had written everything; \
+                     end-to-end is when the worker thread ended"
+                )
+            } else {
+                "returned when everything was written".to_owned()
+            };
+            println!(
+                "- reference: WorkerGuard drop {:.2} s, {verdict}. CPU emitting / worker: {:.2} / \
+                 {:.2} s.",
+                f.v("guard_drop_s"),
+                f.v("cpu_emitting_s"),
+                f.v("cpu_worker_s"),
+            );
+        }
+    }
+}
+
+struct Plan {
+    n: u64,
+    lat_n: u64,
+    warmup: u64,
+}
+
+impl Plan {
+    /// The same roll size in every run, so that the throughput runs roll
+    /// about 8 times (the latency runs, a fifth as long, about twice).
+    fn max_file_bytes(&self) -> u64 {
+        (self.n * ROLL_BYTES_PER_EVENT).clamp(MIN_FILE_BYTES, MAX_FILE_BYTES)
+    }
+}
+
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.0} MiB", bytes as f64 / f64::from(1 << 20))
+    } else {
+        format!("{:.0} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+fn run_table(
+    title: &str,
+    plan: &Plan,
+    mode: Mode,
+    configs: &[Config],
+    line_bytes: &mut usize,
+) -> Vec<(Config, Figures)> {
+    eprintln!("{title}");
+    let (n, warmup) = match mode {
+        Mode::Throughput { .. } => (plan.n, 0),
+        Mode::Latency { .. } => (plan.lat_n, plan.warmup),
+    };
+    let mut results = Vec::new();
+    for &config in configs {
+        let spec = Spec {
+            config,
+            mode,
+            n,
+            warmup,
+            max_file_bytes: plan.max_file_bytes(),
+            line_bytes: *line_bytes,
+        };
+        let f = run_child(&spec);
+        if config.is_evtrail() && *line_bytes == 0 {
+            // The raw ceilings use lines of evtrail's mean record size.
+            *line_bytes = (f.v("event_bytes") / f.v("events")).round() as usize;
+        }
+        results.push((config, f));
+    }
+    results
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        child(&Spec::decode(&spec));
+        return;
+    }
+    // `cargo test --benches` and CI run this binary without `--bench`: a
+    // smoke run with tiny N exercises every scenario and check.
+    let full = std::env::args().any(|a| a == "--bench");
+    let plan = if full {
+        let n = std::env::var("EVTRAIL_BENCH_N")
+            .ok()
+            .map(|v| v.parse().expect("EVTRAIL_BENCH_N must be a number"))
+            .unwrap_or(FULL_N);
+        Plan {
+            n,
+            lat_n: n / 5,
+            warmup: FULL_WARMUP,
+        }
+    } else {
+        Plan {
+            n: SMOKE_N,
+            lat_n: SMOKE_N,
+            warmup: SMOKE_WARMUP,
+        }
+    };
+    let wall = Instant::now();
+    let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
+    let load = loadavg();
+    let load1: f64 = load
+        .split(' ')
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0.0);
+    let busy = if load1 > 0.5 * cores as f64 {
+        "looked busy"
+    } else {
+        "looked quiet"
+    };
+
+    println!(
+        "{cores} cores; load average (1/5/15 min) at start {load}: {busy}.{}",
+        if full {
+            ""
+        } else {
+            " Smoke run (no `--bench`): tiny N."
+        }
+    );
+    println!();
+    println!(
+        "Workload: inside span `request{{request_id, op}}`, `info!(user_id, ip, attempt = i, \
+         result, reason, \"user login attempt\")`. Each configuration runs alone in a child \
+         process. evtrail: signed (generated key), `log_dir` in a tempdir, rolling at {}, \
+         gzip level {}. Reference: `fmt().json()` with current span, thread name, file and line, \
+         through `NonBlockingBuilder::default().lossy(false)` over `rolling::hourly`. Raw: lines \
+         of evtrail's mean record size, copied per event and sent over a crossbeam channel of \
+         {RAW_CAPACITY} to one thread writing a {} KiB `BufWriter<File>`; and a chained \
+         HMAC-SHA256 (sig_n = HMAC(key, hex(sig_n-1) ‖ line_n)) over such lines in memory.",
+        size(plan.max_file_bytes()),
+        evtrail::DEFAULT_COMPRESSION_LEVEL,
+        RAW_BUFFER >> 10,
+    );
+    println!();
+    println!(
+        "End-to-end: first event until everything is on disk (evtrail: the guard's drop \
+         returned; reference: its worker thread ended; raw: the writer joined). events/s counts \
+         events written (↑ and ratios > 1: evtrail faster); for every other ratio < 1 means \
+         evtrail takes less. bytes/event: uncompressed bytes written per event (evtrail \
+         includes its segment, seal and drop records); on disk: as the files were left. CPU: \
+         user + system of the child from the first event to end-to-end (10 ms ticks). Peak RSS: \
+         the child's VmHWM."
+    );
+
+    let all = Config::ALL;
+    let no_hmac = [
+        Config::EvtrailDefault,
+        Config::EvtrailBlock,
+        Config::Reference,
+        Config::RawChannel,
+    ];
+    let mut line_bytes = 0;
+    let tables: [(String, Mode, &[Config]); 4] = [
+        (
+            format!("{} events from 1 thread", grouped(plan.n as f64)),
+            Mode::Throughput { threads: 1 },
+            &all,
+        ),
+        (
+            format!(
+                "{} events from {THREADS} threads ({} each)",
+                grouped(plan.n as f64),
+                grouped((plan.n / THREADS) as f64)
+            ),
+            Mode::Throughput { threads: THREADS },
+            &all,
+        ),
+        (
+            format!(
+                "Latency, unpaced: {} events from 1 thread, each call timed (after {} warm-up \
+                 events, waited out on disk)",
+                grouped(plan.lat_n as f64),
+                grouped(plan.warmup as f64)
+            ),
+            Mode::Latency { rate: None },
+            &no_hmac,
+        ),
+        (
+            format!(
+                "Latency, paced at {}/s: {} events from 1 thread, spinning to the schedule (a late \
+                 call makes the next start at once), each call timed (after {} warm-up events)",
+                grouped(PACED_RATE as f64),
+                grouped(plan.lat_n as f64),
+                grouped(plan.warmup as f64)
+            ),
+            Mode::Latency {
+                rate: Some(PACED_RATE),
+            },
+            &no_hmac,
+        ),
+    ];
+    for (title, mode, configs) in tables {
+        let t = Instant::now();
+        let results = run_table(&title, &plan, mode, configs, &mut line_bytes);
+        println!();
+        println!("### {title}");
+        println!();
+        let cols = match mode {
+            Mode::Throughput { .. } => throughput_columns(),
+            Mode::Latency { rate } => latency_columns(rate.is_some()),
+        };
+        print_table(&results, &cols);
+        println!();
+        print_notes(&results);
+        if let Mode::Throughput { threads } = mode
+            && threads > 1
+        {
+            println!("- The raw HMAC row is one chain on one thread, as each evtrail stream is.");
+        }
+        println!(
+            "- Raw lines: {line_bytes} bytes. This table took {:.0} s.",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    println!();
+    println!(
+        "Load average at the end {}; the whole run took {:.0} s.",
+        loadavg(),
+        wall.elapsed().as_secs_f64()
+    );
+}
