@@ -461,18 +461,18 @@ impl Sender {
                     retry_after,
                     error,
                 } => {
-                    self.state
-                        .counters
-                        .pushes_failed
-                        .fetch_add(1, Ordering::Relaxed);
                     if status.is_some() {
                         answered += 1;
                         if answered >= self.max_attempts {
                             let reason = format!("gave up after {answered} error answers: {error}");
-                            self.reject_counted(req, status, &reason, "", attempt, latency);
+                            self.reject(req, status, &reason, "", attempt, latency);
                             return true;
                         }
                     }
+                    self.state
+                        .counters
+                        .pushes_failed
+                        .fetch_add(1, Ordering::Relaxed);
                     let wait = match retry_after {
                         Some(d) => d.min(self.max_retry_after),
                         None => self.backoff_for(attempt),
@@ -595,6 +595,8 @@ impl Sender {
         }
     }
 
+    /// Counts the failed attempt, moves `req` to the dead-letter file and
+    /// reports it.
     fn reject(
         &mut self,
         req: &Request,
@@ -608,20 +610,6 @@ impl Sender {
             .counters
             .pushes_failed
             .fetch_add(1, Ordering::Relaxed);
-        self.reject_counted(req, status, reason, excerpt, attempt, latency);
-    }
-
-    /// Moves `req` to the dead-letter file and reports it; the failed
-    /// attempt is counted already.
-    fn reject_counted(
-        &mut self,
-        req: &Request,
-        status: Option<u16>,
-        reason: &str,
-        excerpt: &str,
-        attempt: u32,
-        latency: Duration,
-    ) {
         let n = req.entries.len() as u64;
         match self.write_dead_letters(req, status, reason, excerpt) {
             Ok(()) => {
