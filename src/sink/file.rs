@@ -26,11 +26,14 @@ const COMPRESS_BACKLOG: usize = 64;
 /// | [`Flush`](Durability::Flush) (default) | nothing written | what the OS had not written back yet (seconds) | none |
 /// | [`SyncEvery`](Durability::SyncEvery) | nothing written | at most about the interval | one `fsync` per interval |
 /// | [`SyncEachBatch`](Durability::SyncEachBatch) | nothing written | nothing acknowledged by a flush | one `fsync` per batch: far slower on most disks |
+///
+/// Whatever the policy, a file is synced once when it is rolled (before it
+/// is renamed and compressed) and when the sink closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Durability {
-    /// Hand every batch to the operating system; never `fsync` (but on
-    /// close).
+    /// Hand every batch to the operating system; `fsync` only when a file
+    /// is rolled or closed.
     #[default]
     Flush,
     /// Also `fsync` the active files at most this often.
