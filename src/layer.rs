@@ -45,6 +45,10 @@ impl Layer {
     }
 }
 
+/// Bytes reserved up front for an event's string values and message: most
+/// events fit, so capturing one allocates its text buffer once.
+const EVENT_TEXT_CAPACITY: usize = 128;
+
 /// A span's captured data in the registry's extensions. A private type, so
 /// it cannot collide with another layer's extension.
 struct SpanSlot(Arc<SpanData>);
@@ -109,7 +113,7 @@ where
             return;
         }
         let ts = self.shared.now();
-        let mut fields = FieldSet::default();
+        let mut fields = FieldSet::with_capacity(meta.fields().len(), EVENT_TEXT_CAPACITY);
         let mut message = None;
         event.record(&mut Capture {
             set: &mut fields,

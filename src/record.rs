@@ -1,6 +1,7 @@
 //! Captured events and their JSON encoding; the format is specified in
 //! `format.md` (rendered as the public `evtrail::format` module).
 
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -105,9 +106,14 @@ fn cut_back(kept: &str) -> usize {
 
 /// Splits a cut value into its text and its truncation marker.
 fn split_marker(s: &str) -> (&str, &str) {
+    // The suffix test first: searching every value for the marker cost more
+    // than encoding it.
+    if !s.ends_with(" bytes]") {
+        return (s, "");
+    }
     match s.rfind(TRUNCATION_MARKER) {
-        Some(at) if s.ends_with(" bytes]") => s.split_at(at),
-        _ => (s, ""),
+        Some(at) => s.split_at(at),
+        None => (s, ""),
     }
 }
 
@@ -149,7 +155,23 @@ impl FieldSet {
 
     /// Appends text to the buffer, bounded, and returns where it landed.
     pub(crate) fn push_text(&mut self, s: &str, limit: usize) -> (u32, u32) {
-        self.push_fmt(format_args!("{s}"), limit)
+        if s.len() > limit {
+            return self.push_fmt(format_args!("{s}"), limit);
+        }
+        // The common case needs no formatting machinery.
+        let start = self.text.len();
+        self.text.push_str(s);
+        (start as u32, self.text.len() as u32)
+    }
+
+    /// An empty set with room for `fields` fields and `text` bytes of
+    /// string data, so that capturing an event allocates once per buffer
+    /// instead of growing it step by step.
+    pub(crate) fn with_capacity(fields: usize, text: usize) -> FieldSet {
+        FieldSet {
+            text: String::with_capacity(text),
+            items: Vec::with_capacity(fields),
+        }
     }
 
     /// Formats a value into the buffer, bounded, and returns where it landed.
@@ -501,6 +523,44 @@ pub(crate) struct Encoder {
     static_ctx: Vec<u8>,
     redactor: Redactor,
     source_location: bool,
+    /// Whether a field name is sensitive, remembered per name.
+    sensitive: KeyCache,
+}
+
+/// Slots of the [`KeyCache`]; a program has few distinct field names.
+const KEY_CACHE_SLOTS: usize = 256;
+
+/// The redactor's verdict on field names, remembered by the name's address:
+/// field names are `&'static str`, so one address always holds the same
+/// text, and a hit skips comparing the name with every sensitive key. Direct
+/// mapped: a collision only means asking the redactor again.
+#[derive(Debug)]
+struct KeyCache {
+    /// (address, length, sensitive); empty slots hold address 0, which no
+    /// name has.
+    slots: Box<[Cell<(usize, usize, bool)>]>,
+}
+
+impl KeyCache {
+    fn new() -> KeyCache {
+        KeyCache {
+            slots: (0..KEY_CACHE_SLOTS)
+                .map(|_| Cell::new((0, 0, false)))
+                .collect(),
+        }
+    }
+
+    fn is_sensitive(&self, redactor: &Redactor, name: &'static str) -> bool {
+        let addr = name.as_ptr() as usize;
+        let slot = &self.slots[(addr >> 3 ^ name.len()) % KEY_CACHE_SLOTS];
+        let (a, len, sensitive) = slot.get();
+        if a == addr && len == name.len() {
+            return sensitive;
+        }
+        let sensitive = redactor.is_sensitive_key(name);
+        slot.set((addr, name.len(), sensitive));
+        sensitive
+    }
 }
 
 /// Static context written into every record.
@@ -541,6 +601,7 @@ impl Encoder {
             static_ctx: b,
             redactor,
             source_location,
+            sensitive: KeyCache::new(),
         }
     }
 
@@ -657,7 +718,7 @@ impl Encoder {
     }
 
     fn write_val(&self, out: &mut Vec<u8>, set: &FieldSet, f: &Field) {
-        if self.redactor.is_sensitive_key(f.name) {
+        if self.sensitive.is_sensitive(&self.redactor, f.name) {
             write_str(out, MASK);
             return;
         }
@@ -720,36 +781,66 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Writes `s` escaped for the inside of a JSON string literal.
+///
+/// Most values need no escaping at all, so eight bytes at a time are checked
+/// with word arithmetic and copied in runs; only a word that may hold a
+/// quote, a backslash or a control byte is looked at byte by byte.
 fn write_escaped(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[run..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
-            ]);
-        } else {
-            out.extend_from_slice(esc);
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            if !may_need_escape(word) {
+                i += 8;
+                continue;
+            }
         }
-        run = i + 1;
+        let end = (i + 8).min(bytes.len());
+        for (at, &b) in bytes.iter().enumerate().take(end).skip(i) {
+            let esc: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0..=0x1f => b"",
+                _ => continue,
+            };
+            out.extend_from_slice(&bytes[run..at]);
+            if esc.is_empty() {
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 0xf) as usize],
+                ]);
+            } else {
+                out.extend_from_slice(esc);
+            }
+            run = at + 1;
+        }
+        i = end;
     }
     out.extend_from_slice(&bytes[run..]);
+}
+
+/// Whether any of the eight bytes of `word` may be a quote, a backslash or
+/// below 0x20. Never wrong when it says no; may say yes for a clean word
+/// (a borrow can carry past a true match), which only costs a byte-wise look.
+fn may_need_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The classic "has a zero byte" / "has a byte below n" tests.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let control = word.wrapping_sub(ONES * 0x20) & !word;
+    (zero(quote) | zero(backslash) | control) & HIGH != 0
 }
 
 /// Writes `nanos` since the epoch as `YYYY-MM-DDThh:mm:ss.uuuuuuZ`.
@@ -810,6 +901,93 @@ mod tests {
             assert_eq!(back, s, "round trip of {enc}");
         }
         assert_eq!(json_str("\u{1}"), "\"\\u0001\"");
+    }
+
+    /// serde_json's escaping, but for the two short forms (`\b`, `\f`)
+    /// evtrail writes as `\u00XX`; both are valid JSON.
+    fn serde_escaped(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            let one = match c {
+                '\u{8}' => "\\u0008".to_owned(),
+                '\u{c}' => "\\u000c".to_owned(),
+                c => {
+                    let quoted = serde_json::to_string(&c.to_string()).unwrap();
+                    quoted[1..quoted.len() - 1].to_owned()
+                }
+            };
+            out.push_str(&one);
+        }
+        out.push('"');
+        out
+    }
+
+    /// The word-at-a-time skip must never step over a byte that needs
+    /// escaping, wherever it sits in the word: the output equals
+    /// serde_json's for every string, and runs of clean bytes around the
+    /// special ones cover each position of an 8-byte word.
+    #[test]
+    fn escaping_matches_serde_json_at_every_word_offset() {
+        let specials = [
+            '"', '\\', '\n', '\u{0}', '\u{1f}', '\u{7f}', 'é', '\u{2028}', ' ', '!', 'A',
+        ];
+        for pad in 0..17 {
+            for &c in &specials {
+                for tail in 0..9 {
+                    let s = format!("{}{c}{}", "x".repeat(pad), "y".repeat(tail));
+                    assert_eq!(json_str(&s), serde_escaped(&s), "{s:?}");
+                }
+            }
+        }
+    }
+
+    /// The cache answers as the redactor does, on first sight and on hits,
+    /// and names that share a slot evict each other without mixing verdicts.
+    #[test]
+    fn key_cache_agrees_with_the_redactor() {
+        let redactor = Redactor::default();
+        let cache = KeyCache::new();
+        const NAMES: [&str; 8] = [
+            "password",
+            "user",
+            "api_key",
+            "apikey",
+            "tokenizer",
+            "x_token",
+            "attempt",
+            "cookie",
+        ];
+        for _ in 0..3 {
+            for name in NAMES {
+                assert_eq!(
+                    cache.is_sensitive(&redactor, name),
+                    redactor.is_sensitive_key(name),
+                    "{name}"
+                );
+            }
+        }
+        // Slices of one static string: different addresses and lengths,
+        // many landing in the same slots.
+        static LONG: &str = "password_user_token_attempt_secret_ip_cookie_reason_result";
+        for start in 0..LONG.len() {
+            for end in start..=LONG.len() {
+                let name: &'static str = &LONG[start..end];
+                assert_eq!(
+                    cache.is_sensitive(&redactor, name),
+                    redactor.is_sensitive_key(name),
+                    "{name:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_matches_serde_json(s in "\\PC*|[\\x00-\\x7f]{0,40}") {
+            let ours = json_str(&s);
+            proptest::prop_assert_eq!(&ours, &serde_escaped(&s));
+            proptest::prop_assert_eq!(serde_json::from_str::<String>(&ours).unwrap(), s);
+        }
     }
 
     #[test]
