@@ -3,8 +3,8 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -168,6 +168,48 @@ pub(crate) struct Shared {
     file_live: Option<SharedOptions>,
     /// Sinks that deliver after `write` returns, waited for by flush.
     drains: Vec<Arc<dyn Drain>>,
+    /// Where `Block` producers wait for a full queue to drain.
+    room: Arc<Room>,
+}
+
+/// The longest a blocked producer sleeps before it looks at the queue
+/// again, should a wake-up be missed or the worker be gone.
+const ROOM_WAIT_SLICE: Duration = Duration::from_millis(10);
+
+/// Where producers under [`Overflow::Block`] wait for room.
+///
+/// A producer that found the queue full waits here until the worker has
+/// drained it to half, rather than in the channel's own `send`, which
+/// would wake it for every slot freed: with a producer faster than the
+/// worker that is a sleep and a wake-up per record on both threads. This
+/// way a full queue costs one wake-up per half a queue of records.
+#[derive(Debug, Default)]
+struct Room {
+    /// Producers between deciding to wait and leaving.
+    waiting: AtomicUsize,
+    lock: Mutex<()>,
+    cond: Condvar,
+}
+
+impl Room {
+    /// Waits until `ready` holds, a wake-up arrives, or one
+    /// [`ROOM_WAIT_SLICE`] passes; the caller tries to send again either way.
+    fn wait(&self, ready: impl Fn() -> bool) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if !ready() {
+            let _ = self.cond.wait_timeout(guard, ROOM_WAIT_SLICE);
+        }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Wakes every waiting producer, if there is any.
+    fn wake(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.cond.notify_all();
+        }
+    }
 }
 
 impl Shared {
@@ -197,7 +239,7 @@ impl Shared {
             return self.drop_record(&rec);
         }
         let returned = match policy {
-            Overflow::Block => self.tx.send(Msg::Record(rec)).err().map(|e| e.0),
+            Overflow::Block => self.send_blocking(Msg::Record(rec)),
             Overflow::DropNewest => match self.tx.try_send(Msg::Record(rec)) {
                 Ok(()) => None,
                 Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
@@ -205,6 +247,24 @@ impl Shared {
         };
         if let Some(Msg::Record(rec)) = returned {
             self.drop_record(&rec);
+        }
+    }
+
+    /// Sends, waiting for room as long as it takes; the message comes back
+    /// when the pipeline closed or the worker is gone.
+    fn send_blocking(&self, mut msg: Msg) -> Option<Msg> {
+        let half = self.capacity / 2;
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => return None,
+                Err(TrySendError::Disconnected(m)) => return Some(m),
+                Err(TrySendError::Full(m)) => msg = m,
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return Some(msg);
+            }
+            self.room
+                .wait(|| self.tx.len() <= half || self.closed.load(Ordering::Acquire));
         }
     }
 
@@ -346,8 +406,11 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
         .collect();
     let seals = Arc::new(Mutex::new(vec![None; streams.len()]));
     let signed = s.signing.is_some();
+    let room = Arc::new(Room::default());
     let worker = Worker {
         rx,
+        room: room.clone(),
+        room_at: s.capacity / 2,
         wake_rx,
         inbox,
         drains: drains.clone(),
@@ -402,6 +465,7 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
         clock: s.clock,
         file_live: s.file_live,
         drains,
+        room,
     }))
 }
 
@@ -454,6 +518,9 @@ impl SinkSlot {
 
 struct Worker {
     rx: Receiver<Msg>,
+    /// Producers waiting for the queue to drain to `room_at` records.
+    room: Arc<Room>,
+    room_at: usize,
     /// Woken when another evtrail thread posts to the inbox.
     wake_rx: Receiver<()>,
     inbox: Arc<Inbox>,
@@ -594,6 +661,9 @@ impl Worker {
                 if taken < self.batch_size {
                     next = self.rx.try_recv().ok();
                 }
+            }
+            if self.rx.len() <= self.room_at {
+                self.room.wake();
             }
             self.seal_due();
             self.deliver(!acks.is_empty() || shutdown.is_some());
@@ -1475,6 +1545,7 @@ impl Handle {
         let (ack, done) = crossbeam_channel::bounded(1);
         if on_evtrail_thread() {
             self.shared.closed.store(true, Ordering::Release);
+            self.shared.room.wake();
             return Err(Error::new(
                 ErrorKind::Closed,
                 "cannot shut down from evtrail's own thread",
@@ -1487,6 +1558,7 @@ impl Handle {
         // From here on, new records are dropped and counted, never queued
         // behind a worker that is going away.
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.room.wake();
         if sent.is_err() {
             return Err(timeout_error("shutdown", timeout));
         }
