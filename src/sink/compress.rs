@@ -42,6 +42,11 @@ const MAX_LEVEL: u32 = 9;
 /// thread listings.
 const THREAD_NAME: &str = "evtrail-compress";
 
+/// How long a shutdown whose wait ran out gives the file in hand to be
+/// abandoned: the thread checks between 256 KiB reads, so it normally takes
+/// milliseconds; only a stalled disk makes the thread outlive it.
+const ABANDON_WAIT: Duration = Duration::from_secs(1);
+
 /// What became of one submitted file, for the caller to turn into log
 /// records and stats (the compressor itself never prints).
 #[derive(Debug)]
@@ -191,12 +196,14 @@ impl Compressor {
     /// Stops taking work.
     ///
     /// With `Some(wait)`, waits up to that long for the queued files to be
-    /// compressed and joins the thread if it finishes in time. Otherwise
-    /// (and always with `None`) the thread is told to start no further file
-    /// and is detached: it finishes the file in hand, if any, unless the
-    /// process exits first, which the crash-safe steps allow. Files not
-    /// compressed stay as they are, for [`recover`] at the next start.
-    /// Calling it again does nothing.
+    /// compressed and joins the thread if it finishes in time. If it does
+    /// not, the thread is told to stop: it abandons the file in hand (the
+    /// original stays, its `.gz.tmp` is removed) and starts no other, and
+    /// this waits up to [`ABANDON_WAIT`] more for it to end, so that once
+    /// the log is closed nothing renames or deletes files behind the
+    /// application's back. With `None` the thread is told to stop and is
+    /// detached at once. Files not compressed stay as they are, for
+    /// [`recover`] at the next start. Calling it again does nothing.
     pub(crate) fn shutdown(&mut self, wait: Option<Duration>) {
         // Dropping the only sender lets the thread drain the queue and then
         // see the disconnect, which is its signal to end.
@@ -204,20 +211,28 @@ impl Compressor {
         let Some(handle) = self.handle.take() else {
             return;
         };
-        let finished = match wait {
-            Some(wait) => matches!(
+        let ended = |wait| {
+            matches!(
                 self.done.recv_timeout(wait),
                 Err(RecvTimeoutError::Disconnected)
-            ),
-            None => false,
+            )
+        };
+        let finished = match wait {
+            Some(wait) => {
+                ended(wait) || {
+                    self.stop.store(true, Ordering::Release);
+                    ended(ABANDON_WAIT)
+                }
+            }
+            None => {
+                self.stop.store(true, Ordering::Release);
+                false
+            }
         };
         if finished {
             // The thread has ended (or is ending); a panic was already
             // reported per file, so the join result adds nothing.
             let _ = handle.join();
-        } else {
-            self.stop.store(true, Ordering::Release);
-            drop(handle);
         }
     }
 }
@@ -321,7 +336,9 @@ impl Worker {
     /// thread.
     fn compress(&self, path: PathBuf) -> CompressEvent {
         let started = Instant::now();
-        match catch_unwind(AssertUnwindSafe(|| compress_file(&path, self.level))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            compress_file(&path, self.level, &self.stop)
+        })) {
             Ok(Ok((to, bytes_in, bytes_out))) => CompressEvent::Compressed {
                 from: path,
                 to,
@@ -395,7 +412,14 @@ pub(crate) fn finishing_lock() -> std::sync::MutexGuard<'static, ()> {
 /// Any I/O error, with the step and file in its message. On error the
 /// original is left in place and no `.tmp` remains; if only the final
 /// delete failed, the complete `.gz` is kept too.
-pub(crate) fn compress_file(path: &Path, level: u32) -> io::Result<(PathBuf, u64, u64)> {
+///
+/// When `stop` is set while the data is being compressed, the work is
+/// abandoned as after an error: the original stays and the `.tmp` goes.
+pub(crate) fn compress_file(
+    path: &Path,
+    level: u32,
+    stop: &AtomicBool,
+) -> io::Result<(PathBuf, u64, u64)> {
     if path.extension() == Some(OsStr::new("gz")) {
         // Compressing a `.gz` again would only produce `.gz.gz` clutter.
         return Err(io::Error::new(
@@ -413,7 +437,7 @@ pub(crate) fn compress_file(path: &Path, level: u32) -> io::Result<(PathBuf, u64
             format!("`{}` is not a regular file", path.display()),
         ));
     }
-    let (bytes_in, bytes_out) = match write_tmp(src, &meta, path, &tmp, level) {
+    let (bytes_in, bytes_out) = match write_tmp(src, &meta, path, &tmp, level, stop) {
         Ok(sizes) => sizes,
         Err(e) => {
             // Best effort: a `.tmp` left behind is harmless (recover and the
@@ -457,6 +481,7 @@ fn write_tmp(
     path: &Path,
     tmp: &Path,
     level: u32,
+    stop: &AtomicBool,
 ) -> io::Result<(u64, u64)> {
     // A `.tmp` from an earlier crash is incomplete by definition.
     match fs::remove_file(tmp) {
@@ -482,6 +507,12 @@ fn write_tmp(
     let mut buf = vec![0u8; BUF_SIZE];
     let mut bytes_in = 0u64;
     loop {
+        if stop.load(Ordering::Acquire) {
+            return Err(io::Error::other(format!(
+                "compressing `{}` abandoned: the log is closing",
+                path.display()
+            )));
+        }
         let n = match src.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -670,6 +701,9 @@ mod tests {
     use super::*;
     use crate::sink::file::rolled_name;
 
+    /// A stop flag that is never set.
+    static NEVER: AtomicBool = AtomicBool::new(false);
+
     /// A deterministic mix of compressible text and incompressible bytes,
     /// so the round trip exercises both kinds of deflate block.
     fn content(len: usize, seed: u64) -> Vec<u8> {
@@ -764,7 +798,7 @@ mod tests {
         {
             let path = rolled(dir.path(), "app", n as u64);
             fs::write(&path, &data).unwrap();
-            let (gz, bytes_in, bytes_out) = compress_file(&path, 6).unwrap();
+            let (gz, bytes_in, bytes_out) = compress_file(&path, 6, &NEVER).unwrap();
             assert_eq!(gz, with_suffix(&path, ".gz"));
             assert_eq!(bytes_in, data.len() as u64);
             let packed = fs::read(&gz).unwrap();
@@ -788,7 +822,7 @@ mod tests {
         for (n, level) in [0u32, 1, 9, 42].into_iter().enumerate() {
             let path = rolled(dir.path(), "app", n as u64);
             fs::write(&path, &data).unwrap();
-            let (gz, _, out) = compress_file(&path, level).unwrap();
+            let (gz, _, out) = compress_file(&path, level, &NEVER).unwrap();
             assert!(gunzip(&fs::read(&gz).unwrap()).unwrap() == data);
             sizes.push(out);
         }
@@ -811,7 +845,7 @@ mod tests {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
-        let (gz, _, _) = compress_file(&path, 6).unwrap();
+        let (gz, _, _) = compress_file(&path, 6, &NEVER).unwrap();
         let meta = fs::metadata(&gz).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(meta.modified().unwrap(), mtime);
@@ -828,13 +862,13 @@ mod tests {
         let gz = with_suffix(&path, ".gz");
         fs::create_dir(&gz).unwrap();
         fs::write(gz.join("keep"), b"x").unwrap();
-        let err = compress_file(&path, 6).unwrap_err();
+        let err = compress_file(&path, 6, &NEVER).unwrap_err();
         assert!(err.to_string().contains("cannot rename"), "{err}");
         assert!(fs::read(&path).unwrap() == data);
         assert!(!with_suffix(&path, ".gz.tmp").exists());
 
         let missing = rolled(dir.path(), "app", 2);
-        let err = compress_file(&missing, 6).unwrap_err();
+        let err = compress_file(&missing, 6, &NEVER).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(!with_suffix(&missing, ".gz.tmp").exists());
     }
@@ -844,7 +878,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = with_suffix(&rolled(dir.path(), "app", 1), ".gz");
         fs::write(&path, gzip(b"x")).unwrap();
-        let err = compress_file(&path, 6).unwrap_err();
+        let err = compress_file(&path, 6, &NEVER).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(path.exists());
         assert!(!with_suffix(&path, ".gz").exists());
@@ -1031,7 +1065,7 @@ mod tests {
             fs::write(&other, b"other\n").unwrap();
             setup(&x, &data, &packed);
             for path in recover(dir.path(), &["app"]).unwrap() {
-                compress_file(&path, 6).unwrap();
+                compress_file(&path, 6, &NEVER).unwrap();
             }
             let gz = with_suffix(&x, ".gz");
             assert_eq!(
@@ -1214,6 +1248,40 @@ mod tests {
         assert!(!with_suffix(&p, ".gz").exists());
         assert!(c.drain_events().is_empty());
         assert_eq!(c.pending(), 0);
+    }
+
+    /// A file still being compressed when the wait runs out is abandoned,
+    /// and the thread has ended when shutdown returns: nothing changes the
+    /// directory after the log is closed.
+    #[test]
+    fn shutdown_abandons_the_file_in_hand_and_leaves_no_thread_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
+        let mut c = Compressor::launch(9, 8, Gate(Some(gate_rx))).unwrap();
+        let p = rolled(dir.path(), "app", 1);
+        // Big enough that level 9 takes far longer than the wait below.
+        let data = content(64 << 20, 5);
+        fs::write(&p, &data).unwrap();
+        assert!(c.submit(p.clone()));
+        // Past the gate: the thread is now compressing the file.
+        gate_tx.send(()).unwrap();
+        let tmp = with_suffix(&p, ".gz.tmp");
+        let started = Instant::now();
+        while !tmp.exists() {
+            assert!(started.elapsed() < Duration::from_secs(30), "never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let done = c.done.clone();
+        c.shutdown(Some(Duration::from_millis(20)));
+        assert!(c.handle.is_none());
+        assert_eq!(
+            done.try_recv(),
+            Err(crossbeam_channel::TryRecvError::Disconnected),
+            "the thread outlived shutdown"
+        );
+        assert!(fs::read(&p).unwrap() == data, "the original changed");
+        assert!(!tmp.exists(), "the .gz.tmp was left");
+        assert!(!with_suffix(&p, ".gz").exists());
     }
 
     #[test]
