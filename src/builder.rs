@@ -181,7 +181,7 @@ impl Builder {
 
     /// How the [`log_dir`](Self::log_dir) files are compressed, cleaned up,
     /// synced and permissioned. Default: [`FileOptions::default`] (gzip
-    /// level 6, keep everything, no `fsync`, modes 0640 and 0750).
+    /// level 2, keep everything, no `fsync`, modes 0640 and 0750).
     pub fn file_options(mut self, options: FileOptions) -> Builder {
         self.file_options = options;
         self
