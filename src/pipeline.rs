@@ -8,7 +8,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{
+    Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError, TrySendError,
+};
 use tracing::Level;
 use tracing::level_filters::LevelFilter;
 
@@ -171,6 +173,19 @@ pub(crate) struct Shared {
     /// Where `Block` producers wait for a full queue to drain.
     room: Arc<Room>,
 }
+
+/// How often a recently busy worker looks at an empty queue.
+///
+/// A worker parked on the channel must be woken by the producer's send: a
+/// system call, and on a virtual machine often an interrupt to another CPU,
+/// paid by the application's thread for every record when records come one
+/// at a time. So after handling records the worker sleeps in short ticks
+/// instead, for [`LINGER_FOR`], and a send to it costs the producer nothing
+/// more than the enqueue. Records then reach the sinks up to a tick later.
+const LINGER_TICK: Duration = Duration::from_micros(200);
+/// How long after its last record the worker keeps polling every
+/// [`LINGER_TICK`] before it parks (and producers wake it again).
+const LINGER_FOR: Duration = Duration::from_millis(20);
 
 /// The longest a blocked producer sleeps before it looks at the queue
 /// again, should a wake-up be missed or the worker be gone.
@@ -428,6 +443,7 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
         retry_buffer_bytes: s.retry_buffer_bytes,
         last_flush: Instant::now(),
         unflushed: false,
+        linger_until: Instant::now(),
         drops_noted_at: Instant::now(),
         seals: seals.clone(),
         signing: s.signing.map(|g| SignPolicy {
@@ -540,6 +556,8 @@ struct Worker {
     retry_buffer_bytes: usize,
     last_flush: Instant,
     unflushed: bool,
+    /// Until when the worker polls instead of parking; see [`LINGER_TICK`].
+    linger_until: Instant,
     drops_noted_at: Instant,
     seals: Arc<Mutex<Vec<Option<Seal>>>>,
     signing: Option<SignPolicy>,
@@ -600,16 +618,29 @@ impl Worker {
         let mut done: Vec<Sender<()>> = Vec::new();
         loop {
             let deadline = self.next_deadline();
-            let first = crossbeam_channel::select! {
-                recv(self.rx) -> m => match m {
-                    Ok(m) => Some(m),
-                    Err(_) => {
-                        let _ = self.finish(Instant::now() + RETRY_MAX);
-                        return;
+            let first = match self.rx.try_recv() {
+                Ok(m) => Ok(Some(m)),
+                Err(TryRecvError::Disconnected) => Err(()),
+                Err(TryRecvError::Empty) if Instant::now() < self.linger_until => {
+                    std::thread::sleep(
+                        LINGER_TICK.min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                    let _ = self.wake_rx.try_recv();
+                    match self.rx.try_recv() {
+                        Ok(m) => Ok(Some(m)),
+                        Err(TryRecvError::Empty) => Ok(None),
+                        Err(TryRecvError::Disconnected) => Err(()),
                     }
+                }
+                Err(TryRecvError::Empty) => crossbeam_channel::select! {
+                    recv(self.rx) -> m => m.map(Some).map_err(|_| ()),
+                    recv(self.wake_rx) -> _ => Ok(None),
+                    default(deadline.saturating_duration_since(Instant::now())) => Ok(None),
                 },
-                recv(self.wake_rx) -> _ => None,
-                default(deadline.saturating_duration_since(Instant::now())) => None,
+            };
+            let Ok(first) = first else {
+                let _ = self.finish(Instant::now() + RETRY_MAX);
+                return;
             };
             let mut shutdown = None;
             let mut next = first;
@@ -664,6 +695,9 @@ impl Worker {
             }
             if self.rx.len() <= self.room_at {
                 self.room.wake();
+            }
+            if taken > 0 {
+                self.linger_until = Instant::now() + LINGER_FOR;
             }
             self.seal_due();
             self.deliver(!acks.is_empty() || shutdown.is_some());

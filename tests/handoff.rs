@@ -335,3 +335,31 @@ fn blocked_producers_are_released_by_draining_and_by_shutdown() {
     let records = parse(&sink.lines());
     assert_eq!(user_records(&records).len() as u64, stats.written);
 }
+
+/// Records reach the sink without a flush whether the worker is still
+/// polling after recent work or has parked after a quiet spell (and must
+/// be woken by the send).
+#[test]
+fn records_arrive_unprompted_after_busy_and_after_quiet_spells() {
+    let sink = MemorySink::new();
+    let (layer, guard) = evtrail::builder()
+        .unsigned()
+        .service("test")
+        .add_sink(sink.clone())
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    let arrived = |n: usize| {
+        let started = std::time::Instant::now();
+        while user_records(&parse(&sink.lines())).len() < n {
+            assert!(started.elapsed() < WAIT, "record {n} never arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    for (n, pause) in [(1, 0), (2, 1), (3, 200), (4, 0), (5, 500)] {
+        std::thread::sleep(Duration::from_millis(pause));
+        tracing::dispatcher::with_default(&d, || tracing::info!(n, "event"));
+        arrived(n);
+    }
+    drop(guard);
+}
