@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind};
 use crate::filter::{Directives, RuntimeFilter};
 use crate::key::Key;
 use crate::record::now_nanos;
-use crate::record::{Encoder, Record, Resolved, default_class, write_ts};
+use crate::record::{Encoder, Record, default_class, write_ts};
 use crate::rotation::{Clock, Rotation, nanos};
 use crate::route::{RouteInput, Router};
 use crate::sign::{Chain, PrevEnd, Resume, Seal, State, StreamState as StateEntry};
@@ -884,7 +884,7 @@ impl Worker {
                 }
             }
         }
-        let res = Resolved::new(&rec);
+        let res = self.encoder.resolve(&rec);
         slot.seq += 1;
         let buf = self.batch.line_buf();
         let start = buf.len();
@@ -959,7 +959,7 @@ impl Worker {
 
     /// Routes, numbers and encodes one record into the batch.
     fn process(&mut self, rec: &Record) {
-        let res = Resolved::new(rec);
+        let res = self.encoder.resolve(rec);
         let input = RouteInput {
             target: rec.meta.target(),
             level: rec.level,

@@ -453,12 +453,18 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
+    /// Resolves without a cache; the worker uses [`Encoder::resolve`].
+    #[cfg(test)]
     pub(crate) fn new(rec: &Record) -> Resolved {
+        Resolved::with(rec, promoted_slot)
+    }
+
+    fn with(rec: &Record, slot_of: impl Fn(&'static str) -> Option<usize>) -> Resolved {
         let mut slots = [None; PROMOTED.len()];
         let sets = std::iter::once(&rec.fields).chain(rec.spans.iter().map(|s| &s.fields));
         for (src, set) in sets.enumerate() {
             for (i, f) in set.items.iter().enumerate() {
-                if let Some(p) = promoted_slot(f.name)
+                if let Some(p) = slot_of(f.name)
                     && slots[p].is_none()
                 {
                     slots[p] = Some((src, i));
@@ -523,43 +529,60 @@ pub(crate) struct Encoder {
     static_ctx: Vec<u8>,
     redactor: Redactor,
     source_location: bool,
-    /// Whether a field name is sensitive, remembered per name.
-    sensitive: KeyCache,
+    /// What the worker needs to know about a field name, remembered.
+    names: NameCache,
 }
 
-/// Slots of the [`KeyCache`]; a program has few distinct field names.
-const KEY_CACHE_SLOTS: usize = 256;
+/// Slots of the [`NameCache`]; a program has few distinct field names.
+const NAME_CACHE_SLOTS: usize = 256;
 
-/// The redactor's verdict on field names, remembered by the name's address:
-/// field names are `&'static str`, so one address always holds the same
-/// text, and a hit skips comparing the name with every sensitive key. Direct
-/// mapped: a collision only means asking the redactor again.
+/// What the encoder learns about a field name from its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NameInfo {
+    /// The redactor masks this field's value.
+    sensitive: bool,
+    /// The promoted slot the field feeds, if any.
+    promoted: Option<usize>,
+}
+
+/// Facts about field names, remembered by the name's address: field names
+/// are `&'static str`, so one address always holds the same text, and a hit
+/// skips comparing the name with every sensitive key and promoted name for
+/// every record. Direct mapped: a collision only means working it out
+/// again.
 #[derive(Debug)]
-struct KeyCache {
-    /// (address, length, sensitive); empty slots hold address 0, which no
-    /// name has.
-    slots: Box<[Cell<(usize, usize, bool)>]>,
+struct NameCache {
+    /// (address, length, info); empty slots hold address 0, which no name
+    /// has.
+    slots: Box<[Cell<(usize, usize, NameInfo)>]>,
 }
 
-impl KeyCache {
-    fn new() -> KeyCache {
-        KeyCache {
-            slots: (0..KEY_CACHE_SLOTS)
-                .map(|_| Cell::new((0, 0, false)))
+impl NameCache {
+    fn new() -> NameCache {
+        let empty = NameInfo {
+            sensitive: false,
+            promoted: None,
+        };
+        NameCache {
+            slots: (0..NAME_CACHE_SLOTS)
+                .map(|_| Cell::new((0, 0, empty)))
                 .collect(),
         }
     }
 
-    fn is_sensitive(&self, redactor: &Redactor, name: &'static str) -> bool {
+    fn info(&self, redactor: &Redactor, name: &'static str) -> NameInfo {
         let addr = name.as_ptr() as usize;
-        let slot = &self.slots[(addr >> 3 ^ name.len()) % KEY_CACHE_SLOTS];
-        let (a, len, sensitive) = slot.get();
+        let slot = &self.slots[(addr >> 3 ^ name.len()) % NAME_CACHE_SLOTS];
+        let (a, len, info) = slot.get();
         if a == addr && len == name.len() {
-            return sensitive;
+            return info;
         }
-        let sensitive = redactor.is_sensitive_key(name);
-        slot.set((addr, name.len(), sensitive));
-        sensitive
+        let info = NameInfo {
+            sensitive: redactor.is_sensitive_key(name),
+            promoted: promoted_slot(name),
+        };
+        slot.set((addr, name.len(), info));
+        info
     }
 }
 
@@ -601,8 +624,14 @@ impl Encoder {
             static_ctx: b,
             redactor,
             source_location,
-            sensitive: KeyCache::new(),
+            names: NameCache::new(),
         }
+    }
+
+    /// The record's promoted fields, resolved once for routing and for
+    /// every stream it is encoded into.
+    pub(crate) fn resolve(&self, rec: &Record) -> Resolved {
+        Resolved::with(rec, |name| self.names.info(&self.redactor, name).promoted)
     }
 
     /// Appends the record as one JSON object (without the closing `}` and
@@ -718,7 +747,7 @@ impl Encoder {
     }
 
     fn write_val(&self, out: &mut Vec<u8>, set: &FieldSet, f: &Field) {
-        if self.sensitive.is_sensitive(&self.redactor, f.name) {
+        if self.names.info(&self.redactor, f.name).sensitive {
             write_str(out, MASK);
             return;
         }
@@ -941,42 +970,39 @@ mod tests {
         }
     }
 
-    /// The cache answers as the redactor does, on first sight and on hits,
-    /// and names that share a slot evict each other without mixing verdicts.
+    /// The cache answers as the redactor and the promotion table do, on
+    /// first sight and on hits, and names that share a slot evict each
+    /// other without mixing answers.
     #[test]
-    fn key_cache_agrees_with_the_redactor() {
+    fn name_cache_agrees_with_the_redactor_and_the_promotion_table() {
         let redactor = Redactor::default();
-        let cache = KeyCache::new();
+        let cache = NameCache::new();
+        let fresh = |name: &str| NameInfo {
+            sensitive: redactor.is_sensitive_key(name),
+            promoted: promoted_slot(name),
+        };
         const NAMES: [&str; 8] = [
             "password",
-            "user",
+            "user_id",
             "api_key",
             "apikey",
             "tokenizer",
             "x_token",
             "attempt",
-            "cookie",
+            "op",
         ];
         for _ in 0..3 {
             for name in NAMES {
-                assert_eq!(
-                    cache.is_sensitive(&redactor, name),
-                    redactor.is_sensitive_key(name),
-                    "{name}"
-                );
+                assert_eq!(cache.info(&redactor, name), fresh(name), "{name}");
             }
         }
         // Slices of one static string: different addresses and lengths,
         // many landing in the same slots.
-        static LONG: &str = "password_user_token_attempt_secret_ip_cookie_reason_result";
+        static LONG: &str = "password_user_token_attempt_secret_ip_cookie_op_reason_result";
         for start in 0..LONG.len() {
             for end in start..=LONG.len() {
                 let name: &'static str = &LONG[start..end];
-                assert_eq!(
-                    cache.is_sensitive(&redactor, name),
-                    redactor.is_sensitive_key(name),
-                    "{name:?}"
-                );
+                assert_eq!(cache.info(&redactor, name), fresh(name), "{name:?}");
             }
         }
     }
