@@ -42,6 +42,11 @@ const MAX_LEVEL: u32 = 9;
 /// thread listings.
 const THREAD_NAME: &str = "evtrail-compress";
 
+/// How much lower than the application's the compression thread's CPU
+/// priority is (a nice increment, on Linux): compression can wait, the
+/// application's threads should not wait for it.
+const NICE_INCREMENT: i32 = 10;
+
 /// How long a shutdown whose wait ran out gives the file in hand to be
 /// abandoned: the thread checks between 256 KiB reads, so it normally takes
 /// milliseconds; only a stalled disk makes the thread outlive it.
@@ -315,6 +320,7 @@ impl Worker {
         // Anything this thread emits through `tracing` must not be fed back
         // into the pipeline that is writing the files.
         crate::pipeline::mark_evtrail_thread();
+        lower_priority();
         while let Ok(path) = self.rx.recv() {
             self.gate.wait();
             if self.stop.load(Ordering::Acquire) {
@@ -354,6 +360,24 @@ impl Worker {
                 error: format!("compressing `{}` panicked", path.display()),
                 path,
             },
+        }
+    }
+}
+
+/// Lowers the calling thread's CPU priority by [`NICE_INCREMENT`] (to at
+/// most 19), so that on a busy machine the scheduler runs the application
+/// and the evtrail worker first and compresses in the time left over; files
+/// wait in the bounded backlog meanwhile. Linux only: elsewhere the nice
+/// value belongs to the whole process. A failure only leaves the priority
+/// as it was.
+fn lower_priority() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        // `None` is the calling thread: on Linux each thread has its own
+        // nice value.
+        if let Ok(nice) = getpriority_process(None) {
+            let _ = setpriority_process(None, (nice + NICE_INCREMENT).min(19));
         }
     }
 }
@@ -1248,6 +1272,51 @@ mod tests {
         assert!(!with_suffix(&p, ".gz").exists());
         assert!(c.drain_events().is_empty());
         assert_eq!(c.pending(), 0);
+    }
+
+    /// The compression thread runs at a lower priority than the thread
+    /// that started it, which keeps its own.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_compression_thread_yields_to_the_application() {
+        /// The nice value of thread `tid` of this process, from `/proc`.
+        fn nice_of(tid: &str) -> i32 {
+            let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+            // Fields after the parenthesised name: state is field 3, nice 19.
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            rest.split(' ').nth(16).unwrap().parse().unwrap()
+        }
+        let before = rustix::process::getpriority_process(None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Compressor::start(1, 8).unwrap();
+        let p = rolled(dir.path(), "app", 1);
+        fs::write(&p, b"x\n").unwrap();
+        assert!(c.submit(p.clone()));
+        // Wait until the thread has done something, so it has set its
+        // priority.
+        let started = Instant::now();
+        while c.pending() > 0 {
+            assert!(started.elapsed() < Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Other tests may run compressors of their own right now (some
+        // just starting), so this one must be among the lowered ones.
+        let nices: Vec<i32> = fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().into_string().unwrap())
+            .filter(|tid| {
+                fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+                    .is_ok_and(|comm| comm.trim_end() == "evtrail-compres")
+            })
+            .map(|tid| nice_of(&tid))
+            .collect();
+        assert!(
+            nices.contains(&(before + NICE_INCREMENT).min(19)),
+            "compression threads' nice values: {nices:?}, the test's: {before}"
+        );
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), before);
+        c.shutdown(Some(Duration::from_secs(10)));
     }
 
     /// A file still being compressed when the wait runs out is abandoned,
