@@ -116,15 +116,20 @@ impl Sink for Gate {
     }
 }
 
-#[test]
-fn drop_policy_never_blocks_and_accounts_for_every_lost_record() {
-    const SENT: u64 = 20_000;
+/// A pipeline whose sink holds its first write until the returned sender
+/// sends (or is dropped), with what `configure` adds to an unsigned
+/// builder; the sink's lines are in the returned `MemorySink`.
+fn gated(
+    configure: impl FnOnce(evtrail::Builder) -> evtrail::Builder,
+) -> (
+    crossbeam_channel::Sender<()>,
+    MemorySink,
+    evtrail::Layer,
+    evtrail::Guard,
+) {
     let sink = MemorySink::new();
     let (open, gate) = crossbeam_channel::bounded(1);
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .capacity(16)
+    let (layer, guard) = configure(evtrail::builder().unsigned().service("test"))
         .add_sink(Gate {
             open: gate,
             waited: false,
@@ -132,6 +137,13 @@ fn drop_policy_never_blocks_and_accounts_for_every_lost_record() {
         })
         .build()
         .unwrap();
+    (open, sink, layer, guard)
+}
+
+#[test]
+fn drop_policy_never_blocks_and_accounts_for_every_lost_record() {
+    const SENT: u64 = 20_000;
+    let (open, sink, layer, guard) = gated(|b| b.capacity(16));
     let d = dispatch(layer);
     // The sink is stuck until the producer is done: if emitting blocked,
     // the producer would never finish and this would time out.
@@ -185,19 +197,7 @@ fn drop_policy_never_blocks_and_accounts_for_every_lost_record() {
 
 #[test]
 fn audit_and_security_block_by_default_while_other_classes_drop() {
-    let sink = MemorySink::new();
-    let (open, gate) = crossbeam_channel::bounded(1);
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .capacity(4)
-        .add_sink(Gate {
-            open: gate,
-            waited: false,
-            inner: sink.clone(),
-        })
-        .build()
-        .unwrap();
+    let (open, sink, layer, guard) = gated(|b| b.capacity(4));
     let d = dispatch(layer);
     let audit = {
         let d = d.clone();
@@ -237,21 +237,11 @@ fn audit_and_security_block_by_default_while_other_classes_drop() {
 
 #[test]
 fn per_class_policy_overrides_the_default() {
-    let sink = MemorySink::new();
-    let (open, gate) = crossbeam_channel::bounded(1);
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .capacity(2)
-        .overflow(Overflow::Block)
-        .overflow_for("metrics", Overflow::DropNewest)
-        .add_sink(Gate {
-            open: gate,
-            waited: false,
-            inner: sink.clone(),
-        })
-        .build()
-        .unwrap();
+    let (open, sink, layer, guard) = gated(|b| {
+        b.capacity(2)
+            .overflow(Overflow::Block)
+            .overflow_for("metrics", Overflow::DropNewest)
+    });
     let d = dispatch(layer);
     tracing::dispatcher::with_default(&d, || {
         for i in 0..1_000 {
@@ -276,20 +266,7 @@ fn per_class_policy_overrides_the_default() {
 fn blocked_producers_are_released_by_draining_and_by_shutdown() {
     const THREADS: u64 = 3;
     const PER_THREAD: u64 = 2_000;
-    let sink = MemorySink::new();
-    let (open, gate) = crossbeam_channel::bounded(1);
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .capacity(8)
-        .overflow(Overflow::Block)
-        .add_sink(Gate {
-            open: gate,
-            waited: false,
-            inner: sink.clone(),
-        })
-        .build()
-        .unwrap();
+    let (open, sink, layer, guard) = gated(|b| b.capacity(8).overflow(Overflow::Block));
     let d = dispatch(layer);
     let (done_tx, done) = crossbeam_channel::unbounded();
     let producers: Vec<_> = (0..THREADS)
