@@ -237,7 +237,7 @@ fn audit_and_security_block_by_default_while_other_classes_drop() {
 
 #[test]
 fn per_class_policy_overrides_the_default() {
-    let (open, sink, layer, guard) = gated(|b| {
+    let (open, _sink, layer, guard) = gated(|b| {
         b.capacity(2)
             .overflow(Overflow::Block)
             .overflow_for("metrics", Overflow::DropNewest)
