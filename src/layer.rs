@@ -12,7 +12,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::pipeline::{Shared, on_evtrail_thread};
-use crate::record::{Capture, FieldSet, Meta, OwnedMeta, Record, SpanData};
+use crate::record::{Buffers, Capture, FieldSet, Meta, OwnedMeta, Record, SpanData};
 
 /// The `tracing-subscriber` layer that feeds evtrail.
 ///
@@ -113,7 +113,13 @@ where
             return;
         }
         let ts = self.shared.now();
-        let mut fields = FieldSet::with_capacity(meta.fields().len(), EVENT_TEXT_CAPACITY);
+        let Buffers {
+            mut fields,
+            mut spans,
+        } = self.shared.reuse().unwrap_or_else(|| Buffers {
+            fields: FieldSet::with_capacity(meta.fields().len(), EVENT_TEXT_CAPACITY),
+            spans: Vec::new(),
+        });
         let mut message = None;
         event.record(&mut Capture {
             set: &mut fields,
@@ -122,12 +128,11 @@ where
             replace: false,
             skip_log_fields: normalized.is_some(),
         });
-        let spans = match ctx.event_scope(event) {
-            Some(scope) => scope
-                .filter_map(|span| span.extensions().get::<SpanSlot>().map(|s| s.0.clone()))
-                .collect(),
-            None => Vec::new(),
-        };
+        if let Some(scope) = ctx.event_scope(event) {
+            spans.extend(
+                scope.filter_map(|span| span.extensions().get::<SpanSlot>().map(|s| s.0.clone())),
+            );
+        }
         let meta = match &normalized {
             None => Meta::Static(event.metadata()),
             Some(m) => Meta::Owned(Box::new(OwnedMeta {

@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind};
 use crate::filter::{Directives, RuntimeFilter};
 use crate::key::Key;
 use crate::record::now_nanos;
-use crate::record::{Encoder, Record, default_class, write_ts};
+use crate::record::{Buffers, Encoder, Record, default_class, write_ts};
 use crate::rotation::{Clock, Rotation, nanos};
 use crate::route::{RouteInput, Router};
 use crate::sign::{Chain, PrevEnd, Resume, Seal, State, StreamState as StateEntry};
@@ -172,7 +172,14 @@ pub(crate) struct Shared {
     drains: Vec<Arc<dyn Drain>>,
     /// Where `Block` producers wait for a full queue to drain.
     room: Arc<Room>,
+    /// Emptied record buffers from the worker, for the next events.
+    pool: Receiver<Buffers>,
 }
+
+/// Emptied record buffers kept for reuse: enough to cover the events
+/// emitted while the worker handles one batch: about half a MiB, and
+/// under 3 MiB however big the events (larger buffers are not kept).
+const POOL_BUFFERS: usize = 1024;
 
 /// How often a recently busy worker looks at an empty queue.
 ///
@@ -238,6 +245,11 @@ impl Shared {
             .iter()
             .find(|(c, _)| c == class)
             .map_or(self.default_overflow, |(_, o)| *o)
+    }
+
+    /// Buffers of a record the worker has finished with, if any is waiting.
+    pub(crate) fn reuse(&self) -> Option<Buffers> {
+        self.pool.try_recv().ok()
     }
 
     /// Counts an event ignored because it came from evtrail's own thread.
@@ -422,8 +434,10 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
     let seals = Arc::new(Mutex::new(vec![None; streams.len()]));
     let signed = s.signing.is_some();
     let room = Arc::new(Room::default());
+    let (pool_tx, pool) = crossbeam_channel::bounded(POOL_BUFFERS);
     let worker = Worker {
         rx,
+        pool: pool_tx,
         room: room.clone(),
         room_at: s.capacity / 2,
         wake_rx,
@@ -482,6 +496,7 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
         file_live: s.file_live,
         drains,
         room,
+        pool,
     }))
 }
 
@@ -534,6 +549,8 @@ impl SinkSlot {
 
 struct Worker {
     rx: Receiver<Msg>,
+    /// Where emptied record buffers go back to the emitting threads.
+    pool: Sender<Buffers>,
     /// Producers waiting for the queue to drain to `room_at` records.
     room: Arc<Room>,
     room_at: usize,
@@ -650,6 +667,7 @@ impl Worker {
                     Msg::Record(rec) => {
                         self.counters.received.fetch_add(1, Ordering::Relaxed);
                         self.process(&rec);
+                        self.recycle(rec);
                         taken += 1;
                     }
                     Msg::Flush(ack) => acks.push(ack),
@@ -1008,6 +1026,14 @@ impl Worker {
             self.counters.internal.fetch_add(1, Ordering::Relaxed);
         } else {
             self.counters.written.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands a processed record's buffers back for reuse; when the pool is
+    /// full they are simply freed.
+    fn recycle(&self, rec: Record) {
+        if let Some(buffers) = Buffers::reclaim(rec) {
+            let _ = self.pool.try_send(buffers);
         }
     }
 

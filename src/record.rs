@@ -139,6 +139,44 @@ impl fmt::Write for Bounded<'_> {
     }
 }
 
+/// A record's heap buffers, emptied by the worker and handed back to the
+/// emitting threads, so that capturing an event reuses memory instead of
+/// allocating it on one thread and freeing it on another (which costs
+/// both threads a lock in the allocator under load).
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    pub(crate) fields: FieldSet,
+    pub(crate) spans: Vec<Arc<SpanData>>,
+}
+
+/// Buffers grown past these sizes are freed instead of reused, so one huge
+/// event does not pin its memory in the pool.
+const REUSE_MAX_TEXT: usize = 1024;
+const REUSE_MAX_FIELDS: usize = 32;
+const REUSE_MAX_SPANS: usize = 32;
+
+impl Buffers {
+    /// Empties a finished record's buffers for reuse; `None` when they grew
+    /// too big to keep.
+    pub(crate) fn reclaim(rec: Record) -> Option<Buffers> {
+        let Record {
+            mut fields,
+            mut spans,
+            ..
+        } = rec;
+        if fields.text.capacity() > REUSE_MAX_TEXT
+            || fields.items.capacity() > REUSE_MAX_FIELDS
+            || spans.capacity() > REUSE_MAX_SPANS
+        {
+            return None;
+        }
+        fields.text.clear();
+        fields.items.clear();
+        spans.clear();
+        Some(Buffers { fields, spans })
+    }
+}
+
 impl FieldSet {
     /// The string a `Val::Str` points at.
     pub(crate) fn str_at(&self, start: u32, end: u32) -> &str {
@@ -968,6 +1006,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Reclaimed buffers come back empty with their capacity; buffers grown
+    /// past the limits are not kept.
+    #[test]
+    fn reclaim_empties_small_buffers_and_refuses_big_ones() {
+        let record = |text: usize| {
+            let mut fields = FieldSet::with_capacity(4, 16);
+            let (s, e) = fields.push_text(&"x".repeat(text), usize::MAX);
+            fields.push("note", Val::Str(s, e), false);
+            let mut rec = Record::internal(Level::INFO, "test", "message");
+            rec.fields = fields;
+            rec.spans.push(Arc::new(SpanData {
+                name: "span",
+                fields: FieldSet::default(),
+            }));
+            rec
+        };
+        let b = Buffers::reclaim(record(100)).expect("small buffers are kept");
+        assert!(b.fields.text.is_empty() && b.fields.items.is_empty() && b.spans.is_empty());
+        assert!(b.fields.text.capacity() >= 100);
+        assert!(Buffers::reclaim(record(REUSE_MAX_TEXT + 1)).is_none());
     }
 
     /// The cache answers as the redactor and the promotion table do, on

@@ -1001,3 +1001,55 @@ fn log_crate_records_keep_their_own_target_level_and_location() {
     assert!(!line.contains("log."), "{line}");
     assert!(v.get("fields").is_none(), "{line}");
 }
+
+/// Record buffers are reused once the worker is done with them: an event
+/// captured into a reused buffer carries its own fields, message and spans
+/// and nothing of the event that used the buffer before.
+#[test]
+fn reused_buffers_carry_nothing_over_from_earlier_events() {
+    let sink = MemorySink::new();
+    let (layer, guard) = evtrail::builder()
+        .unsigned()
+        .service("test")
+        .add_sink(sink.clone())
+        .build()
+        .expect("build");
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for round in 0..50u64 {
+            {
+                let span = tracing::info_span!("outer", tenant = "acme", round);
+                let _e = span.enter();
+                tracing::info!(
+                    user_id = "u-1",
+                    note = "a long value that fills the text buffer",
+                    round,
+                    "first"
+                );
+            }
+            // The worker has the first record (and its buffers) back.
+            guard.flush(FLUSH).expect("flush");
+            tracing::warn!(code = 7, "second");
+            guard.flush(FLUSH).expect("flush");
+        }
+    });
+    let lines = sink.lines();
+    assert_eq!(lines.len(), 100);
+    for pair in lines.chunks(2) {
+        let (first, second) = (parse(&pair[0]), parse(&pair[1]));
+        assert_eq!(first["msg"], "first");
+        assert_eq!(first["tenant"], "acme");
+        assert_eq!(second["msg"], "second");
+        assert_eq!(second["code"], 7);
+        for stale in ["tenant", "user", "spans"] {
+            assert!(
+                second.get(stale).is_none(),
+                "{stale} carried over: {second}"
+            );
+        }
+        assert_eq!(
+            second["fields"].as_object().map_or(0, |f| f.len()),
+            0,
+            "{second}"
+        );
+    }
+}
