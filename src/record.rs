@@ -858,12 +858,19 @@ fn write_escaped(out: &mut Vec<u8>, s: &str) {
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-            if !may_need_escape(word) {
-                i += 8;
-                continue;
+        let word = match bytes.get(i..i + 8) {
+            Some(word) => u64::from_le_bytes(word.try_into().expect("eight bytes")),
+            None => {
+                // The last 1 to 7 bytes, padded with a byte that never
+                // needs escaping, so short strings get the word test too.
+                let mut tail = [b'a'; 8];
+                tail[..bytes.len() - i].copy_from_slice(&bytes[i..]);
+                u64::from_le_bytes(tail)
             }
+        };
+        if !may_need_escape(word) {
+            i += 8;
+            continue;
         }
         let end = (i + 8).min(bytes.len());
         for (at, &b) in bytes.iter().enumerate().take(end).skip(i) {
