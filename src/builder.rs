@@ -181,7 +181,8 @@ impl Builder {
 
     /// How the [`log_dir`](Self::log_dir) files are compressed, cleaned up,
     /// synced and permissioned. Default: [`FileOptions::default`] (gzip
-    /// level 2, keep everything, no `fsync`, modes 0640 and 0750).
+    /// level 2 with up to 2 s at close for queued compression, keep
+    /// everything, no `fsync`, modes 0640 and 0750).
     pub fn file_options(mut self, options: FileOptions) -> Builder {
         self.file_options = options;
         self

@@ -142,9 +142,9 @@ pub use rotation::{Clock, DEFAULT_MAX_FILE_BYTES, Period, Rotation};
 pub use route::{DEFAULT_STREAM, Route};
 pub use sign::{DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Seal};
 pub use sink::{
-    Batch, DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, DeliveryStats,
-    Durability, Entry, FileOptions, FileSink, MemorySink, Retention, Sink, SinkContext, SinkError,
-    StdoutFormat, StdoutSink,
+    Batch, DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE,
+    DEFAULT_FILE_MODE, DeliveryStats, Durability, Entry, FileOptions, FileSink, MemorySink,
+    Retention, Sink, SinkContext, SinkError, StdoutFormat, StdoutSink,
 };
 
 /// The record format, specified.

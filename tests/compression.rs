@@ -214,6 +214,60 @@ fn dropping_the_guard_waits_for_queued_compressions() {
     assert!(!names_in(dir).iter().any(|n| n.ends_with(".tmp")));
 }
 
+/// With no wait for compression at close, the guard leaves whatever was
+/// still queued as complete plain files (never a `.gz.tmp`), the log
+/// verifies as it is, and the next start compresses what was left.
+#[test]
+fn a_zero_compression_wait_leaves_complete_files_that_the_next_start_compresses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let build = |wait: Duration| {
+        evtrail::builder()
+            .service("compression")
+            .key(key())
+            .log_dir(dir)
+            .overflow(Overflow::Block)
+            .rotation(Rotation::never())
+            .file_options(
+                FileOptions::default()
+                    .compression(Some(9))
+                    .compression_wait(wait),
+            )
+            .build()
+            .unwrap()
+    };
+    let (layer, guard) = build(Duration::ZERO);
+    write_segments(&dispatch(layer), &guard, 8, 2_000);
+    drop(guard);
+    assert!(
+        !names_in(dir).iter().any(|n| n.ends_with(".tmp")),
+        "{:?}",
+        names_in(dir)
+    );
+    let rolled_now = rolled(dir);
+    assert_eq!(rolled_now.len(), 8, "{rolled_now:?}");
+    let plain = rolled_now.iter().filter(|r| !r.gzip).count();
+    eprintln!("{plain} of 8 rolled files left plain at close");
+    let verify = || {
+        Verifier::new(Keyring::new().with(key()))
+            .verify_paths(&[dir])
+            .unwrap()
+    };
+    let report = verify();
+    assert!(report.is_clean(), "{report}");
+    let records = report.streams[0].records;
+
+    // The next start (with the default wait) compresses what was left.
+    let (_layer, guard) = build(evtrail::DEFAULT_COMPRESSION_WAIT);
+    wait_until_compressed(dir);
+    drop(guard);
+    let rolled_later = rolled(dir);
+    assert!(rolled_later.iter().all(|r| r.gzip), "{rolled_later:?}");
+    let report = verify();
+    assert!(report.is_clean(), "{report}");
+    assert!(report.streams[0].records >= records);
+}
+
 #[test]
 fn compression_none_leaves_rolled_files_plain() {
     let tmp = tempfile::tempdir().unwrap();

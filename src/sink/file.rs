@@ -18,6 +18,9 @@ use crate::error::{Error, ErrorKind};
 /// runs beside the application, so its CPU time is taken from it; choose
 /// 6 to 9 with [`FileOptions::compression`] for archives.
 pub const DEFAULT_COMPRESSION_LEVEL: u32 = 2;
+/// How long closing a file sink waits, by default, for rolled files still
+/// queued for compression; see [`FileOptions::compression_wait`].
+pub const DEFAULT_COMPRESSION_WAIT: Duration = Duration::from_secs(2);
 /// Default permissions of log files (Unix).
 pub const DEFAULT_FILE_MODE: u32 = 0o640;
 /// Default permissions of a log directory evtrail creates (Unix).
@@ -70,6 +73,7 @@ pub enum Durability {
 #[derive(Clone, Debug)]
 pub struct FileOptions {
     compression: Option<u32>,
+    compression_wait: Duration,
     retention: Retention,
     durability: Durability,
     file_mode: u32,
@@ -80,6 +84,7 @@ impl Default for FileOptions {
     fn default() -> FileOptions {
         FileOptions {
             compression: Some(DEFAULT_COMPRESSION_LEVEL),
+            compression_wait: DEFAULT_COMPRESSION_WAIT,
             retention: Retention::keep_all(),
             durability: Durability::Flush,
             file_mode: DEFAULT_FILE_MODE,
@@ -94,6 +99,21 @@ impl FileOptions {
     /// Compression runs on its own thread, never on the worker's.
     pub fn compression(mut self, level: Option<u32>) -> FileOptions {
         self.compression = level.map(|l| l.min(9));
+        self
+    }
+
+    /// How long closing the sink (dropping the guard) waits for rolled
+    /// files still queued for compression. Default
+    /// [`DEFAULT_COMPRESSION_WAIT`]. When it runs out, the file being
+    /// compressed is abandoned (the original stays) and the sink closes;
+    /// files left uncompressed are compressed at the next start. Zero
+    /// closes as soon as the file in hand is abandoned (milliseconds):
+    /// right for short-lived programs, which should not linger at exit; a
+    /// longer wait leaves fewer plain files behind a service that stops for
+    /// good. Behind a pipeline the wait is part of the guard's
+    /// [`flush_timeout`](crate::Builder::flush_timeout), so raise that too.
+    pub fn compression_wait(mut self, wait: Duration) -> FileOptions {
+        self.compression_wait = wait;
         self
     }
 
@@ -178,6 +198,8 @@ pub struct FileSink {
     compressor: Option<Compressor>,
     /// The level the compressor was started with.
     compressor_level: u32,
+    /// How long `close` waits for queued compression.
+    compression_wait: Duration,
     last_sync: Instant,
 }
 
@@ -237,6 +259,7 @@ impl FileSink {
             file_mode: options.file_mode,
             compressor: None,
             compressor_level: 0,
+            compression_wait: options.compression_wait,
             last_sync: Instant::now(),
         };
         let streams = sink.streams_on_disk();
@@ -660,7 +683,7 @@ impl Sink for FileSink {
         self.files.clear();
         if let Some(mut c) = self.compressor.take() {
             // Unfinished compressions are completed at the next start.
-            c.shutdown(Some(Duration::from_secs(2)));
+            c.shutdown(Some(self.compression_wait));
         }
         result
             .map_err(|e| SinkError::io(format!("cannot sync files in `{}`", self.dir.display()), e))

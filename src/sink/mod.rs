@@ -28,8 +28,8 @@ pub(crate) use file::SharedOptions;
 #[cfg(test)]
 pub(crate) use file::rolled_name;
 pub use file::{
-    DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, Durability, FileOptions,
-    FileSink,
+    DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
+    Durability, FileOptions, FileSink,
 };
 pub(crate) use file::{parse_rolled_name, rolled_stream};
 pub use memory::MemorySink;
