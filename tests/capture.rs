@@ -2,6 +2,8 @@
 //! is encoded: JSON types, promotion, collisions, key order, escaping and
 //! truncation, checked on real lines written through the whole pipeline.
 
+mod common;
+
 use std::error::Error as StdError;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -346,13 +348,7 @@ fn source_location_can_be_turned_off() {
 
 #[test]
 fn thread_name_of_a_named_thread_is_recorded() {
-    let sink = MemorySink::new();
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .add_sink(sink.clone())
-        .build()
-        .unwrap();
+    let (sink, layer, guard) = common::memory_pipeline();
     std::thread::Builder::new()
         .name("order-worker-7".into())
         .spawn(move || {
@@ -373,13 +369,7 @@ fn thread_name_of_a_named_thread_is_recorded() {
 
 #[test]
 fn unnamed_thread_is_recorded_by_its_id() {
-    let sink = MemorySink::new();
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .add_sink(sink.clone())
-        .build()
-        .unwrap();
+    let (sink, layer, guard) = common::memory_pipeline();
     let id = std::thread::spawn(move || {
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
             tracing::info!("from an unnamed thread");
@@ -1007,13 +997,7 @@ fn log_crate_records_keep_their_own_target_level_and_location() {
 /// and nothing of the event that used the buffer before.
 #[test]
 fn reused_buffers_carry_nothing_over_from_earlier_events() {
-    let sink = MemorySink::new();
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .add_sink(sink.clone())
-        .build()
-        .expect("build");
+    let (sink, layer, guard) = common::memory_pipeline();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for round in 0..50u64 {
             {

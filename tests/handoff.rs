@@ -318,13 +318,7 @@ fn blocked_producers_are_released_by_draining_and_by_shutdown() {
 /// be woken by the send).
 #[test]
 fn records_arrive_unprompted_after_busy_and_after_quiet_spells() {
-    let sink = MemorySink::new();
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .add_sink(sink.clone())
-        .build()
-        .unwrap();
+    let (sink, layer, guard) = common::memory_pipeline();
     let d = dispatch(layer);
     let arrived = |n: usize| {
         let started = std::time::Instant::now();

@@ -106,13 +106,7 @@ fn flush_works_while_other_threads_keep_the_queue_busy() {
 
 #[test]
 fn shutdown_is_idempotent_and_later_events_are_counted_as_dropped() {
-    let sink = MemorySink::new();
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .add_sink(sink.clone())
-        .build()
-        .unwrap();
+    let (sink, layer, guard) = common::memory_pipeline();
     let d = dispatch(layer);
     tracing::dispatcher::with_default(&d, || tracing::info!("before"));
     guard.shutdown(WAIT).unwrap();

@@ -11,6 +11,19 @@ use tracing_subscriber::layer::SubscriberExt;
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// An unsigned pipeline (service `test`) whose only sink is the returned
+/// `MemorySink`, for tests that read back what was written.
+pub fn memory_pipeline() -> (evtrail::MemorySink, evtrail::Layer, evtrail::Guard) {
+    let sink = evtrail::MemorySink::new();
+    let (layer, guard) = evtrail::builder()
+        .unsigned()
+        .service("test")
+        .add_sink(sink.clone())
+        .build()
+        .expect("build");
+    (sink, layer, guard)
+}
+
 /// A dispatcher with only the evtrail layer.
 pub fn dispatch(layer: evtrail::Layer) -> tracing::Dispatch {
     tracing::Dispatch::new(tracing_subscriber::registry().with(layer))
