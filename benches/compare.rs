@@ -18,9 +18,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
-use std::thread::JoinHandle;
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -35,6 +33,14 @@ use tracing::dispatcher::DefaultGuard;
 use tracing::span::EnteredSpan;
 use tracing_appender::non_blocking::NonBlockingBuilder;
 use tracing_subscriber::layer::SubscriberExt;
+
+#[path = "common/cpu.rs"]
+mod cpu;
+#[path = "common/numbers.rs"]
+mod numbers;
+
+use cpu::{Monitor, process_cpu};
+use numbers::grouped;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -64,14 +70,11 @@ const REF_WORKER: &str = "ref-appender";
 const RAW_WORKER: &str = "raw-writer";
 const COMPRESS_COMM: &str = "evtrail-compres";
 const EVTRAIL_WORKER: &str = "evtrail-worker";
-const MONITOR: &str = "bench-cpu-mon";
 /// How often the per-thread CPU times are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 /// Generous: only a stuck worker or compressor would take this long.
 const WAIT_LIMIT: Duration = Duration::from_secs(600);
 const POLL: Duration = Duration::from_millis(1);
-/// `/proc` reports CPU time in clock ticks; 100 per second on Linux.
-const TICKS_PER_SEC: f64 = 100.0;
 /// The digits of the raw lines' counter, patched per line.
 const COUNTER_DIGITS: usize = 10;
 
@@ -439,40 +442,6 @@ fn drive<W: Workload>(spec: &Spec, w: &W, settle: impl FnOnce()) -> Drive {
 // ---------------------------------------------------------------------------
 // /proc
 
-/// `(comm, utime + stime in ticks)` from a `/proc/.../stat` line.
-fn parse_stat(stat: &str) -> Option<(String, u64)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    // After the comm, the first field is field 3 (state); utime and stime
-    // are fields 14 and 15.
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((stat[open + 1..close].to_owned(), utime + stime))
-}
-
-/// CPU seconds (user + system) of the whole process so far, exited threads
-/// included.
-fn process_cpu() -> f64 {
-    let stat = fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
-    parse_stat(&stat).expect("parse /proc/self/stat").1 as f64 / TICKS_PER_SEC
-}
-
-/// `(tid, comm, ticks)` of every live thread.
-fn threads() -> Vec<(u32, String, u64)> {
-    let Ok(list) = fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    list.flatten()
-        .filter_map(|e| {
-            let tid = e.file_name().to_str()?.parse().ok()?;
-            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
-            let (comm, ticks) = parse_stat(&stat)?;
-            Some((tid, comm, ticks))
-        })
-        .collect()
-}
-
 /// CPU seconds per role of thread.
 #[derive(Default)]
 struct ThreadCpu {
@@ -484,47 +453,12 @@ struct ThreadCpu {
     gzip: f64,
 }
 
-/// Samples every thread's CPU time, so that threads which end during the
-/// run (the compressor may) still count, to within one interval.
-struct Monitor {
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<HashMap<u32, (String, u64)>>,
-    base: HashMap<u32, u64>,
-}
-
-impl Monitor {
-    fn start() -> Monitor {
-        let base = threads().into_iter().map(|(t, _, c)| (t, c)).collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::Builder::new()
-            .name(MONITOR.to_owned())
-            .spawn(move || {
-                let mut last = HashMap::new();
-                loop {
-                    let done = flag.load(Ordering::Acquire);
-                    for (tid, comm, ticks) in threads() {
-                        last.insert(tid, (comm, ticks));
-                    }
-                    if done {
-                        return last;
-                    }
-                    std::thread::sleep(SAMPLE_EVERY);
-                }
-            })
-            .expect("spawn monitor");
-        Monitor { stop, handle, base }
-    }
-
-    fn finish(self) -> ThreadCpu {
-        self.stop.store(true, Ordering::Release);
-        let last = self.handle.join().expect("monitor");
+impl ThreadCpu {
+    /// Sums what a [`Monitor`] sampled by the threads' names.
+    fn of(monitor: Monitor) -> ThreadCpu {
         let mut out = ThreadCpu::default();
-        for (tid, (comm, ticks)) in last {
-            let base = self.base.get(&tid).copied().unwrap_or(0);
-            let secs = ticks.saturating_sub(base) as f64 / TICKS_PER_SEC;
+        for (_, comm, secs) in monitor.finish() {
             match comm.as_str() {
-                MONITOR => {}
                 COMPRESS_COMM => out.gzip += secs,
                 EVTRAIL_WORKER | REF_WORKER | RAW_WORKER => out.worker += secs,
                 _ => out.emitting += secs,
@@ -734,7 +668,7 @@ fn child_evtrail(spec: &Spec, out: &mut Outcome) {
     let (layer, guard) = b.build().expect("evtrail build");
     let handle = guard.handle();
     let w = Traced(Dispatch::new(tracing_subscriber::registry().with(layer)));
-    let monitor = Monitor::start();
+    let monitor = Monitor::start(SAMPLE_EVERY);
     let cpu0 = process_cpu();
     let d = drive(spec, &w, || {
         guard.flush(WAIT_LIMIT).expect("flush after the warm-up");
@@ -746,7 +680,7 @@ fn child_evtrail(spec: &Spec, out: &mut Outcome) {
     drop(guard);
     let done = Instant::now();
     let cpu = process_cpu() - cpu0;
-    common(out, &d, done, cpu, monitor.finish());
+    common(out, &d, done, cpu, ThreadCpu::of(monitor));
     out.set("written_s", (written - d.start).as_secs_f64());
     out.set("guard_drop_s", (done - written).as_secs_f64());
     drop(w);
@@ -839,7 +773,7 @@ fn child_reference(spec: &Spec, out: &mut Outcome) {
         .with_writer(writer)
         .finish();
     let w = Traced(Dispatch::new(subscriber));
-    let monitor = Monitor::start();
+    let monitor = Monitor::start(SAMPLE_EVERY);
     let cpu0 = process_cpu();
     let d = drive(spec, &w, || wait_for_lines(&dir, spec.warmup));
     let t = Instant::now();
@@ -852,7 +786,7 @@ fn child_reference(spec: &Spec, out: &mut Outcome) {
     wait_thread_gone(REF_WORKER);
     let done = Instant::now();
     let cpu = process_cpu() - cpu0;
-    common(out, &d, done, cpu, monitor.finish());
+    common(out, &d, done, cpu, ThreadCpu::of(monitor));
     out.set("guard_drop_s", (guard_returned - t).as_secs_f64());
     out.set("after_guard_s", (done - guard_returned).as_secs_f64());
     let disk = read_back(&dir);
@@ -885,7 +819,7 @@ fn child_raw_channel(spec: &Spec, out: &mut Outcome) {
         template,
         counter_at,
     };
-    let monitor = Monitor::start();
+    let monitor = Monitor::start(SAMPLE_EVERY);
     let cpu0 = process_cpu();
     let d = drive(spec, &w, || {
         let deadline = Instant::now() + WAIT_LIMIT;
@@ -898,7 +832,7 @@ fn child_raw_channel(spec: &Spec, out: &mut Outcome) {
     writer.join().expect("raw writer");
     let done = Instant::now();
     let cpu = process_cpu() - cpu0;
-    common(out, &d, done, cpu, monitor.finish());
+    common(out, &d, done, cpu, ThreadCpu::of(monitor));
     let disk = read_back(tmp.path());
     assert_eq!(disk.events, spec.sent(), "raw: every line on disk");
     out.set("sent", spec.sent() as f64);
@@ -992,18 +926,6 @@ struct Column {
     fmt: fn(f64) -> String,
     ratio: Ratio,
     value: fn(&Figures) -> Option<f64>,
-}
-
-fn grouped(v: f64) -> String {
-    let digits = format!("{:.0}", v);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && c != '-' && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn f3(v: f64) -> String {

@@ -11,19 +11,24 @@
 //! lines (and of events in the pipeline runs). Linux only: CPU time is read
 //! from `/proc`.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use evtrail::{Batch, FileOptions, FileSink, Key, Overflow, Rotation, Sink, SinkError};
 use flate2::read::MultiGzDecoder;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
+
+#[path = "common/cpu.rs"]
+mod cpu;
+#[path = "common/numbers.rs"]
+mod numbers;
+
+use cpu::{Monitor, process_cpu};
+use numbers::grouped;
 
 const DEFAULT_N: usize = 1_000_000;
 /// Where the pipeline starts a new segment, and so a new file.
@@ -33,8 +38,6 @@ const BATCH_SIZE: usize = 1024;
 /// The raw writer's buffer.
 const RAW_BUFFER: usize = 64 << 10;
 const MESSAGE: &str = "order placed";
-/// `/proc` reports CPU time in clock ticks; 100 per second on Linux.
-const TICKS_PER_SEC: f64 = 100.0;
 /// How often the per-thread CPU times are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 const POLL: Duration = Duration::from_millis(2);
@@ -43,7 +46,6 @@ const COMPRESS_TIMEOUT: Duration = Duration::from_secs(600);
 /// The compression thread's name as `/proc` shows it (15 bytes at most).
 const COMPRESS_COMM: &str = "evtrail-compres";
 const WORKER_COMM: &str = "evtrail-worker";
-const MONITOR_NAME: &str = "bench-cpu-mon";
 /// Timed runs of each raw and sink configuration; the fastest is kept.
 const SINK_RUNS: usize = 3;
 /// Timed runs of each pipeline configuration; the fastest is kept.
@@ -149,41 +151,10 @@ fn without_segments(batches: &[Batch]) -> Vec<Batch> {
         .collect()
 }
 
-/// `(comm, utime + stime in ticks)` from a `/proc/.../stat` line.
-fn parse_stat(stat: &str) -> Option<(String, u64)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    // After the comm, the first field is field 3 (state); utime and stime
-    // are fields 14 and 15.
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((stat[open + 1..close].to_owned(), utime + stime))
-}
-
-/// CPU seconds of the whole process so far, exited threads included.
-fn process_cpu() -> f64 {
-    let stat = fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
-    parse_stat(&stat).expect("parse /proc/self/stat").1 as f64 / TICKS_PER_SEC
-}
-
-/// `(tid, comm, ticks)` of every live thread.
-fn threads() -> Vec<(u32, String, u64)> {
-    let Ok(list) = fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    list.flatten()
-        .filter_map(|e| {
-            let tid = e.file_name().to_str()?.parse().ok()?;
-            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
-            let (comm, ticks) = parse_stat(&stat)?;
-            Some((tid, comm, ticks))
-        })
-        .collect()
-}
-
 fn compressor_running() -> bool {
-    threads().iter().any(|(_, comm, _)| comm == COMPRESS_COMM)
+    cpu::threads()
+        .iter()
+        .any(|(_, comm, _)| comm == COMPRESS_COMM)
 }
 
 /// CPU seconds per role of thread over a run.
@@ -194,46 +165,13 @@ struct ThreadCpu {
     compress: f64,
 }
 
-/// Samples every thread's CPU time, so threads that end during the run
-/// (the compressor is detached, the worker joined) are still counted, to
-/// within one sampling interval.
-struct Monitor {
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<HashMap<u32, (String, u64)>>,
-    base: HashMap<u32, u64>,
-}
-
-impl Monitor {
-    fn start() -> Monitor {
-        let base = threads().into_iter().map(|(t, _, c)| (t, c)).collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::Builder::new()
-            .name(MONITOR_NAME.to_owned())
-            .spawn(move || {
-                let mut last = HashMap::new();
-                loop {
-                    let done = flag.load(Ordering::Acquire);
-                    for (tid, comm, ticks) in threads() {
-                        last.insert(tid, (comm, ticks));
-                    }
-                    if done {
-                        return last;
-                    }
-                    std::thread::sleep(SAMPLE_EVERY);
-                }
-            })
-            .expect("spawn monitor");
-        Monitor { stop, handle, base }
-    }
-
-    fn finish(self) -> ThreadCpu {
-        self.stop.store(true, Ordering::Release);
-        let last = self.handle.join().expect("monitor");
+impl ThreadCpu {
+    /// Sums what a [`Monitor`] sampled: the main thread by its id, the
+    /// others by their names.
+    fn of(monitor: Monitor) -> ThreadCpu {
         let pid = std::process::id();
         let mut out = ThreadCpu::default();
-        for (tid, (comm, ticks)) in last {
-            let secs = (ticks - self.base.get(&tid).copied().unwrap_or(0)) as f64 / TICKS_PER_SEC;
+        for (tid, comm, secs) in monitor.finish() {
             if tid == pid {
                 out.main += secs;
             } else if comm == WORKER_COMM {
@@ -374,7 +312,7 @@ struct Run {
 
 fn raw_writer(dir: &Path, batches: &[Batch]) -> Run {
     let path = dir.join("raw.log");
-    let monitor = Monitor::start();
+    let monitor = Monitor::start(SAMPLE_EVERY);
     let cpu0 = process_cpu();
     let start = Instant::now();
     let mut w = BufWriter::with_capacity(RAW_BUFFER, fs::File::create(&path).expect("create"));
@@ -387,7 +325,7 @@ fn raw_writer(dir: &Path, batches: &[Batch]) -> Run {
     let file = w.into_inner().expect("flush");
     let writes = start.elapsed();
     let cpu = process_cpu() - cpu0;
-    let threads = monitor.finish();
+    let threads = ThreadCpu::of(monitor);
     // Not part of the raw figures; the sink syncs at every roll and on close.
     let t = Instant::now();
     file.sync_data().expect("sync");
@@ -407,7 +345,7 @@ fn raw_writer(dir: &Path, batches: &[Batch]) -> Run {
 
 fn file_sink(dir: &Path, batches: &[Batch], options: FileOptions, gzip: bool) -> Run {
     let mut sink = FileSink::with_options(dir, options).expect("file sink");
-    let monitor = Monitor::start();
+    let monitor = Monitor::start(SAMPLE_EVERY);
     let cpu0 = process_cpu();
     let start = Instant::now();
     for b in batches {
@@ -420,7 +358,7 @@ fn file_sink(dir: &Path, batches: &[Batch], options: FileOptions, gzip: bool) ->
     let close_call = closed - writes;
     let cpu = process_cpu() - cpu0;
     let settled = gzip.then(|| settle_compression(dir, start));
-    let threads = monitor.finish();
+    let threads = ThreadCpu::of(monitor);
     Run {
         writes,
         closed,
@@ -445,7 +383,7 @@ fn pipeline(dir: &Path, n: usize, gzip: bool) -> Run {
     }
     let (layer, guard) = b.build().expect("evtrail build");
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
-    let monitor = Monitor::start();
+    let monitor = Monitor::start(SAMPLE_EVERY);
     let cpu0 = process_cpu();
     let start = Instant::now();
     let writes = dispatch_events(&dispatch, n);
@@ -457,7 +395,7 @@ fn pipeline(dir: &Path, n: usize, gzip: bool) -> Run {
     let cpu = process_cpu() - cpu0;
     drop(dispatch);
     let settled = gzip.then(|| settle_compression(dir, start));
-    let threads = monitor.finish();
+    let threads = ThreadCpu::of(monitor);
     Run {
         writes,
         closed,
@@ -468,18 +406,6 @@ fn pipeline(dir: &Path, n: usize, gzip: bool) -> Run {
         settled,
         disk: read_dir_back(dir),
     }
-}
-
-fn grouped(v: f64) -> String {
-    let digits = format!("{:.0}", v);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn mb(bytes: u64) -> f64 {

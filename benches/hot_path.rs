@@ -13,6 +13,11 @@ use tracing::Dispatch;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "common/numbers.rs"]
+mod numbers;
+
+use numbers::grouped;
+
 const DEFAULT_N: usize = 200_000;
 const LATENCY_N: usize = 100_000;
 const WARMUP: usize = 10_000;
@@ -288,18 +293,6 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
     }
     let rank = (sorted.len() as f64 * q).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn grouped(v: f64) -> String {
-    let digits = format!("{:.0}", v);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn ratio(a: f64, b: f64) -> String {

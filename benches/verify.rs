@@ -18,6 +18,11 @@ use sha2::Sha256;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "common/numbers.rs"]
+mod numbers;
+
+use numbers::grouped;
+
 type HmacSha256 = Hmac<Sha256>;
 
 const DEFAULT_N: usize = 200_000;
@@ -195,18 +200,6 @@ fn read_and_split(path: &Path) -> usize {
         }
     }
     lines
-}
-
-fn grouped(v: f64) -> String {
-    let digits = format!("{:.0}", v);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn main() {
