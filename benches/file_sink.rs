@@ -601,11 +601,13 @@ fn main() {
     println!();
 
     println!(
-        "Compression of rolled files (gzip level 6, on `evtrail-compress`). `FileSink::close` \
-         waits at most 2 s for it and leaves the rest for the next start; the bench then starts \
+        "Compression of rolled files (gzip level {}, on `evtrail-compress`). `FileSink::close` \
+         waits at most {} s for it and leaves the rest for the next start; the bench then starts \
          and closes a sink on the directory until every rolled file is compressed \
          (\"restarts\"). Times are from the run's start; compressor CPU is sampled per thread \
          every {} ms.",
+        evtrail::DEFAULT_COMPRESSION_LEVEL,
+        evtrail::DEFAULT_COMPRESSION_WAIT.as_secs(),
         SAMPLE_EVERY.as_millis()
     );
     println!();
