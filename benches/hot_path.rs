@@ -63,7 +63,10 @@ fn setup(kind: Kind) -> Setup {
             let mut b = evtrail::builder()
                 .service("bench")
                 .key(evtrail::Key::generate().expect("OS random generator"))
-                .log_dir(dir.path());
+                .log_dir(dir.path())
+                // One file, so the whole run can be read back from `app.log`
+                // (the default would roll at 100 MiB, before a full run ends).
+                .rotation(evtrail::Rotation::never());
             if kind == Kind::EvtrailBlock {
                 b = b.overflow(evtrail::Overflow::Block);
             }
