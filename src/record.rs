@@ -571,8 +571,9 @@ pub(crate) struct Encoder {
     names: NameCache,
 }
 
-/// Slots of the [`NameCache`]; a program has few distinct field names.
-const NAME_CACHE_SLOTS: usize = 256;
+/// Pairs of slots in the [`NameCache`]; a program has few distinct field
+/// names, and two-way sets keep a handful of them from evicting each other.
+const NAME_CACHE_SETS: usize = 512;
 
 /// What the encoder learns about a field name from its text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -586,12 +587,17 @@ struct NameInfo {
 /// Facts about field names, remembered by the name's address: field names
 /// are `&'static str`, so one address always holds the same text, and a hit
 /// skips comparing the name with every sensitive key and promoted name for
-/// every record. Direct mapped: a collision only means working it out
-/// again.
+/// every record.
+///
+/// Two-way set associative with a multiplicative hash: names of one call
+/// site sit next to each other in memory, and in a direct-mapped table two
+/// hot names could share a slot and evict each other on every record. A
+/// miss only means working the answer out again.
 #[derive(Debug)]
 struct NameCache {
-    /// (address, length, info); empty slots hold address 0, which no name
-    /// has.
+    /// `2 * NAME_CACHE_SETS` entries of (address, length, info), the most
+    /// recently filled of a set first; empty entries hold address 0, which
+    /// no name has.
     slots: Box<[Cell<(usize, usize, NameInfo)>]>,
 }
 
@@ -602,24 +608,31 @@ impl NameCache {
             promoted: None,
         };
         NameCache {
-            slots: (0..NAME_CACHE_SLOTS)
+            slots: (0..2 * NAME_CACHE_SETS)
                 .map(|_| Cell::new((0, 0, empty)))
                 .collect(),
         }
     }
 
     fn info(&self, redactor: &Redactor, name: &'static str) -> NameInfo {
-        let addr = name.as_ptr() as usize;
-        let slot = &self.slots[(addr >> 3 ^ name.len()) % NAME_CACHE_SLOTS];
-        let (a, len, info) = slot.get();
-        if a == addr && len == name.len() {
-            return info;
+        let (addr, len) = (name.as_ptr() as usize, name.len());
+        // Fibonacci hashing: the product's top bits mix every bit of the
+        // address and length.
+        let hash = ((addr ^ len.rotate_left(48)) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let set = 2 * (hash >> (64 - NAME_CACHE_SETS.trailing_zeros())) as usize;
+        let (first, second) = (&self.slots[set], &self.slots[set + 1]);
+        for slot in [first, second] {
+            let (a, l, info) = slot.get();
+            if a == addr && l == len {
+                return info;
+            }
         }
         let info = NameInfo {
             sensitive: redactor.is_sensitive_key(name),
             promoted: promoted_slot(name),
         };
-        slot.set((addr, name.len(), info));
+        second.set(first.get());
+        first.set((addr, len, info));
         info
     }
 }
@@ -1038,8 +1051,9 @@ mod tests {
     }
 
     /// The cache answers as the redactor and the promotion table do, on
-    /// first sight and on hits, and names that share a slot evict each
-    /// other without mixing answers.
+    /// first sight and on hits, also for names that overlap in memory
+    /// (slices of one string: same address, other length, and neighbours)
+    /// and so evict each other.
     #[test]
     fn name_cache_agrees_with_the_redactor_and_the_promotion_table() {
         let redactor = Redactor::default();
