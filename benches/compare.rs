@@ -38,6 +38,8 @@ use tracing_subscriber::layer::SubscriberExt;
 mod cpu;
 #[path = "common/numbers.rs"]
 mod numbers;
+#[path = "common/size.rs"]
+mod size;
 
 use cpu::{Monitor, process_cpu};
 use numbers::grouped;
@@ -946,7 +948,7 @@ fn delivered(f: &Figures) -> f64 {
 }
 
 fn throughput_columns() -> Vec<Column> {
-    vec![
+    [
         Column {
             name: "producer (s)",
             fmt: f3,
@@ -977,6 +979,15 @@ fn throughput_columns() -> Vec<Column> {
             ratio: Ratio::Reference,
             value: |f| Some(f.get("disk")? / delivered(f)),
         },
+    ]
+    .into_iter()
+    .chain(resource_columns())
+    .collect()
+}
+
+/// The last columns of every table: memory, CPU and drops.
+fn resource_columns() -> [Column; 3] {
+    [
         Column {
             name: "peak RSS (MiB)",
             fmt: f1,
@@ -1036,25 +1047,8 @@ fn latency_columns(paced: bool) -> Vec<Column> {
             ratio: Ratio::Reference,
             value: |f| Some(f.v("e2e_s")),
         },
-        Column {
-            name: "peak RSS (MiB)",
-            fmt: f1,
-            ratio: Ratio::Reference,
-            value: |f| Some(f.v("rss_kib") / 1024.0),
-        },
-        Column {
-            name: "CPU (s)",
-            fmt: f2,
-            ratio: Ratio::Reference,
-            value: |f| Some(f.v("cpu_s")),
-        },
-        Column {
-            name: "dropped",
-            fmt: grouped,
-            ratio: Ratio::None,
-            value: |f| Some(f.v("dropped")),
-        },
     ];
+    cols.extend(resource_columns());
     if paced {
         cols.insert(
             4,
@@ -1260,12 +1254,9 @@ fn main() {
     }
     // `cargo test --benches` and CI run this binary without `--bench`: a
     // smoke run with tiny N exercises every scenario and check.
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = size::full_run();
+    let n = size::events(FULL_N, SMOKE_N);
     let plan = if full {
-        let n = std::env::var("EVTRAIL_BENCH_N")
-            .ok()
-            .map(|v| v.parse().expect("EVTRAIL_BENCH_N must be a number"))
-            .unwrap_or(FULL_N);
         Plan {
             n,
             lat_n: n / 5,
@@ -1273,8 +1264,8 @@ fn main() {
         }
     } else {
         Plan {
-            n: SMOKE_N,
-            lat_n: SMOKE_N,
+            n,
+            lat_n: n,
             warmup: SMOKE_WARMUP,
         }
     };

@@ -26,6 +26,8 @@ use tracing_subscriber::layer::SubscriberExt;
 mod cpu;
 #[path = "common/numbers.rs"]
 mod numbers;
+#[path = "common/size.rs"]
+mod size;
 
 use cpu::{Monitor, process_cpu};
 use numbers::grouped;
@@ -420,17 +422,7 @@ fn keep_best(best: &mut Option<Run>, run: Run) {
 }
 
 fn main() {
-    // `cargo test --all-targets` also runs this binary, without `--bench`;
-    // a small smoke run keeps the assertions exercised without the wait.
-    let full = std::env::args().any(|a| a == "--bench");
-    let n = if full {
-        std::env::var("EVTRAIL_BENCH_N")
-            .ok()
-            .map(|v| v.parse().expect("EVTRAIL_BENCH_N must be a number"))
-            .unwrap_or(DEFAULT_N)
-    } else {
-        30_000
-    };
+    let n = size::events(DEFAULT_N, 30_000);
 
     let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
     println!("cores (available_parallelism): {cores}");

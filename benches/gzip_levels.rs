@@ -25,6 +25,8 @@ use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "common/numbers.rs"]
 mod numbers;
+#[path = "common/size.rs"]
+mod size;
 
 use numbers::grouped;
 
@@ -353,21 +355,11 @@ fn print_table(workload: Workload, n: u64, data: &[u8], rows: &[Row]) {
 }
 
 fn main() {
-    // `cargo test --benches` also runs this binary, without `--bench`: a
-    // smoke run with tiny N keeps the checks exercised without the wait.
-    let full = std::env::args().any(|a| a == "--bench");
-    let n = if full {
-        std::env::var("EVTRAIL_BENCH_N")
-            .ok()
-            .map(|v| v.parse().expect("EVTRAIL_BENCH_N must be a number"))
-            .unwrap_or(FULL_N)
-    } else {
-        SMOKE_N
-    };
+    let n = size::events(FULL_N, SMOKE_N);
     let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
     println!(
         "{cores} cores.{}",
-        if full {
+        if size::full_run() {
             ""
         } else {
             " Smoke run (no `--bench`): tiny N."

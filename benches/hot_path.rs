@@ -15,6 +15,8 @@ use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "common/numbers.rs"]
 mod numbers;
+#[path = "common/size.rs"]
+mod size;
 
 use numbers::grouped;
 
@@ -307,17 +309,11 @@ fn ratio(a: f64, b: f64) -> String {
 }
 
 fn main() {
-    // `cargo test --all-targets` also runs this binary, without `--bench`;
-    // a small smoke run keeps the assertions exercised without the wait.
-    let full = std::env::args().any(|a| a == "--bench");
-    let (n, lat_n, warmup) = if full {
-        let n = std::env::var("EVTRAIL_BENCH_N")
-            .ok()
-            .map(|v| v.parse().expect("EVTRAIL_BENCH_N must be a number"))
-            .unwrap_or(DEFAULT_N);
-        (n, LATENCY_N, WARMUP)
+    let n = size::events(DEFAULT_N, 2_000);
+    let (lat_n, warmup) = if size::full_run() {
+        (LATENCY_N, WARMUP)
     } else {
-        (2_000, 2_000, 200)
+        (2_000, 200)
     };
 
     let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
