@@ -205,8 +205,11 @@ const ROOM_WAIT_SLICE: Duration = Duration::from_millis(10);
 /// would wake it for every slot freed: with a producer faster than the
 /// worker that is a sleep and a wake-up per record on both threads. This
 /// way a full queue costs one wake-up per half a queue of records.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Room {
+    /// The queue length at or below which waiting producers are let go:
+    /// half the capacity.
+    at: usize,
     /// Producers between deciding to wait and leaving.
     waiting: AtomicUsize,
     lock: Mutex<()>,
@@ -214,6 +217,15 @@ struct Room {
 }
 
 impl Room {
+    fn new(capacity: usize) -> Room {
+        Room {
+            at: capacity / 2,
+            waiting: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+        }
+    }
+
     /// Waits until `ready` holds, a wake-up arrives, or one
     /// [`ROOM_WAIT_SLICE`] passes; the caller tries to send again either way.
     fn wait(&self, ready: impl Fn() -> bool) {
@@ -280,7 +292,6 @@ impl Shared {
     /// Sends, waiting for room as long as it takes; the message comes back
     /// when the pipeline closed or the worker is gone.
     fn send_blocking(&self, mut msg: Msg) -> Option<Msg> {
-        let half = self.capacity / 2;
         loop {
             match self.tx.try_send(msg) {
                 Ok(()) => return None,
@@ -291,7 +302,7 @@ impl Shared {
                 return Some(msg);
             }
             self.room
-                .wait(|| self.tx.len() <= half || self.closed.load(Ordering::Acquire));
+                .wait(|| self.tx.len() <= self.room.at || self.closed.load(Ordering::Acquire));
         }
     }
 
@@ -433,13 +444,12 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
         .collect();
     let seals = Arc::new(Mutex::new(vec![None; streams.len()]));
     let signed = s.signing.is_some();
-    let room = Arc::new(Room::default());
+    let room = Arc::new(Room::new(s.capacity));
     let (pool_tx, pool) = crossbeam_channel::bounded(POOL_BUFFERS);
     let worker = Worker {
         rx,
         pool: pool_tx,
         room: room.clone(),
-        room_at: s.capacity / 2,
         wake_rx,
         inbox,
         drains: drains.clone(),
@@ -551,9 +561,8 @@ struct Worker {
     rx: Receiver<Msg>,
     /// Where emptied record buffers go back to the emitting threads.
     pool: Sender<Buffers>,
-    /// Producers waiting for the queue to drain to `room_at` records.
+    /// Where producers wait for the queue to drain.
     room: Arc<Room>,
-    room_at: usize,
     /// Woken when another evtrail thread posts to the inbox.
     wake_rx: Receiver<()>,
     inbox: Arc<Inbox>,
@@ -711,7 +720,7 @@ impl Worker {
                     next = self.rx.try_recv().ok();
                 }
             }
-            if self.rx.len() <= self.room_at {
+            if self.rx.len() <= self.room.at {
                 self.room.wake();
             }
             if taken > 0 {
