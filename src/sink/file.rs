@@ -11,11 +11,11 @@ use crate::error::{Error, ErrorKind};
 
 /// Default gzip level for rolled files.
 ///
-/// Level 2: on evtrail's records it compresses about 1.9 times as fast as
+/// Level 2: on evtrail's records it compresses about twice as fast as
 /// level 6 (the `gzip` command's default) to files 1 to 12 % larger
 /// (`cargo bench --bench gzip_levels`, 200,000 records: signed login
-/// records 402 MB/s at ratio 11.4 against 216 MB/s at 11.5; a mix of login,
-/// payment, error and query records 282 MB/s at 7.4 against 147 MB/s at
+/// records 520 MB/s at ratio 11.4 against 257 MB/s at 11.5; a mix of login,
+/// payment, error and query records 331 MB/s at 7.4 against 158 MB/s at
 /// 8.3). Compression runs beside the application, so its CPU time is taken
 /// from it. For archives choose 6 with [`FileOptions::compression`]; with
 /// this gzip implementation levels 7 to 9 are slower and, on these records,
