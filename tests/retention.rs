@@ -487,6 +487,45 @@ fn sizes(dir: &Path, streams: &[&str]) -> std::collections::BTreeMap<String, u64
         .collect()
 }
 
+/// Rolled names order rolls across streams: several streams rolling within
+/// one second (the names' resolution) are told apart by the counter, which
+/// counts rolls in the whole directory, not per stream. Otherwise "the
+/// oldest of any stream" would pick the stream that rolls least often.
+#[test]
+fn time_and_counter_give_the_order_of_rolls_across_streams() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (layer, guard) = writer(dir, Retention::keep_all());
+    let d = dispatch(layer);
+    let all_rolled = || -> Vec<(Rolled, &str)> {
+        let mut r: Vec<(Rolled, &str)> = ["app", "audit"]
+            .into_iter()
+            .flat_map(|s| rolled(dir, s).into_iter().map(move |f| (f, s)))
+            .collect();
+        r.sort_by(|a, b| (&a.0.time, a.0.counter).cmp(&(&b.0.time, b.0.counter)));
+        r
+    };
+    let mut order = Vec::new();
+    for stream in ["app", "app", "audit", "app", "audit", "audit", "app"] {
+        let before = all_rolled().len();
+        let mut i = 0;
+        while all_rolled().len() == before {
+            assert!(i < 1000, "{stream} never rolled");
+            if stream == "app" {
+                emit_app(&d, i, 1);
+            } else {
+                emit_audit(&d, 1);
+            }
+            guard.flush(WAIT).unwrap();
+            i += 1;
+        }
+        order.push(stream);
+    }
+    let by_name: Vec<&str> = all_rolled().into_iter().map(|(_, s)| s).collect();
+    assert_eq!(by_name, order);
+    drop(guard);
+}
+
 #[test]
 fn max_total_bytes_holds_for_the_whole_directory() {
     // Retention runs after every roll, counting every stream's active and
@@ -586,7 +625,11 @@ fn max_total_bytes_holds_for_the_whole_directory() {
             deleted.iter().any(|r| r.name.starts_with(&format!("{s}."))),
             "none of {s} deleted"
         );
-        assert!(!rolled(dir, s).is_empty(), "every {s} file deleted");
+        assert!(
+            !rolled(dir, s).is_empty(),
+            "every {s} file deleted: {:?}",
+            sizes(dir, &STREAMS)
+        );
     }
     drop(guard);
 

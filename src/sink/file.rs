@@ -169,7 +169,9 @@ struct Active {
 /// [`Entry::starts_segment`](crate::Entry::starts_segment)), the active file,
 /// if it holds anything, is renamed to `<stream>.<UTC time>.<counter>.log`
 /// (for example `app.2026-11-22T10-00-00Z.0003.log`; the time is when it was
-/// rolled, and names sort in rolling order) and a new active file begins;
+/// rolled, and the counter is one more than any rolled file's in the
+/// directory, so that time and counter give the order of rolls across
+/// streams) and a new active file begins;
 /// the rolled file is then gzipped to `….log.gz` on the `evtrail-compress`
 /// thread, crash-safely, and [`Retention`] deletes the oldest rolled files
 /// beyond its limits. A crash during compression is finished or cleaned up
@@ -406,11 +408,14 @@ impl FileSink {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io_err(e, &self.dir)),
         }
+        // One more than any stream's: within one second of the name's
+        // time, the counter orders rolls across streams, which retention's
+        // "oldest first, of any stream" relies on.
         let mut counter = 0;
         for entry in fs::read_dir(&self.dir).map_err(|e| io_err(e, &self.dir))? {
             let entry = entry.map_err(|e| io_err(e, &self.dir))?;
             if let Some(name) = entry.file_name().to_str()
-                && let Some(rolled) = parse_rolled_name(stream, name)
+                && let Some(rolled) = rolled_stream(name).and_then(|s| parse_rolled_name(s, name))
             {
                 counter = counter.max(rolled.counter);
             }
