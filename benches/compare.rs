@@ -38,11 +38,14 @@ use tracing_subscriber::layer::SubscriberExt;
 mod cpu;
 #[path = "common/numbers.rs"]
 mod numbers;
+#[path = "common/sig.rs"]
+mod sig;
 #[path = "common/size.rs"]
 mod size;
 
 use cpu::{Monitor, process_cpu};
 use numbers::grouped;
+use sig::{GENESIS, sig_encode};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -846,7 +849,7 @@ fn child_raw_hmac(spec: &Spec, out: &mut Outcome) {
     let secret = [0x5au8; 32];
     let keyed = HmacSha256::new_from_slice(&secret).expect("HMAC takes any key length");
     let (mut line, counter_at) = template_line(spec.line_bytes);
-    let mut prev = [b'0'; 64];
+    let mut prev = GENESIS;
     let cpu0 = process_cpu();
     let start = Instant::now();
     for i in 0..spec.n {
@@ -857,7 +860,7 @@ fn child_raw_hmac(spec: &Spec, out: &mut Outcome) {
             .chain_update(&line)
             .finalize()
             .into_bytes();
-        hex_encode(&tag, &mut prev);
+        sig_encode(&tag, &mut prev);
     }
     let done = Instant::now();
     let cpu = process_cpu() - cpu0;
@@ -871,14 +874,6 @@ fn child_raw_hmac(spec: &Spec, out: &mut Outcome) {
     out.set("dropped", 0.0);
     out.set("events", spec.n as f64);
     out.set("event_bytes", (spec.n * line.len() as u64) as f64);
-}
-
-fn hex_encode(bytes: &[u8], out: &mut [u8; 64]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (&b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0xf)];
-    }
 }
 
 // ---------------------------------------------------------------------------

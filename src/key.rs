@@ -19,8 +19,16 @@ use crate::error::{Error, ErrorKind};
 /// Minimum length of a signing secret, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
 
-/// The `prev` of a stream's first record: 64 ASCII '0's.
-pub(crate) const GENESIS: [u8; 64] = [b'0'; 64];
+/// Length of a record signature as written: the 32-byte HMAC-SHA256 tag in
+/// unpadded base64url.
+pub(crate) const SIG_LEN: usize = 43;
+
+/// A record signature as written in the line (and chained as text).
+pub(crate) type Sig = [u8; SIG_LEN];
+
+/// The `prev` of a stream's first record: the signature text of 32 zero
+/// bytes, 43 ASCII 'A's.
+pub(crate) const GENESIS: Sig = [b'A'; SIG_LEN];
 
 const KID_DOMAIN: &[u8] = b"evtrail/v1 kid\x00";
 const STREAM_KEY_DOMAIN: &[u8] = b"evtrail/v1 stream-key\x00";
@@ -396,34 +404,34 @@ impl StreamMac {
         StreamMac { inner }
     }
 
-    /// The record signature: lower-case hex of
+    /// The record signature: unpadded base64url of
     /// `HMAC-SHA256(stream key, "evtrail/v1 record" || 0x00 || prev || line_prefix)`, where `prev` is
-    /// the previous record's signature (ASCII hex) and `line_prefix` the exact
-    /// bytes of the line before `,"sig":"`. Writes 64 ASCII hex bytes into
-    /// `out`.
-    pub(crate) fn sign(&self, prev: &[u8; 64], line_prefix: &[u8], out: &mut [u8; 64]) {
+    /// the previous record's signature (as text) and `line_prefix` the exact
+    /// bytes of the line before `,"sig":"`. Writes 43 ASCII bytes into `out`.
+    pub(crate) fn sign(&self, prev: &Sig, line_prefix: &[u8], out: &mut Sig) {
         let tag = self
             .inner
             .clone()
             .chain_update(prev)
             .chain_update(line_prefix)
             .finalize();
-        hex_encode(tag.as_bytes(), out);
+        sig_encode(&tag.into_bytes().into(), out);
     }
 
-    /// Whether `sig` (64 lower-case hex bytes) is the signature of
+    /// Whether `sig` (43 base64url characters) is the signature of
     /// (`prev`, `line_prefix`), compared in constant time.
-    pub(crate) fn verify(&self, prev: &[u8; 64], line_prefix: &[u8], sig: &[u8]) -> bool {
+    pub(crate) fn verify(&self, prev: &Sig, line_prefix: &[u8], sig: &[u8]) -> bool {
         // The length is public (fixed by the format), so returning early on
         // it leaks nothing.
-        if sig.len() != 64 {
+        if sig.len() != SIG_LEN {
             return false;
         }
-        let mut expected = [0u8; 64];
+        let mut expected = [0u8; SIG_LEN];
         self.sign(prev, line_prefix, &mut expected);
-        // Comparing the hex text rather than decoded bytes also rejects
-        // upper-case signatures, which would break the chain at the next
-        // record (where the signature is hashed as text).
+        // Comparing the text rather than decoded bytes also rejects a
+        // non-canonical last character (one that decodes to the same tag),
+        // which would break the chain at the next record (where the
+        // signature is hashed as text).
         let diff = expected
             .iter()
             .zip(sig)
@@ -432,6 +440,29 @@ impl StreamMac {
         // comparison, which would leak how many leading bytes matched.
         std::hint::black_box(diff) == 0
     }
+}
+
+/// The base64url alphabet (RFC 4648, section 5).
+const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Writes a 32-byte tag as unpadded base64url: 43 characters, the last of
+/// which carries 4 bits.
+pub(crate) fn sig_encode(tag: &[u8; 32], out: &mut Sig) {
+    let sextet = |v: u32, shift: u32| B64URL[((v >> shift) & 0x3f) as usize];
+    for (group, chars) in tag.chunks(3).zip(out.chunks_mut(4)) {
+        let v = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |v, (i, &b)| v | u32::from(b) << (16 - 8 * i));
+        for (k, c) in chars.iter_mut().enumerate() {
+            *c = sextet(v, 18 - 6 * k as u32);
+        }
+    }
+}
+
+/// Whether `b` may appear in a signature (the base64url alphabet).
+pub(crate) fn is_sig_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 /// Every byte's two lower-case hex digits, so encoding is one lookup per
@@ -562,8 +593,8 @@ mod tests {
         })
     }
 
-    fn sign_str(mac: &StreamMac, prev: &[u8; 64], prefix: &[u8]) -> [u8; 64] {
-        let mut out = [0u8; 64];
+    fn sign_str(mac: &StreamMac, prev: &Sig, prefix: &[u8]) -> Sig {
+        let mut out = [0u8; SIG_LEN];
         mac.sign(prev, prefix, &mut out);
         out
     }
@@ -584,16 +615,17 @@ mod tests {
 
         let mut reference = Hmac::<Sha256>::new_from_slice(&reference_sk).unwrap();
         reference.update(b"evtrail/v1 record\x00");
-        reference.update(&[b'0'; 64]);
+        reference.update(&[b'A'; 43]);
         reference.update(br#"{"v":1}"#);
-        let reference_sig = plain_hex(&reference.finalize().into_bytes());
+        let reference_sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(reference.finalize().into_bytes());
 
         let key = Key::from_bytes(secret).unwrap();
         let sig = sign_str(&StreamMac::new(&key, "app"), &GENESIS, br#"{"v":1}"#);
         assert_eq!(std::str::from_utf8(&sig).unwrap(), reference_sig);
         assert_eq!(
             std::str::from_utf8(&sig).unwrap(),
-            "5000d7deb5ffcdac0c9408f6298f304bfd21bf33015bb5ff3413bb0aa751d04c"
+            "zLvw9puWyRLeJqOvbPsAJ_28RByEgvBYVlX4EenvzWk"
         );
         assert_eq!(key.id(), "kbb87b70ad8a505cf");
     }
@@ -656,9 +688,15 @@ mod tests {
             changed[i] ^= 0x01;
             assert!(!mac.verify(&prev, &prefix, &changed), "sig byte {i}");
         }
-        assert!(!mac.verify(&prev, &prefix, &sig[..63]));
-        assert!(!mac.verify(&prev, &prefix, &[sig.as_slice(), b"0"].concat()));
-        assert!(!mac.verify(&prev, &prefix, &sig.to_ascii_uppercase()));
+        assert!(!mac.verify(&prev, &prefix, &sig[..SIG_LEN - 1]));
+        assert!(!mac.verify(&prev, &prefix, &[sig.as_slice(), b"A"].concat()));
+        // The last character carries 4 bits; the one after it in the
+        // alphabet decodes to the same tag but is not the canonical text.
+        let last = B64URL.iter().position(|&c| c == sig[SIG_LEN - 1]).unwrap();
+        assert_eq!(last % 4, 0, "canonical: the low two bits are zero");
+        let mut non_canonical = sig;
+        non_canonical[SIG_LEN - 1] = B64URL[last + 1];
+        assert!(!mac.verify(&prev, &prefix, &non_canonical));
         assert!(!mac.verify(&prev, &prefix[..prefix.len() - 1], &sig));
 
         let other_stream = StreamMac::new(&key, "audit");
@@ -676,6 +714,30 @@ mod tests {
         let first = sign_str(&mac, &GENESIS, b"one");
         let _ = sign_str(&mac, &GENESIS, b"two");
         assert_eq!(sign_str(&mac.clone(), &GENESIS, b"one"), first);
+    }
+
+    /// The hand-written encoder agrees with the `base64` crate on every
+    /// byte value in every position, and the genesis text is the encoding
+    /// of 32 zero bytes.
+    #[test]
+    fn sig_encode_is_unpadded_base64url() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut tag = [0u8; 32];
+        let mut out = [0u8; SIG_LEN];
+        sig_encode(&tag, &mut out);
+        assert_eq!(out, GENESIS);
+        for start in 0..=255u8 {
+            for (i, b) in tag.iter_mut().enumerate() {
+                *b = start.wrapping_add((i as u8).wrapping_mul(37));
+            }
+            sig_encode(&tag, &mut out);
+            assert_eq!(
+                std::str::from_utf8(&out).unwrap(),
+                URL_SAFE_NO_PAD.encode(tag)
+            );
+            assert!(out.iter().all(|&b| is_sig_char(b)));
+        }
+        assert!(!is_sig_char(b'+') && !is_sig_char(b'/') && !is_sig_char(b'='));
     }
 
     #[test]

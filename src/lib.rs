@@ -52,7 +52,7 @@
 //!  "event":"payment_failed","code":4021,"msg":"payment failed","target":"shop","thread":"main",
 //!  "service":"shop","env":"dev","host":"web-1","pid":4242,"tenant":"acme","op":"order-1042",
 //!  "spans":[{"name":"checkout"}],"fields":{"reason":"card_declined"},"kid":"k3f1c0e5a7b2d9e44",
-//!  "sig":"9c1f…64 hex digits…"}
+//!  "sig":"nB8k…43 base64url characters…"}
 //! ```
 //!
 //! The format (key order, types, promotion of well-known fields such as

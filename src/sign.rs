@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind};
-use crate::key::{GENESIS, Key, StreamMac};
+use crate::key::{GENESIS, Key, SIG_LEN, Sig, StreamMac, is_sig_char};
 
 /// Default number of records after which a seal is written.
 pub const DEFAULT_SEAL_RECORDS: u64 = 10_000;
@@ -23,8 +23,8 @@ pub const DEFAULT_SEAL_INTERVAL: Duration = Duration::from_secs(60);
 pub(crate) const SIG_OPEN: &[u8] = b",\"sig\":\"";
 /// The bytes after the signature.
 pub(crate) const SIG_CLOSE: &[u8] = b"\"}";
-/// Length of the fixed suffix `,"sig":"<64 hex>"}`.
-pub(crate) const SIG_SUFFIX_LEN: usize = SIG_OPEN.len() + 64 + SIG_CLOSE.len();
+/// Length of the fixed suffix `,"sig":"<43 base64url characters>"}`.
+pub(crate) const SIG_SUFFIX_LEN: usize = SIG_OPEN.len() + SIG_LEN + SIG_CLOSE.len();
 
 /// The name of the writer's state file inside the log directory.
 pub(crate) const STATE_FILE: &str = ".evtrail-state";
@@ -38,7 +38,7 @@ pub(crate) const STATE_FILE: &str = ".evtrail-state";
 /// # Examples
 ///
 /// ```
-/// let seal: evtrail::Seal = format!("app:42:{}", "ab".repeat(32)).parse()?;
+/// let seal: evtrail::Seal = "app:42:q3KJ0s-Wf8xZbT_2vYcNq3KJ0s-Wf8xZbT_2vYcNq3I".parse()?;
 /// assert_eq!((seal.stream(), seal.seq()), ("app", 42));
 /// assert_eq!(seal.to_string().parse::<evtrail::Seal>()?, seal);
 /// # Ok::<(), evtrail::Error>(())
@@ -60,7 +60,7 @@ impl Seal {
     pub fn seq(&self) -> u64 {
         self.seq
     }
-    /// The sealed record's signature, 64 hex digits.
+    /// The sealed record's signature, 43 base64url characters.
     pub fn sig(&self) -> &str {
         &self.sig
     }
@@ -87,10 +87,7 @@ impl FromStr for Seal {
             return Err(bad());
         };
         let seq = seq.parse().map_err(|_| bad())?;
-        if stream.is_empty()
-            || sig.len() != 64
-            || !sig.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
+        if stream.is_empty() || sig.len() != SIG_LEN || !sig.bytes().all(is_sig_char) {
             return Err(bad());
         }
         Ok(Seal {
@@ -127,7 +124,7 @@ impl PrevEnd {
 pub(crate) struct Resume {
     pub(crate) prev_segment: u64,
     pub(crate) prev_seq: u64,
-    pub(crate) prev_sig: [u8; 64],
+    pub(crate) prev_sig: Sig,
     pub(crate) prev_end: PrevEnd,
     pub(crate) torn_bytes: u64,
     /// The number the new segment gets.
@@ -151,7 +148,7 @@ impl Resume {
 pub(crate) struct Chain {
     mac: StreamMac,
     kid: String,
-    pub(crate) prev: [u8; 64],
+    pub(crate) prev: Sig,
     pub(crate) segment: u64,
     /// Records in the current segment, markers included.
     pub(crate) in_segment: u64,
@@ -183,7 +180,7 @@ impl Chain {
         buf.extend_from_slice(b",\"kid\":\"");
         buf.extend_from_slice(self.kid.as_bytes());
         buf.push(b'"');
-        let mut sig = [0u8; 64];
+        let mut sig = [0u8; SIG_LEN];
         self.mac.sign(&self.prev, &buf[start..], &mut sig);
         buf.extend_from_slice(SIG_OPEN);
         buf.extend_from_slice(&sig);
@@ -201,9 +198,8 @@ pub(crate) fn split_signed(line: &[u8]) -> Option<(&[u8], &[u8])> {
     }
     let cut = line.len() - SIG_SUFFIX_LEN;
     let (body, suffix) = line.split_at(cut);
-    let sig = &suffix[SIG_OPEN.len()..SIG_OPEN.len() + 64];
-    (suffix.starts_with(SIG_OPEN) && sig.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        .then_some((body, sig))
+    let sig = &suffix[SIG_OPEN.len()..SIG_OPEN.len() + SIG_LEN];
+    (suffix.starts_with(SIG_OPEN) && sig.iter().all(|&b| is_sig_char(b))).then_some((body, sig))
 }
 
 /// The state file: for each stream, the last segment, seq and signature the
@@ -218,7 +214,7 @@ pub(crate) struct State {
 pub(crate) struct StreamState {
     pub(crate) segment: u64,
     pub(crate) seq: u64,
-    pub(crate) sig: [u8; 64],
+    pub(crate) sig: Sig,
 }
 
 impl State {
@@ -260,9 +256,9 @@ impl State {
             let sig = s
                 .get("sig")
                 .and_then(Value::as_str)
-                .filter(|s| s.len() == 64)
+                .filter(|s| s.len() == SIG_LEN && s.bytes().all(is_sig_char))
                 .ok_or_else(bad)?;
-            let mut arr = [0u8; 64];
+            let mut arr = [0u8; SIG_LEN];
             arr.copy_from_slice(sig.as_bytes());
             state.streams.push((
                 name.clone(),
@@ -319,7 +315,7 @@ impl State {
 struct Tail {
     segment: Option<u64>,
     seq: u64,
-    sig: [u8; 64],
+    sig: Sig,
     clean: bool,
     torn_bytes: u64,
 }
@@ -364,7 +360,7 @@ fn read_tail(path: &Path) -> Result<Option<Tail>, Error> {
                 Some((sig, v["seq"].as_u64()?, v["event"] == "evtrail.segment_end"))
             });
         if let Some((sig, seq, clean)) = record {
-            let mut arr = [0u8; 64];
+            let mut arr = [0u8; SIG_LEN];
             arr.copy_from_slice(sig);
             return Ok(Some(Tail {
                 segment,
@@ -457,20 +453,37 @@ mod tests {
     #[test]
     fn lines_without_the_fixed_suffix_are_not_signed_lines() {
         assert!(split_signed(b"{}").is_none());
-        let mut bad = format!(r#"{{"v":1,"sig":"{}"}}"#, "A".repeat(64)).into_bytes();
+        let good = format!(r#"{{"v":1,"sig":"{}"}}"#, "A".repeat(43)).into_bytes();
+        assert!(split_signed(&good).is_some());
+        let bad = format!(r#"{{"v":1,"sig":"{}+"}}"#, "A".repeat(42)).into_bytes();
         assert!(
             split_signed(&bad).is_none(),
-            "upper-case hex is not the format"
+            "the standard base64 alphabet is not the format"
         );
-        bad = format!(r#"{{"v":1,"sig":"{}"}}"#, "a".repeat(63)).into_bytes();
-        assert!(split_signed(&bad).is_none());
+        for len in [42, 44, 64] {
+            let bad = format!(r#"{{"v":1,"sig":"{}"}}"#, "a".repeat(len)).into_bytes();
+            assert!(split_signed(&bad).is_none(), "{len} characters");
+        }
     }
 
     #[test]
     fn seals_parse_and_print_as_anchors() {
-        let s: Seal = format!("app:7:{}", "0f".repeat(32)).parse().unwrap();
-        assert_eq!(s.to_string(), format!("app:7:{}", "0f".repeat(32)));
+        let sig = "zLvw9puWyRLeJqOvbPsAJ_28RByEgvBYVlX4EenvzWk";
+        let s: Seal = format!("my:app:7:{sig}").parse().unwrap();
+        assert_eq!((s.stream(), s.seq(), s.sig()), ("my:app", 7, sig));
+        assert_eq!(s.to_string(), format!("my:app:7:{sig}"));
         assert!("app:x:00".parse::<Seal>().is_err());
+        assert!(format!("app:7:{}", &sig[1..]).parse::<Seal>().is_err());
+        assert!(
+            format!("app:7:{}", sig.replace('_', "/"))
+                .parse::<Seal>()
+                .is_err()
+        );
+        assert!(
+            format!("app:7:{}", "0f".repeat(32))
+                .parse::<Seal>()
+                .is_err()
+        );
         assert!("nope".parse::<Seal>().is_err());
     }
 
@@ -484,13 +497,29 @@ mod tests {
             StreamState {
                 segment: 3,
                 seq: 90,
-                sig: [b'a'; 64],
+                sig: [b'a'; SIG_LEN],
             },
         );
         st.save(dir.path()).unwrap();
         assert_eq!(State::load(dir.path()).unwrap(), st);
         fs::write(State::path(dir.path()), "{").unwrap();
         assert!(State::load(dir.path()).is_err());
+        let hex_sig = r#"{"v":1,"streams":{"app":{"segment":3,"seq":90,"sig":"SIG"}}}"#;
+        fs::write(
+            State::path(dir.path()),
+            hex_sig.replace("SIG", &"0f".repeat(32)),
+        )
+        .unwrap();
+        assert!(
+            State::load(dir.path()).is_err(),
+            "a signature of another form"
+        );
+        fs::write(
+            State::path(dir.path()),
+            hex_sig.replace("SIG", &"a".repeat(43)),
+        )
+        .unwrap();
+        assert_eq!(State::load(dir.path()).unwrap(), st);
     }
 
     fn write_segment(dir: &Path, lines: &[&str], end_clean: bool, torn: &str) -> Vec<u8> {
@@ -558,7 +587,7 @@ mod tests {
             StreamState {
                 segment: 9,
                 seq: 500,
-                sig: [b'c'; 64],
+                sig: [b'c'; SIG_LEN],
             },
         );
         let r = resume(dir.path(), "app", &st).unwrap();

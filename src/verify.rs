@@ -44,7 +44,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind};
-use crate::key::{GENESIS, Keyring, StreamMac};
+use crate::key::{GENESIS, Keyring, SIG_LEN, Sig, StreamMac, is_sig_char};
 use crate::sign::{Seal, split_signed};
 use crate::sink::{parse_rolled_name, rolled_stream};
 
@@ -483,7 +483,7 @@ impl Verifier {
             let mut check = StreamCheck::new(&stream, &self.keys, anchors);
             check.report.files = files.len();
             check.check_names(&files);
-            let mut prev_first: Option<(u64, [u8; 64], &Path)> = None;
+            let mut prev_first: Option<(u64, Sig, &Path)> = None;
             for info in &files {
                 if let (Some((seq, sig, prev_path)), Some(first_sig)) = (prev_first, info.first_sig)
                     && seq == info.first_seq
@@ -713,7 +713,7 @@ struct Header {
     segment: u64,
     prev_segment: u64,
     prev_seq: u64,
-    prev_sig: Option<[u8; 64]>,
+    prev_sig: Option<Sig>,
     prev_end: String,
     torn_bytes: u64,
     seal_records: u64,
@@ -724,7 +724,7 @@ struct Header {
 #[derive(Clone)]
 struct Rec {
     seq: u64,
-    sig: [u8; 64],
+    sig: Sig,
     /// The signed body (the line without its signature suffix).
     body: Vec<u8>,
     stream: String,
@@ -742,13 +742,13 @@ enum Parsed {
     /// Not a record; the signature, when the suffix was intact.
     Bad {
         why: String,
-        sig: Option<[u8; 64]>,
+        sig: Option<Sig>,
         loc: Location,
     },
 }
 
-fn to_sig(s: &[u8]) -> [u8; 64] {
-    let mut a = [0u8; 64];
+fn to_sig(s: &[u8]) -> Sig {
+    let mut a = [0u8; SIG_LEN];
     a.copy_from_slice(s);
     a
 }
@@ -815,7 +815,7 @@ fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
             prev_seq: f["prev_seq"].as_u64().unwrap_or(0),
             prev_sig: f["prev_sig"]
                 .as_str()
-                .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+                .filter(|s| s.len() == SIG_LEN && s.bytes().all(is_sig_char))
                 .map(|s| to_sig(s.as_bytes())),
             prev_end: f["prev_end"].as_str().unwrap_or("").to_owned(),
             torn_bytes: f["torn_bytes"].as_u64().unwrap_or(0),
@@ -848,7 +848,7 @@ pub(crate) struct FileInfo {
     pub(crate) path: PathBuf,
     pub(crate) stream: String,
     pub(crate) first_seq: u64,
-    first_sig: Option<[u8; 64]>,
+    first_sig: Option<Sig>,
 }
 
 impl FileInfo {
@@ -904,7 +904,7 @@ impl FileInfo {
 enum Link {
     /// The candidate signatures (the stored one, and the one the record's
     /// body should have had, when it was damaged).
-    Known(Vec<[u8; 64]>),
+    Known(Vec<Sig>),
     /// A damaged record whose signature is lost: the next link cannot be
     /// checked.
     Unknown,
@@ -914,11 +914,11 @@ enum Link {
 enum Suspect {
     Rec {
         rec: Box<Rec>,
-        computed: Option<[u8; 64]>,
+        computed: Option<Sig>,
     },
     Bad {
         why: String,
-        sig: Option<[u8; 64]>,
+        sig: Option<Sig>,
         loc: Location,
     },
 }
@@ -1277,13 +1277,13 @@ impl StreamCheck {
     }
 
     /// The signature `r` should have, given the chain so far.
-    fn computed(&self, r: &Rec) -> Option<[u8; 64]> {
+    fn computed(&self, r: &Rec) -> Option<Sig> {
         let mac = self.mac(&r.kid)?;
         let prev = match self.window.get(&self.expected.saturating_sub(1))? {
             Link::Known(c) => *c.first()?,
             Link::Unknown => return None,
         };
-        let mut out = [0u8; 64];
+        let mut out = [0u8; SIG_LEN];
         mac.sign(&prev, &r.body, &mut out);
         Some(out)
     }
@@ -1452,7 +1452,7 @@ impl StreamCheck {
 
     /// A failing record that is neither in the place of a damaged one nor
     /// an extra line: taken at the `seq` it claims.
-    fn take_at_claimed_seq(&mut self, rec: Rec, computed: Option<[u8; 64]>) {
+    fn take_at_claimed_seq(&mut self, rec: Rec, computed: Option<Sig>) {
         if rec.stream != self.stream {
             let detail = format!(
                 "a record of stream `{}` inside stream `{}`",

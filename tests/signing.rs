@@ -364,7 +364,8 @@ fn spec_chain(secret: &[u8], kid: &str, bodies: &[String]) -> String {
     let mut k = <H as KeyInit>::new_from_slice(secret).unwrap();
     k.update(b"evtrail/v1 stream-key\0app");
     let stream_key = k.finalize().into_bytes();
-    let mut prev = "0".repeat(64);
+    use base64::Engine as _;
+    let mut prev = "A".repeat(43);
     let mut out = String::new();
     for body in bodies {
         let body = format!("{body},\"kid\":\"{kid}\"");
@@ -372,7 +373,7 @@ fn spec_chain(secret: &[u8], kid: &str, bodies: &[String]) -> String {
         m.update(b"evtrail/v1 record\0");
         m.update(prev.as_bytes());
         m.update(body.as_bytes());
-        prev = hex::encode(m.finalize().into_bytes());
+        prev = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
         out.push_str(&format!("{body},\"sig\":\"{prev}\"}}\n"));
     }
     out
@@ -382,7 +383,7 @@ fn spec_bodies(times: &[&str]) -> Vec<String> {
     let mut bodies = vec![format!(
         r#"{{"v":1,"stream":"app","seq":1,"ts":"{}","level":"INFO","class":"audit","event":"evtrail.segment_start","target":"evtrail","fields":{{"segment":1,"prev_segment":0,"prev_seq":0,"prev_sig":"{}","prev_end":"none","seal_records":1000,"seal_ms":60000}}"#,
         times[0],
-        "0".repeat(64)
+        "A".repeat(43)
     )];
     for (i, ts) in times.iter().enumerate().skip(1) {
         bodies.push(format!(r#"{{"v":1,"stream":"app","seq":{},"ts":"{ts}","level":"INFO","class":"info","msg":"m{i}","target":"x""#, i + 1));

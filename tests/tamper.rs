@@ -248,10 +248,10 @@ fn a_record_from_another_stream_or_key_is_an_inserted_finding() {
 }
 
 /// Re-signs `line`'s body with the stream key of `stream` under `key`,
-/// chained to the all-zero signature: what a forger without the right
+/// chained to the first record's `prev` (the text of a zero tag): what a forger without the right
 /// key could produce.
 fn forge(line: &str, stream: &str, key: &Key) -> String {
-    let body = &line[..line.len() - 74];
+    let body = &line[..line.len() - common::SIG_SUFFIX_LEN];
     evtrail_test_sign(body, stream, key)
 }
 
@@ -266,11 +266,14 @@ fn evtrail_test_sign(body: &str, stream: &str, key: &Key) -> String {
     let sk = k.finalize().into_bytes();
     let mut m = <H as KeyInit>::new_from_slice(&sk).unwrap();
     m.update(b"evtrail/v1 record\0");
-    m.update(&[b'0'; 64]);
+    m.update(&[b'A'; 43]);
     m.update(body.as_bytes());
     format!(
         "{body},\"sig\":\"{}\"}}",
-        hex::encode(m.finalize().into_bytes())
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            m.finalize().into_bytes()
+        )
     )
 }
 

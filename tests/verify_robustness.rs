@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::dispatch;
+use common::{SIG_SUFFIX_LEN, dispatch};
 use evtrail::verify::{Finding, FindingKind, Report, Verifier};
 use evtrail::{Key, Keyring};
 use proptest::prelude::*;
@@ -745,7 +745,7 @@ fn nul_bytes_after_the_last_record_are_an_incomplete_line() {
 fn invalid_utf8_is_malformed_at_its_line() {
     let (_tmp, dir, path) = edited(0, |l| {
         let len = l[40].len();
-        l[40][1..len - 74].fill(0xff);
+        l[40][1..len - SIG_SUFFIX_LEN].fill(0xff);
     });
     let report = verify_dir(&dir);
     assert_one(&report, FindingKind::Malformed, &path, 41);
@@ -906,7 +906,7 @@ fn records_without_signatures_are_malformed() {
     let f = fixture();
     let unsigned: Vec<Vec<u8>> = f.lines(1)[..5]
         .iter()
-        .map(|l| [&l[..l.len() - 74], b"}"].concat())
+        .map(|l| [&l[..l.len() - SIG_SUFFIX_LEN], b"}"].concat())
         .collect();
     for l in &unsigned {
         serde_json::from_slice::<serde_json::Value>(l).unwrap();
@@ -920,14 +920,14 @@ fn records_without_signatures_are_malformed() {
     assert_one(&report, FindingKind::Malformed, &path, 4);
 }
 
-/// A line of exactly the signature suffix's 74 bytes (`,"sig":"…"}`), and
+/// A line of exactly the signature suffix's bytes (`,"sig":"…"}`), and
 /// one a byte longer (`{` before it), among records: `malformed` at their
 /// lines, lines that do not belong.
 #[test]
 fn a_line_of_the_signature_suffix_length_is_malformed() {
     let f = fixture();
     let line = f.lines(1)[5];
-    let suffix = &line[line.len() - 74..];
+    let suffix = &line[line.len() - SIG_SUFFIX_LEN..];
     assert!(suffix.starts_with(b",\"sig\":\"") && suffix.ends_with(b"\"}"));
     let (_tmp, path, report) = verify_bytes(&join_lines(&[suffix]));
     assert_not_a_log(&report, FindingKind::Malformed, &path);

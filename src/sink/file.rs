@@ -11,15 +11,14 @@ use crate::error::{Error, ErrorKind};
 
 /// Default gzip level for rolled files.
 ///
-/// Level 2: on evtrail's records it compresses about twice as fast as
-/// level 6 (the `gzip` command's default) to files 1 to 12 % larger
+/// Level 2: on evtrail's records it compresses about 2.3 to 2.5 times as
+/// fast as level 6 (the `gzip` command's default) to files 1 to 11 % larger
 /// (`cargo bench --bench gzip_levels`, 200,000 records: signed login
-/// records 520 MB/s at ratio 11.4 against 257 MB/s at 11.5; a mix of login,
-/// payment, error and query records 331 MB/s at 7.4 against 158 MB/s at
-/// 8.3). Compression runs beside the application, so its CPU time is taken
-/// from it. For archives choose 6 with [`FileOptions::compression`]; with
-/// this gzip implementation levels 7 to 9 are slower and, on these records,
-/// no smaller (level 9 came out 10 to 13 % larger than level 6).
+/// records 700 MB/s at ratio 11.4 against 280 MB/s at 11.5; a mix of login,
+/// payment, error and query records 403 MB/s at 7.1 against 177 MB/s at
+/// 8.0). Compression runs beside the application, so its CPU time is taken
+/// from it. For archives choose 6 with [`FileOptions::compression`]; level
+/// 9 saved another 1 to 3 % there, in about 1.7 times level 6's time.
 pub const DEFAULT_COMPRESSION_LEVEL: u32 = 2;
 /// How long closing a file sink waits, by default, for rolled files still
 /// queued for compression; see [`FileOptions::compression_wait`].

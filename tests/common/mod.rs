@@ -11,6 +11,10 @@ use tracing_subscriber::layer::SubscriberExt;
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// Length of a signed line's fixed suffix (`signing.md`): `,"sig":"`, the
+/// 43 base64url characters of the signature, `"}`.
+pub const SIG_SUFFIX_LEN: usize = 8 + 43 + 2;
+
 /// An unsigned pipeline (service `test`) whose only sink is the returned
 /// `MemorySink`, for tests that read back what was written.
 pub fn memory_pipeline() -> (evtrail::MemorySink, evtrail::Layer, evtrail::Guard) {
