@@ -176,11 +176,6 @@ pub(crate) struct Shared {
     pool: Receiver<Buffers>,
 }
 
-/// Emptied record buffers kept for reuse: enough to cover the events
-/// emitted while the worker handles one batch: about half a MiB, and
-/// under 3 MiB however big the events (larger buffers are not kept).
-const POOL_BUFFERS: usize = 1024;
-
 /// How often a recently busy worker looks at an empty queue.
 ///
 /// A worker parked on the channel must be woken by the producer's send: a
@@ -445,7 +440,14 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
     let seals = Arc::new(Mutex::new(vec![None; streams.len()]));
     let signed = s.signing.is_some();
     let room = Arc::new(Room::new(s.capacity));
-    let (pool_tx, pool) = crossbeam_channel::bounded(POOL_BUFFERS);
+    // Room for every record the queue can hold: a `Block` producer waits
+    // until the worker has drained half the queue, and a smaller pool would
+    // free most of those buffers on the worker only for the producers to
+    // allocate them again. Buffers are only allocated while the pool is
+    // empty, so the pool adds no buffers beyond those of records in flight
+    // (at most the capacity, plus one per emitting thread), and grown ones
+    // are not kept.
+    let (pool_tx, pool) = crossbeam_channel::bounded(s.capacity);
     let worker = Worker {
         rx,
         pool: pool_tx,

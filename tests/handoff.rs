@@ -93,6 +93,129 @@ fn block_policy_writes_every_event_exactly_once_in_per_thread_order() {
     assert!(next.values().all(|&n| n == PER_THREAD));
 }
 
+/// Counts heap allocations per thread, so a test can see what emitting
+/// an event allocates on the application's thread.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: every call is passed on unchanged to the system allocator; the
+// counter is a const-initialised thread-local that never allocates.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `alloc` above, with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
+
+/// Heap allocations made on this thread while `f` runs.
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(std::cell::Cell::get);
+    f();
+    ALLOCATIONS.with(std::cell::Cell::get) - before
+}
+
+/// A sink whose `flush`, while `hold` is set, says so on `entered` and
+/// waits until `hold` is cleared: a worker held there takes nothing from
+/// the queue.
+struct Hold {
+    hold: Arc<std::sync::atomic::AtomicBool>,
+    entered: crossbeam_channel::Sender<()>,
+    inner: MemorySink,
+}
+
+impl Sink for Hold {
+    fn name(&self) -> &str {
+        "hold"
+    }
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        self.inner.write(batch)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        use std::sync::atomic::Ordering;
+        if self.hold.load(Ordering::Acquire) {
+            let _ = self.entered.try_send(());
+            let deadline = std::time::Instant::now() + WAIT;
+            while self.hold.load(Ordering::Acquire) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The worker hands back the buffers of every record it has handled, up
+/// to a queue's worth. With the worker held (so it hands back nothing
+/// during the count), a burst of events into an empty pool allocates
+/// their buffers on the application's thread; once the worker has drained
+/// them, the same burst again is captured into reused buffers and
+/// allocates (almost) nothing. A pool smaller than the queue freed the
+/// rest on the worker, and the application's thread allocated them again.
+#[test]
+fn a_drained_queue_leaves_its_buffers_for_the_next_events() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const CAPACITY: usize = 4096;
+    const EVENTS: u64 = 3000;
+    let hold = Arc::new(AtomicBool::new(false));
+    let (entered_tx, entered) = crossbeam_channel::bounded(1);
+    let sink = MemorySink::new();
+    let (layer, guard) = evtrail::builder()
+        .unsigned()
+        .service("test")
+        .capacity(CAPACITY)
+        .overflow(Overflow::Block)
+        .add_sink(Hold {
+            hold: hold.clone(),
+            entered: entered_tx,
+            inner: sink.clone(),
+        })
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    // Emits a burst while the worker waits in the sink's flush, and counts
+    // what the burst allocated on this thread.
+    let burst_while_held = |from: u64| -> u64 {
+        hold.store(true, Ordering::Release);
+        let handle = guard.handle();
+        let flusher = std::thread::spawn(move || handle.flush(WAIT));
+        entered
+            .recv_timeout(WAIT)
+            .expect("the worker never flushed");
+        let allocated = allocations_in(|| {
+            tracing::dispatcher::with_default(&d, || {
+                for i in from..from + EVENTS {
+                    tracing::info!(i, user_id = "u-1", result = "failure", "event");
+                }
+            })
+        });
+        hold.store(false, Ordering::Release);
+        flusher.join().unwrap().unwrap();
+        guard.flush(WAIT).unwrap();
+        allocated
+    };
+    let first = burst_while_held(0);
+    assert!(
+        first >= EVENTS,
+        "{first} allocations for {EVENTS} events into an empty pool: is the count working?"
+    );
+    let second = burst_while_held(EVENTS);
+    assert!(
+        second < EVENTS / 10,
+        "{second} allocations for {EVENTS} events after a drained queue ({first} the first time)"
+    );
+    assert_eq!(user_records(&parse(&sink.lines())).len() as u64, 2 * EVENTS);
+}
+
 /// A sink whose first write waits until the test opens the gate.
 struct Gate {
     open: Receiver<()>,
