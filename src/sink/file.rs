@@ -195,7 +195,6 @@ struct Active {
 pub struct FileSink {
     dir: PathBuf,
     files: Vec<Active>,
-    scratch: Vec<u8>,
     live: SharedOptions,
     durability: Durability,
     file_mode: u32,
@@ -254,7 +253,6 @@ impl FileSink {
         let mut sink = FileSink {
             dir,
             files: Vec::new(),
-            scratch: Vec::new(),
             live: Arc::new(Mutex::new(LiveOptions {
                 compression: options.compression,
                 retention: options.retention,
@@ -621,27 +619,30 @@ impl Sink for FileSink {
                             .with_accepted(i)
                     })?;
             }
-            let mut scratch = std::mem::take(&mut self.scratch);
-            scratch.clear();
-            let mut ends = Vec::with_capacity(run_end - i);
-            for e in &entries[i..run_end] {
-                scratch.extend_from_slice(e.line());
-                scratch.push(b'\n');
-                ends.push(scratch.len());
-            }
+            // The batch holds the run's lines back to back, each with its
+            // newline: written from there, without a copy.
+            let run = batch.lines_with_newlines(i, run_end);
             let path = self.dir.join(format!("{stream}.log"));
             let result = match self.file(stream) {
                 Err(e) => Err(
                     SinkError::io(format!("cannot open `{}`", path.display()), e).with_accepted(i),
                 ),
-                Ok(active) => match write_counted(&mut active.file, &scratch) {
+                Ok(active) => match write_counted(&mut active.file, run) {
                     Ok(()) => {
                         active.unsynced = true;
                         Ok(())
                     }
                     Err((done, err)) => {
-                        let whole = ends.iter().take_while(|&&end| end <= done).count();
-                        let torn = done - if whole == 0 { 0 } else { ends[whole - 1] };
+                        // Where each line of the run ends, newline included.
+                        let mut end = 0;
+                        let ends = entries[i..run_end].iter().map(|e| {
+                            end += e.line().len() + 1;
+                            end
+                        });
+                        let (whole, whole_end) = ends
+                            .take_while(|&end| end <= done)
+                            .fold((0, 0), |(n, _), end| (n + 1, end));
+                        let torn = done - whole_end;
                         if torn > 0 {
                             // Cut the torn line so the retry does not leave half a record behind.
                             if let Ok(len) = active.file.metadata().map(|m| m.len()) {
@@ -655,7 +656,6 @@ impl Sink for FileSink {
                     }
                 },
             };
-            self.scratch = scratch;
             result?;
             i = run_end;
         }

@@ -273,6 +273,8 @@ struct EntryMeta {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
+    /// The lines, each followed by a newline, so that a run of them is
+    /// already what a file holds.
     buf: Vec<u8>,
     entries: Vec<EntryMeta>,
 }
@@ -330,6 +332,19 @@ impl Batch {
             end: self.buf.len(),
             segment_start,
         });
+        self.buf.push(b'\n');
+    }
+
+    /// The lines of entries `from..to`, each with its newline: one slice,
+    /// as they follow each other in the batch. Empty when the range is.
+    pub(crate) fn lines_with_newlines(&self, from: usize, to: usize) -> &[u8] {
+        match (
+            self.entries.get(from),
+            to.checked_sub(1).and_then(|l| self.entries.get(l)),
+        ) {
+            (Some(first), Some(last)) if from < to => &self.buf[first.start..=last.end],
+            _ => &[],
+        }
     }
 
     /// The number of records.
@@ -344,7 +359,7 @@ impl Batch {
 
     /// The total size of the lines, without newlines.
     pub fn bytes(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.entries.len()
     }
 
     /// The records, in order.
@@ -461,6 +476,29 @@ mod tests {
         assert_eq!(lines, [&b"line2"[..], b"line3", b"line4"]);
         b.drain_front(10);
         assert!(b.is_empty());
+    }
+
+    /// A run of entries is one slice of newline-terminated lines, also
+    /// after the front was drained and after lines written in place.
+    #[test]
+    fn a_run_of_entries_is_their_lines_with_newlines() {
+        let mut b = batch(4);
+        assert_eq!(b.lines_with_newlines(0, 4), b"line0\nline1\nline2\nline3\n");
+        assert_eq!(b.lines_with_newlines(1, 3), b"line1\nline2\n");
+        assert_eq!(b.lines_with_newlines(2, 2), b"");
+        assert_eq!(b.lines_with_newlines(3, 9), b"");
+        assert_eq!(b.bytes(), 20, "newlines are not counted");
+        b.drain_front(1);
+        let start = b.line_buf().len();
+        b.line_buf().extend_from_slice(b"in place");
+        b.finish_entry(Arc::from("app"), 9, Level::INFO, 0, start, false);
+        assert_eq!(
+            b.lines_with_newlines(0, b.len()),
+            b"line1\nline2\nline3\nin place\n"
+        );
+        let lines: Vec<&[u8]> = b.iter().map(|e| e.line()).collect();
+        assert_eq!(lines, [&b"line1"[..], b"line2", b"line3", b"in place"]);
+        assert_eq!(b.bytes(), 23);
     }
 
     #[test]
