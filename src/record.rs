@@ -371,24 +371,6 @@ impl Meta {
             Meta::Owned(m) => &m.target,
         }
     }
-    fn module(&self) -> Option<&str> {
-        match self {
-            Meta::Static(m) => m.module_path(),
-            Meta::Owned(m) => m.module.as_deref(),
-        }
-    }
-    fn file(&self) -> Option<&str> {
-        match self {
-            Meta::Static(m) => m.file(),
-            Meta::Owned(m) => m.file.as_deref(),
-        }
-    }
-    fn line(&self) -> Option<u32> {
-        match self {
-            Meta::Static(m) => m.line(),
-            Meta::Owned(m) => m.line,
-        }
-    }
 }
 
 /// An event as captured on the emitting thread: owned, not yet encoded.
@@ -569,6 +551,97 @@ pub(crate) struct Encoder {
     source_location: bool,
     /// What the worker needs to know about a field name, remembered.
     names: NameCache,
+    /// Call sites' source keys, encoded once.
+    sites: SiteCache,
+}
+
+/// Pairs of slots in the [`SiteCache`]; a program logs from a few hundred
+/// call sites at most, and the hot ones are fewer still.
+const SITE_CACHE_SETS: usize = 128;
+
+/// The set a key lands in, of `sets` (a power of two): Fibonacci hashing,
+/// whose product's top bits mix every bit of the key.
+fn cache_set(key: usize, sets: usize) -> usize {
+    let hash = (key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // A single set takes no bits (and a shift by 64 would overflow).
+    hash.checked_shr(64 - sets.trailing_zeros()).unwrap_or(0) as usize
+}
+
+/// The encoded `,"target":…,"module":…,"file":…,"line":N` of call sites,
+/// remembered by the address of their `'static` metadata: that text only
+/// depends on the metadata, which never changes or moves, so a hit is one
+/// copy instead of escaping three strings and formatting a number.
+///
+/// Two-way set associative like [`NameCache`]; a miss only means encoding
+/// the keys again.
+#[derive(Debug)]
+struct SiteCache {
+    /// `2 * sets` entries of (metadata address, encoded keys), the most
+    /// recently filled of a set first; empty entries hold address 0.
+    slots: Box<[(usize, Vec<u8>)]>,
+}
+
+impl SiteCache {
+    fn new(sets: usize) -> SiteCache {
+        debug_assert!(sets.is_power_of_two());
+        SiteCache {
+            slots: (0..2 * sets).map(|_| (0, Vec::new())).collect(),
+        }
+    }
+
+    /// The encoded source keys of `meta`.
+    fn get(&mut self, meta: &'static Metadata<'static>, source_location: bool) -> &[u8] {
+        let addr = std::ptr::from_ref(meta) as usize;
+        let set = 2 * cache_set(addr, self.slots.len() / 2);
+        if self.slots[set].0 == addr {
+            return &self.slots[set].1;
+        }
+        if self.slots[set + 1].0 == addr {
+            return &self.slots[set + 1].1;
+        }
+        // The older entry makes way; its buffer is reused.
+        self.slots.swap(set, set + 1);
+        let (key, buf) = &mut self.slots[set];
+        *key = addr;
+        buf.clear();
+        write_site(
+            buf,
+            source_location,
+            meta.target(),
+            meta.module_path(),
+            meta.file(),
+            meta.line(),
+        );
+        buf
+    }
+}
+
+/// Writes `,"target":…` and, when `source_location` is on, the known ones
+/// of `,"module":…,"file":…,"line":N`.
+fn write_site(
+    out: &mut Vec<u8>,
+    source_location: bool,
+    target: &str,
+    module: Option<&str>,
+    file: Option<&str>,
+    line: Option<u32>,
+) {
+    out.extend_from_slice(b",\"target\":");
+    write_str(out, target);
+    if source_location {
+        if let Some(m) = module {
+            out.extend_from_slice(b",\"module\":");
+            write_str(out, m);
+        }
+        if let Some(f) = file {
+            out.extend_from_slice(b",\"file\":");
+            write_str(out, f);
+        }
+        if let Some(l) = line {
+            out.extend_from_slice(b",\"line\":");
+            out.extend_from_slice(itoa::Buffer::new().format(l).as_bytes());
+        }
+    }
 }
 
 /// Pairs of slots in the [`NameCache`]; a program has few distinct field
@@ -676,6 +749,7 @@ impl Encoder {
             redactor,
             source_location,
             names: NameCache::new(),
+            sites: SiteCache::new(SITE_CACHE_SETS),
         }
     }
 
@@ -688,7 +762,7 @@ impl Encoder {
     /// Appends the record as one JSON object (without the closing `}` and
     /// newline, so a signature can follow) to `out`.
     pub(crate) fn encode_open(
-        &self,
+        &mut self,
         rec: &Record,
         res: &Resolved,
         stream: &str,
@@ -717,21 +791,16 @@ impl Encoder {
             out.extend_from_slice(b",\"msg\":");
             self.write_redacted(out, msg);
         }
-        out.extend_from_slice(b",\"target\":");
-        write_str(out, rec.meta.target());
-        if self.source_location {
-            if let Some(m) = rec.meta.module() {
-                out.extend_from_slice(b",\"module\":");
-                write_str(out, m);
-            }
-            if let Some(f) = rec.meta.file() {
-                out.extend_from_slice(b",\"file\":");
-                write_str(out, f);
-            }
-            if let Some(l) = rec.meta.line() {
-                out.extend_from_slice(b",\"line\":");
-                out.extend_from_slice(itoa::Buffer::new().format(l).as_bytes());
-            }
+        match &rec.meta {
+            Meta::Static(m) => out.extend_from_slice(self.sites.get(m, self.source_location)),
+            Meta::Owned(m) => write_site(
+                out,
+                self.source_location,
+                &m.target,
+                m.module.as_deref(),
+                m.file.as_deref(),
+                m.line,
+            ),
         }
         if let Some(t) = &rec.thread {
             out.extend_from_slice(b",\"thread\":");
@@ -1166,7 +1235,7 @@ mod tests {
             pid: Some(42),
             ..StaticContext::default()
         };
-        let enc = Encoder::new(&ctx, Redactor::default(), true);
+        let mut enc = Encoder::new(&ctx, Redactor::default(), true);
         let res = Resolved::new(rec);
         let mut out = Vec::new();
         enc.encode_open(rec, &res, "app", 7, &mut out);
@@ -1214,6 +1283,110 @@ mod tests {
         assert_eq!(v["pid"], 42);
     }
 
+    struct TestSite;
+
+    impl tracing_core::callsite::Callsite for TestSite {
+        fn set_interest(&self, _: tracing_core::subscriber::Interest) {}
+        fn metadata(&self) -> &Metadata<'_> {
+            unreachable!("only its address is used")
+        }
+    }
+
+    static TEST_SITE: TestSite = TestSite;
+
+    /// Call-site metadata with the given source keys.
+    fn site(
+        target: &'static str,
+        module: Option<&'static str>,
+        file: Option<&'static str>,
+        line: Option<u32>,
+    ) -> &'static Metadata<'static> {
+        Box::leak(Box::new(Metadata::new(
+            "event",
+            target,
+            Level::INFO,
+            file,
+            line,
+            module,
+            tracing_core::field::FieldSet::new(&[], tracing_core::identify_callsite!(&TEST_SITE)),
+            tracing_core::metadata::Kind::EVENT,
+        )))
+    }
+
+    /// A record from `meta`'s call site, once as captured from a `tracing`
+    /// event and once with the same keys owned, which is never cached.
+    fn site_records(meta: &'static Metadata<'static>) -> (Record, Record) {
+        let make = |meta: Meta| {
+            let mut rec = Record::internal(Level::INFO, "x", "m");
+            rec.meta = meta;
+            rec.ts = 1_795_176_000_123_456_789;
+            rec.thread = Some(Arc::from("main"));
+            rec
+        };
+        let owned = OwnedMeta {
+            target: meta.target().to_owned(),
+            module: meta.module_path().map(str::to_owned),
+            file: meta.file().map(str::to_owned),
+            line: meta.line(),
+        };
+        (make(Meta::Static(meta)), make(Meta::Owned(Box::new(owned))))
+    }
+
+    fn encode_bytes(enc: &mut Encoder, rec: &Record) -> Vec<u8> {
+        let mut out = Vec::new();
+        enc.encode_open(rec, &Resolved::new(rec), "app", 1, &mut out);
+        out
+    }
+
+    /// Cached source keys are the bytes the uncached encoding gives, on
+    /// first sight and on hits, with and without the source location, also
+    /// when every call site lands in the same set and they keep evicting
+    /// each other.
+    #[test]
+    fn site_cache_gives_the_uncached_bytes() {
+        let sites = [
+            site("app::a", Some("app::a"), Some("src/a.rs"), Some(10)),
+            site("app::b", Some("app::b"), Some("src/b.rs"), Some(20)),
+            site("we\"ird\n", None, Some("src/\\c.rs"), None),
+            site("app::d", Some("app::d"), None, Some(4_000_000_000)),
+        ];
+        for source_location in [true, false] {
+            for sets in [SITE_CACHE_SETS, 1] {
+                let mut enc = Encoder::new(&StaticContext::default(), Redactor::default(), true);
+                enc.source_location = source_location;
+                enc.sites = SiteCache::new(sets);
+                for order in [[0, 0, 1, 0, 2, 3, 1, 1], [3, 2, 1, 0, 3, 3, 2, 0]] {
+                    for i in order {
+                        let (cached, owned) = site_records(sites[i]);
+                        let (got, want) = (
+                            encode_bytes(&mut enc, &cached),
+                            encode_bytes(&mut enc, &owned),
+                        );
+                        assert_eq!(
+                            String::from_utf8(got).unwrap(),
+                            String::from_utf8(want).unwrap(),
+                            "site {i}, source_location {source_location}, {sets} sets"
+                        );
+                    }
+                }
+            }
+        }
+        let mut enc = Encoder::new(&StaticContext::default(), Redactor::default(), true);
+        let line = String::from_utf8(encode_bytes(&mut enc, &site_records(sites[0]).0)).unwrap();
+        assert!(
+            line.contains(
+                r#","msg":"m","target":"app::a","module":"app::a","file":"src/a.rs","line":10,"thread":"main","#
+            ),
+            "{line}"
+        );
+        let mut enc = Encoder::new(&StaticContext::default(), Redactor::default(), false);
+        let line = String::from_utf8(encode_bytes(&mut enc, &site_records(sites[0]).0)).unwrap();
+        assert!(
+            line.contains(r#","msg":"m","target":"app::a","thread":"main","#),
+            "{line}"
+        );
+    }
+
     #[test]
     fn keys_come_in_the_documented_order() {
         let mut rec = Record::internal(Level::ERROR, "x", "m");
@@ -1225,7 +1398,7 @@ mod tests {
             env: Some("prod".into()),
             ..StaticContext::default()
         };
-        let enc = Encoder::new(&ctx, Redactor::default(), true);
+        let mut enc = Encoder::new(&ctx, Redactor::default(), true);
         let mut out = Vec::new();
         enc.encode_open(&rec, &Resolved::new(&rec), "app", 1, &mut out);
         out.push(b'}');
