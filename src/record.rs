@@ -553,6 +553,48 @@ pub(crate) struct Encoder {
     names: NameCache,
     /// Call sites' source keys, encoded once.
     sites: SiteCache,
+    /// Emitting threads' `thread` keys, encoded once.
+    threads: ThreadCache,
+}
+
+/// Slots in the [`ThreadCache`].
+const THREAD_CACHE_SLOTS: usize = 8;
+
+/// The encoded `,"thread":"…"` of the threads events come from, remembered
+/// by the address of the thread's shared name. Each entry holds a reference
+/// to its name, so that address cannot be reused for another name while the
+/// entry lives. Direct-mapped; a miss only means encoding the key again.
+#[derive(Debug)]
+struct ThreadCache {
+    names: [Option<Arc<str>>; THREAD_CACHE_SLOTS],
+    encoded: [Vec<u8>; THREAD_CACHE_SLOTS],
+}
+
+impl ThreadCache {
+    fn new() -> ThreadCache {
+        ThreadCache {
+            names: Default::default(),
+            encoded: Default::default(),
+        }
+    }
+
+    /// The encoded `thread` key of `name`.
+    fn get(&mut self, name: &Arc<str>) -> &[u8] {
+        let i = cache_set(Arc::as_ptr(name).cast::<u8>() as usize, THREAD_CACHE_SLOTS);
+        if !self.names[i].as_ref().is_some_and(|n| Arc::ptr_eq(n, name)) {
+            self.names[i] = Some(Arc::clone(name));
+            let buf = &mut self.encoded[i];
+            buf.clear();
+            write_thread(buf, name);
+        }
+        &self.encoded[i]
+    }
+}
+
+/// Writes `,"thread":"…"`.
+fn write_thread(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(b",\"thread\":");
+    write_str(out, name);
 }
 
 /// Pairs of slots in the [`SiteCache`]; a program logs from a few hundred
@@ -750,6 +792,7 @@ impl Encoder {
             source_location,
             names: NameCache::new(),
             sites: SiteCache::new(SITE_CACHE_SETS),
+            threads: ThreadCache::new(),
         }
     }
 
@@ -803,8 +846,7 @@ impl Encoder {
             ),
         }
         if let Some(t) = &rec.thread {
-            out.extend_from_slice(b",\"thread\":");
-            write_str(out, t);
+            out.extend_from_slice(self.threads.get(t));
         }
         out.extend_from_slice(&self.static_ctx);
         for slot in P_LAST_HEAD + 1..PROMOTED.len() {
@@ -1385,6 +1427,34 @@ mod tests {
             line.contains(r#","msg":"m","target":"app::a","thread":"main","#),
             "{line}"
         );
+    }
+
+    /// Cached thread keys are the bytes of encoding the name afresh, for
+    /// more threads than the cache has slots, for equal names in distinct
+    /// allocations, and after a name's last other owner dropped it (its
+    /// address must not be taken for a new name's).
+    #[test]
+    fn thread_cache_gives_the_uncached_bytes() {
+        let mut cache = ThreadCache::new();
+        let fresh = |name: &str| {
+            let mut out = Vec::new();
+            write_thread(&mut out, name);
+            out
+        };
+        let names: Vec<Arc<str>> = (0..3 * THREAD_CACHE_SLOTS)
+            .map(|i| Arc::from(format!("worker-{i}\"\t")))
+            .chain([Arc::from("main"), Arc::from("main"), Arc::from("")])
+            .collect();
+        for _ in 0..3 {
+            for name in &names {
+                assert_eq!(cache.get(name), fresh(name), "{name:?}");
+            }
+        }
+        for i in 0..100 {
+            let name: Arc<str> = Arc::from(format!("short-lived-{i}"));
+            assert_eq!(cache.get(&name), fresh(&name));
+            drop(name);
+        }
     }
 
     #[test]
