@@ -466,46 +466,92 @@ fn promoted_slot(name: &str) -> Option<usize> {
 /// (innermost first), with the field's index.
 type Origin = (usize, usize);
 
+/// Sources (the event, then its spans innermost first) whose fields
+/// [`Resolved`] keeps flags for.
+const FLAGGED_SOURCES: usize = 8;
+/// Fields of each source that [`Resolved`] keeps flags for.
+const FLAGGED_FIELDS: usize = 64;
+
 /// A record's promoted fields, resolved once and used for routing and for
 /// encoding into every stream it goes to.
 pub(crate) struct Resolved {
     slots: [Option<Origin>; PROMOTED.len()],
+    /// Per source, bit `i` set when field `i` was promoted; only for the
+    /// first [`FLAGGED_FIELDS`] fields of the first [`FLAGGED_SOURCES`]
+    /// sources, the rest are looked for in `slots`.
+    promoted: [u64; FLAGGED_SOURCES],
+    /// Per source, bit `i` set when field `i` is sensitive; for the same
+    /// fields as `promoted`, the rest are looked up by name.
+    sensitive: [u64; FLAGGED_SOURCES],
+}
+
+/// The bit of `origin` in [`Resolved`]'s flags, when it has one.
+fn flag(origin: Origin) -> Option<(usize, u64)> {
+    let (src, i) = origin;
+    (src < FLAGGED_SOURCES && i < FLAGGED_FIELDS).then(|| (src, 1 << i))
 }
 
 impl Resolved {
-    /// Resolves without a cache; the worker uses [`Encoder::resolve`].
-    #[cfg(test)]
-    pub(crate) fn new(rec: &Record) -> Resolved {
-        Resolved::with(rec, promoted_slot)
-    }
-
-    fn with(rec: &Record, slot_of: impl Fn(&'static str) -> Option<usize>) -> Resolved {
-        let mut slots = [None; PROMOTED.len()];
+    /// Resolves with what `info_of` says about each field name.
+    fn with(rec: &Record, info_of: impl Fn(&'static str) -> NameInfo) -> Resolved {
+        let mut res = Resolved {
+            slots: [None; PROMOTED.len()],
+            promoted: [0; FLAGGED_SOURCES],
+            sensitive: [0; FLAGGED_SOURCES],
+        };
         let sets = std::iter::once(&rec.fields).chain(rec.spans.iter().map(|s| &s.fields));
         for (src, set) in sets.enumerate() {
             for (i, f) in set.items.iter().enumerate() {
-                if let Some(p) = slot_of(f.name)
-                    && slots[p].is_none()
+                let info = info_of(f.name);
+                let flag = flag((src, i));
+                if info.sensitive
+                    && let Some((src, bit)) = flag
                 {
-                    slots[p] = Some((src, i));
+                    res.sensitive[src] |= bit;
+                }
+                if let Some(p) = info.promoted
+                    && res.slots[p].is_none()
+                {
+                    res.slots[p] = Some((src, i));
+                    if let Some((src, bit)) = flag {
+                        res.promoted[src] |= bit;
+                    }
                 }
             }
         }
-        Resolved { slots }
+        res
     }
 
     fn is_promoted(&self, origin: Origin) -> bool {
-        self.slots.contains(&Some(origin))
+        match flag(origin) {
+            Some((src, bit)) => self.promoted[src] & bit != 0,
+            None => self.slots.contains(&Some(origin)),
+        }
+    }
+
+    /// Whether the field at `origin` is sensitive; `None` when not known
+    /// here.
+    fn is_sensitive(&self, origin: Origin) -> Option<bool> {
+        flag(origin).map(|(src, bit)| self.sensitive[src] & bit != 0)
     }
 
     fn value<'r>(&self, rec: &'r Record, slot: usize) -> Option<(&'r FieldSet, &'r Field)> {
+        self.value_at(rec, slot).map(|(set, f, _)| (set, f))
+    }
+
+    /// The field in `slot`, with its set and origin.
+    fn value_at<'r>(
+        &self,
+        rec: &'r Record,
+        slot: usize,
+    ) -> Option<(&'r FieldSet, &'r Field, Origin)> {
         let (src, i) = self.slots[slot]?;
         let set = if src == 0 {
             &rec.fields
         } else {
             &rec.spans[src - 1].fields
         };
-        Some((set, &set.items[i]))
+        Some((set, &set.items[i], (src, i)))
     }
 
     fn str_value<'r>(&self, rec: &'r Record, slot: usize) -> Option<&'r str> {
@@ -799,7 +845,7 @@ impl Encoder {
     /// The record's promoted fields, resolved once for routing and for
     /// every stream it is encoded into.
     pub(crate) fn resolve(&self, rec: &Record) -> Resolved {
-        Resolved::with(rec, |name| self.names.info(&self.redactor, name).promoted)
+        Resolved::with(rec, |name| self.names.info(&self.redactor, name))
     }
 
     /// Appends the record as one JSON object (without the closing `}` and
@@ -823,8 +869,8 @@ impl Encoder {
         out.push(b'"');
 
         out.extend_from_slice(b",\"class\":");
-        match res.value(rec, P_CLASS) {
-            Some((set, f)) => self.write_val(out, set, f),
+        match res.value_at(rec, P_CLASS) {
+            Some((set, f, origin)) => self.write_val(out, set, f, res, origin),
             None => write_str(out, default_class(rec.level)),
         }
         for slot in P_EVENT..=P_LAST_HEAD {
@@ -870,11 +916,11 @@ impl Encoder {
     }
 
     fn write_promoted(&self, out: &mut Vec<u8>, rec: &Record, res: &Resolved, slot: usize) {
-        if let Some((set, f)) = res.value(rec, slot) {
+        if let Some((set, f, origin)) = res.value_at(rec, slot) {
             out.extend_from_slice(b",\"");
             out.extend_from_slice(PROMOTED[slot].as_bytes());
             out.extend_from_slice(b"\":");
-            self.write_val(out, set, f);
+            self.write_val(out, set, f, res, origin);
         }
     }
 
@@ -901,15 +947,26 @@ impl Encoder {
             }
             write_str(out, f.name);
             out.push(b':');
-            self.write_val(out, set, f);
+            self.write_val(out, set, f, res, (src, i));
         }
         if !first {
             out.push(b'}');
         }
     }
 
-    fn write_val(&self, out: &mut Vec<u8>, set: &FieldSet, f: &Field) {
-        if self.names.info(&self.redactor, f.name).sensitive {
+    /// Writes the value of `f`, found at `origin`.
+    fn write_val(
+        &self,
+        out: &mut Vec<u8>,
+        set: &FieldSet,
+        f: &Field,
+        res: &Resolved,
+        origin: Origin,
+    ) {
+        let sensitive = res
+            .is_sensitive(origin)
+            .unwrap_or_else(|| self.names.info(&self.redactor, f.name).sensitive);
+        if sensitive {
             write_str(out, MASK);
             return;
         }
@@ -1278,7 +1335,7 @@ mod tests {
             ..StaticContext::default()
         };
         let mut enc = Encoder::new(&ctx, Redactor::default(), true);
-        let res = Resolved::new(rec);
+        let res = enc.resolve(rec);
         let mut out = Vec::new();
         enc.encode_open(rec, &res, "app", 7, &mut out);
         out.push(b'}');
@@ -1376,7 +1433,7 @@ mod tests {
 
     fn encode_bytes(enc: &mut Encoder, rec: &Record) -> Vec<u8> {
         let mut out = Vec::new();
-        enc.encode_open(rec, &Resolved::new(rec), "app", 1, &mut out);
+        enc.encode_open(rec, &enc.resolve(rec), "app", 1, &mut out);
         out
     }
 
@@ -1457,6 +1514,47 @@ mod tests {
         }
     }
 
+    /// Fields past the ones [`Resolved`] keeps flags for are promoted and
+    /// masked all the same.
+    #[test]
+    fn fields_past_the_flagged_ones_are_promoted_and_masked() {
+        let mut rec = Record::internal(Level::INFO, "x", "m");
+        rec.internal = false;
+        for i in 0..FLAGGED_FIELDS + 2 {
+            rec.fields.add_u64(["a", "b", "c"][i % 3], i as u64);
+        }
+        rec.fields.add_str("password", "hunter2");
+        rec.fields.add_str("user_id", "u1");
+        rec.fields.add_str("user", "u2");
+        rec.spans = (0..FLAGGED_SOURCES + 2)
+            .map(|k| {
+                let mut fields = FieldSet::default();
+                fields.add_str("token", "t0k3n");
+                fields.add_str("kept", "k");
+                if k == FLAGGED_SOURCES {
+                    fields.add_str("tenant", "inner");
+                }
+                if k == FLAGGED_SOURCES + 1 {
+                    fields.add_str("tenant", "outer");
+                }
+                Arc::new(SpanData { name: "s", fields })
+            })
+            .collect();
+        let v = encode(&rec);
+        assert_eq!(v["fields"]["password"], "[REDACTED]");
+        assert_eq!(v["fields"]["user"], "u2");
+        assert_eq!(v["user"], "u1");
+        assert_eq!(v["fields"]["a"], (FLAGGED_FIELDS as u64 / 3) * 3);
+        assert_eq!(v["tenant"], "inner");
+        let spans = v["spans"].as_array().unwrap();
+        assert_eq!(spans[0]["fields"]["tenant"], "outer");
+        assert!(spans[1]["fields"].get("tenant").is_none());
+        for span in spans {
+            assert_eq!(span["fields"]["token"], "[REDACTED]");
+            assert_eq!(span["fields"]["kept"], "k");
+        }
+    }
+
     #[test]
     fn keys_come_in_the_documented_order() {
         let mut rec = Record::internal(Level::ERROR, "x", "m");
@@ -1470,7 +1568,7 @@ mod tests {
         };
         let mut enc = Encoder::new(&ctx, Redactor::default(), true);
         let mut out = Vec::new();
-        enc.encode_open(&rec, &Resolved::new(&rec), "app", 1, &mut out);
+        enc.encode_open(&rec, &enc.resolve(&rec), "app", 1, &mut out);
         out.push(b'}');
         let line = String::from_utf8(out).unwrap();
         let order = [
