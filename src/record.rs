@@ -1004,7 +1004,9 @@ impl Encoder {
         let (text, marker) = split_marker(s);
         out.push(b'"');
         write_escaped(out, &self.redactor.redact(text));
-        write_escaped(out, marker);
+        if !marker.is_empty() {
+            write_escaped(out, marker);
+        }
         out.push(b'"');
     }
 }
@@ -1031,25 +1033,50 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 /// Writes `s` escaped for the inside of a JSON string literal.
 ///
 /// Most values need no escaping at all, so eight bytes at a time are checked
-/// with word arithmetic and copied in runs; only a word that may hold a
-/// quote, a backslash or a control byte is looked at byte by byte.
+/// with word arithmetic and a clean string is copied whole; only a word
+/// that may hold a quote, a backslash or a control byte is looked at byte
+/// by byte.
 fn write_escaped(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
-    let mut run = 0;
+    match first_suspect_word(bytes) {
+        None => out.extend_from_slice(bytes),
+        Some(at) => write_escaped_from(out, bytes, at),
+    }
+}
+
+/// The word `bytes[i..i + 8]`, or the last 1 to 7 bytes padded with a byte
+/// that never needs escaping, so short strings get the word test too.
+fn word_at(bytes: &[u8], i: usize) -> u64 {
+    match bytes.get(i..i + 8) {
+        Some(word) => u64::from_le_bytes(word.try_into().expect("eight bytes")),
+        None => {
+            let n = bytes.len() - i;
+            let pad = u64::from_le_bytes([b'a'; 8]) & !(u64::MAX >> (8 * (8 - n)));
+            load_word(&bytes[i..]) | pad
+        }
+    }
+}
+
+/// Where the first word of `bytes` that [`may_need_escape`] starts.
+fn first_suspect_word(bytes: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i < bytes.len() {
-        let word = match bytes.get(i..i + 8) {
-            Some(word) => u64::from_le_bytes(word.try_into().expect("eight bytes")),
-            None => {
-                // The last 1 to 7 bytes, padded with a byte that never
-                // needs escaping, so short strings get the word test too.
-                let mut tail = [b'a'; 8];
-                tail[..bytes.len() - i].copy_from_slice(&bytes[i..]);
-                u64::from_le_bytes(tail)
-            }
-        };
-        if !may_need_escape(word) {
+        if may_need_escape(word_at(bytes, i)) {
+            return Some(i);
+        }
+        i += 8;
+    }
+    None
+}
+
+/// Writes `bytes` escaped, knowing that the words before `start` need no
+/// escaping.
+fn write_escaped_from(out: &mut Vec<u8>, bytes: &[u8], start: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut run = 0;
+    let mut i = start;
+    while i < bytes.len() {
+        if !may_need_escape(word_at(bytes, i)) {
             i += 8;
             continue;
         }
@@ -1096,6 +1123,25 @@ fn may_need_escape(word: u64) -> bool {
     let backslash = word ^ (ONES * u64::from(b'\\'));
     let control = word.wrapping_sub(ONES * 0x20) & !word;
     (zero(quote) | zero(backslash) | control) & HIGH != 0
+}
+
+/// Up to eight bytes as a little-endian word, zero-padded, read without
+/// a byte loop or a call to copy them: two overlapping loads (of four
+/// bytes, or of single bytes) cover every length.
+fn load_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    debug_assert!(n <= 8);
+    if n >= 4 {
+        let lo = u32::from_le_bytes(b[..4].try_into().expect("four bytes"));
+        let hi = u32::from_le_bytes(b[n - 4..].try_into().expect("four bytes"));
+        u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+    } else if n > 0 {
+        u64::from(b[0])
+            | u64::from(b[n / 2]) << (8 * (n / 2))
+            | u64::from(b[n - 1]) << (8 * (n - 1))
+    } else {
+        0
+    }
 }
 
 /// Writes `nanos` since the epoch as `YYYY-MM-DDThh:mm:ss.uuuuuuZ`.
@@ -1262,6 +1308,16 @@ mod tests {
             let ours = json_str(&s);
             proptest::prop_assert_eq!(&ours, &serde_escaped(&s));
             proptest::prop_assert_eq!(serde_json::from_str::<String>(&ours).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn load_word_reads_every_length_zero_padded() {
+        let bytes: Vec<u8> = (1..=8).collect();
+        for n in 0..=8 {
+            let mut padded = [0u8; 8];
+            padded[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(load_word(&bytes[..n]), u64::from_le_bytes(padded), "{n}");
         }
     }
 
