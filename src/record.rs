@@ -10,7 +10,7 @@ use tracing::Level;
 use tracing::field::{Field as TField, Visit};
 use tracing_core::Metadata;
 
-use crate::redact::{MASK, Redactor};
+use crate::redact::{MASK, Prescan, Redactor};
 
 /// The marker appended to a value that was cut at the size limit.
 const TRUNCATION_MARKER: &str = "…[truncated, ";
@@ -1000,10 +1000,30 @@ impl Encoder {
 impl Encoder {
     /// Writes a string value with secrets masked; a truncation marker is
     /// kept out of redaction, so masking a cut value cannot swallow it.
+    ///
+    /// The words of the text are read once for both the escaping and the
+    /// redactor's pre-check; a string that needs neither (the common case)
+    /// is copied whole without calling the redactor.
     fn write_redacted(&self, out: &mut Vec<u8>, s: &str) {
         let (text, marker) = split_marker(s);
         out.push(b'"');
-        write_escaped(out, &self.redactor.redact(text));
+        let bytes = text.as_bytes();
+        let mut prescan = Prescan::default();
+        let mut escape = false;
+        let mut i = 0;
+        while i < bytes.len() {
+            let word = word_at(bytes, i);
+            prescan.add(word);
+            escape |= may_need_escape(word);
+            i += 8;
+        }
+        if !self.redactor.leaves_alone(&prescan) {
+            write_escaped(out, &self.redactor.redact(text));
+        } else if escape {
+            write_escaped_from(out, bytes, 0);
+        } else {
+            out.extend_from_slice(bytes);
+        }
         if !marker.is_empty() {
             write_escaped(out, marker);
         }

@@ -136,6 +136,13 @@ impl Redactor {
         self.is_sensitive_raw(key.as_bytes())
     }
 
+    /// Whether [`Redactor::redact`] returns every string whose words gave
+    /// `prescan` unchanged, so that the caller may skip it.
+    pub(crate) fn leaves_alone(&self, prescan: &Prescan) -> bool {
+        self.patterns.is_empty()
+            && (!self.builtins || (prescan.digits < CARD_MIN_DIGITS && prescan.seen == 0))
+    }
+
     /// Byte-level form of [`Redactor::is_sensitive_key`], for keys found
     /// inside text.
     fn is_sensitive_raw(&self, key: &[u8]) -> bool {
@@ -285,6 +292,52 @@ struct Hints {
     separator: bool,
     /// Whether `bearer` or `basic` occurs in any case.
     auth_scheme: bool,
+}
+
+/// A byte of ones in each lane of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of each lane.
+const HIGH: u64 = ONES * 0x80;
+/// The low seven bits of each lane.
+const LOW7: u64 = ONES * 0x7f;
+
+/// The high bit of each lane of `x`, whose lanes are below 0x80, that
+/// equals `c` (also below 0x80). Exact: adding 0x7f to a lane of at most
+/// 0x7f never carries into the next.
+fn lanes_equal(x: u64, c: u8) -> u64 {
+    let y = x ^ (ONES * u64::from(c));
+    !(y.wrapping_add(LOW7) | y) & HIGH
+}
+
+/// What [`Hints::of`] looks for, gathered eight bytes at a time by a caller
+/// that reads a string's words anyway (the JSON escaping): exactly the
+/// digits it counts, and whether a separator or a `b` occurs.
+#[derive(Debug, Default)]
+pub(crate) struct Prescan {
+    /// ASCII digits seen.
+    digits: usize,
+    /// The high bit of each lane that held a `=`, `:`, `b` or `B`, OR-ed
+    /// over the words.
+    seen: u64,
+}
+
+impl Prescan {
+    /// Adds eight bytes, little-endian; padding must be a byte in no class
+    /// (such as `a` or zero).
+    pub(crate) fn add(&mut self, word: u64) {
+        let ascii = !word & HIGH;
+        let x = word & LOW7;
+        // Setting each lane's high bit first keeps the subtraction from
+        // borrowing across lanes; the bit stays set when the lane is >= c.
+        let at_least = |c: u8| (x | HIGH).wrapping_sub(ONES * u64::from(c)) & HIGH;
+        let digit = at_least(b'0') & !at_least(b'9' + 1) & ascii;
+        // Each digit lane holds 1 after the shift; the product's top lane
+        // is their sum.
+        self.digits += ((digit >> 7).wrapping_mul(ONES) >> 56) as usize;
+        self.seen |=
+            (lanes_equal(x, b'=') | lanes_equal(x, b':') | lanes_equal(x | (ONES * 0x20), b'b'))
+                & ascii;
+    }
 }
 
 impl Hints {
@@ -865,6 +918,68 @@ mod tests {
             "évènement réussi ✓",
         ] {
             assert_borrowed(&r, s);
+        }
+    }
+
+    /// The prescan of `bytes`, padded as the JSON escaping pads them.
+    fn prescan(bytes: &[u8]) -> Prescan {
+        let mut p = Prescan::default();
+        for word in bytes.chunks(8) {
+            let mut padded = [b'a'; 8];
+            padded[..word.len()].copy_from_slice(word);
+            p.add(u64::from_le_bytes(padded));
+        }
+        p
+    }
+
+    /// The prescan agrees with the byte table on every byte value in every
+    /// lane of a word and of a padded tail.
+    #[test]
+    fn prescan_classifies_every_byte_in_every_lane() {
+        for byte in 0..=255u8 {
+            for len in 1..=17 {
+                for at in 0..len {
+                    let mut b = vec![b'x'; len];
+                    b[at] = byte;
+                    let p = prescan(&b);
+                    let class = BYTE_CLASS[usize::from(byte)];
+                    assert_eq!(p.digits, usize::from(class & CLASS_DIGIT), "{byte:#x}");
+                    assert_eq!(
+                        p.seen != 0,
+                        class & (CLASS_SEPARATOR | CLASS_B) != 0,
+                        "{byte:#x} at {at} of {len}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whenever the prescan lets a string skip redaction, redacting it
+        /// changes nothing, for the default, a disabled and a keys-only
+        /// redactor; a redactor with patterns never lets one skip.
+        #[test]
+        fn strings_the_prescan_lets_skip_are_left_alone(
+            s in "\\PC{0,40}|[0-9a-zA-Z=:_ .-]{0,40}|[0-9 -]{10,30}",
+        ) {
+            let p = prescan(s.as_bytes());
+            let (digits, seen) = s.bytes().fold((0, 0), |(d, seen), byte| {
+                let class = BYTE_CLASS[usize::from(byte)];
+                (d + usize::from(class & CLASS_DIGIT), seen | class)
+            });
+            proptest::prop_assert_eq!(p.digits, digits);
+            proptest::prop_assert_eq!(p.seen != 0, seen & (CLASS_SEPARATOR | CLASS_B) != 0);
+            for r in [
+                Redactor::default(),
+                Redactor::disabled(),
+                Redactor::new(false, &strings(&["pin"]), &[]).unwrap(),
+            ] {
+                if r.leaves_alone(&p) {
+                    assert_borrowed(&r, &s);
+                }
+            }
+            let with_pattern = Redactor::new(true, &[], &strings(&["x"])).unwrap();
+            proptest::prop_assert!(!with_pattern.leaves_alone(&p));
         }
     }
 
