@@ -601,6 +601,9 @@ pub(crate) struct Encoder {
     sites: SiteCache,
     /// Emitting threads' `thread` keys, encoded once.
     threads: ThreadCache,
+    /// The last second a timestamp was written for, and its text: records
+    /// come in time order, so most share the previous one's second.
+    ts_second: (u64, [u8; 20]),
 }
 
 /// Slots in the [`ThreadCache`].
@@ -839,6 +842,8 @@ impl Encoder {
             names: NameCache::new(),
             sites: SiteCache::new(SITE_CACHE_SETS),
             threads: ThreadCache::new(),
+            // No timestamp falls in this second.
+            ts_second: (u64::MAX, [0; 20]),
         }
     }
 
@@ -863,15 +868,18 @@ impl Encoder {
         out.extend_from_slice(b",\"seq\":");
         out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
         out.extend_from_slice(b",\"ts\":\"");
-        write_ts(out, rec.ts);
-        out.extend_from_slice(b"\",\"level\":\"");
-        out.extend_from_slice(rec.level.as_str().as_bytes());
-        out.push(b'"');
-
-        out.extend_from_slice(b",\"class\":");
+        let second = rec.ts / 1_000_000_000;
+        if self.ts_second.0 != second {
+            self.ts_second = (second, ts_second(second));
+        }
+        out.extend_from_slice(&self.ts_second.1);
+        out.extend_from_slice(&ts_micros(rec.ts));
+        out.extend_from_slice(level_key(rec.level));
         match res.value_at(rec, P_CLASS) {
             Some((set, f, origin)) => self.write_val(out, set, f, res, origin),
-            None => write_str(out, default_class(rec.level)),
+            // `default_class`, quoted.
+            None if rec.level == Level::ERROR => out.extend_from_slice(b"\"error\""),
+            None => out.extend_from_slice(b"\"info\""),
         }
         for slot in P_EVENT..=P_LAST_HEAD {
             self.write_promoted(out, rec, res, slot);
@@ -1166,13 +1174,17 @@ fn load_word(b: &[u8]) -> u64 {
 
 /// Writes `nanos` since the epoch as `YYYY-MM-DDThh:mm:ss.uuuuuuZ`.
 pub(crate) fn write_ts(out: &mut Vec<u8>, nanos: u64) {
-    let secs = (nanos / 1_000_000_000) as i64;
-    let micros = (nanos % 1_000_000_000) / 1_000;
-    let dt =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    out.extend_from_slice(&ts_second(nanos / 1_000_000_000));
+    out.extend_from_slice(&ts_micros(nanos));
+}
+
+/// `YYYY-MM-DDThh:mm:ss.` of the second `secs` after the epoch.
+fn ts_second(secs: u64) -> [u8; 20] {
+    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let (y, mo, d) = (dt.year(), u8::from(dt.month()), dt.day());
     let (h, mi, s) = (dt.hour(), dt.minute(), dt.second());
-    let mut buf = *b"0000-00-00T00:00:00.000000";
+    let mut buf = *b"0000-00-00T00:00:00.";
     let two = |buf: &mut [u8], at: usize, v: u8| {
         buf[at] = b'0' + v / 10;
         buf[at + 1] = b'0' + v % 10;
@@ -1187,13 +1199,30 @@ pub(crate) fn write_ts(out: &mut Vec<u8>, nanos: u64) {
     two(&mut buf, 11, h);
     two(&mut buf, 14, mi);
     two(&mut buf, 17, s);
-    let mut m = micros;
-    for i in (20..26).rev() {
+    buf
+}
+
+/// `uuuuuuZ`: the microseconds within the second of `nanos` after the
+/// epoch.
+fn ts_micros(nanos: u64) -> [u8; 7] {
+    let mut buf = *b"000000Z";
+    let mut m = (nanos % 1_000_000_000) / 1_000;
+    for i in (0..6).rev() {
         buf[i] = b'0' + (m % 10) as u8;
         m /= 10;
     }
-    out.extend_from_slice(&buf);
-    out.push(b'Z');
+    buf
+}
+
+/// `","level":"…","class":`, closing the timestamp before it.
+fn level_key(level: Level) -> &'static [u8] {
+    match level {
+        Level::TRACE => b"\",\"level\":\"TRACE\",\"class\":",
+        Level::DEBUG => b"\",\"level\":\"DEBUG\",\"class\":",
+        Level::INFO => b"\",\"level\":\"INFO\",\"class\":",
+        Level::WARN => b"\",\"level\":\"WARN\",\"class\":",
+        Level::ERROR => b"\",\"level\":\"ERROR\",\"class\":",
+    }
 }
 
 #[cfg(test)]
@@ -1355,6 +1384,52 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "1970-01-01T00:00:00.000000Z"
         );
+    }
+
+    /// Records encode their timestamps and the default class as
+    /// `write_ts` and `default_class` give them, whether their second is
+    /// the previous record's or not.
+    #[test]
+    fn timestamps_and_levels_match_the_uncached_encoding() {
+        let mut enc = Encoder::new(&StaticContext::default(), Redactor::default(), true);
+        let stamps = [
+            1_795_176_000_123_456_789,
+            1_795_176_000_999_999_999,
+            1_795_176_001_000_000_000,
+            1_795_175_999_000_000_001,
+            1_795_175_999_000_000_001,
+            0,
+            999,
+            u64::MAX,
+            18_000_000_000_000_000_000,
+        ];
+        let levels = [
+            Level::TRACE,
+            Level::DEBUG,
+            Level::INFO,
+            Level::WARN,
+            Level::ERROR,
+        ];
+        for (k, &ts) in stamps.iter().enumerate() {
+            let level = levels[k % levels.len()];
+            let mut rec = Record::internal(level, "x", "m");
+            rec.ts = ts;
+            let mut out = Vec::new();
+            enc.encode_open(&rec, &enc.resolve(&rec), "app", 1, &mut out);
+            let mut want = b"{\"v\":1,\"stream\":\"app\",\"seq\":1,\"ts\":\"".to_vec();
+            write_ts(&mut want, ts);
+            want.extend_from_slice(b"\",\"level\":");
+            write_str(&mut want, level.as_str());
+            want.extend_from_slice(b",\"class\":");
+            write_str(&mut want, default_class(level));
+            want.push(b',');
+            assert!(
+                out.starts_with(&want),
+                "{} does not start with {}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&want)
+            );
+        }
     }
 
     #[test]
