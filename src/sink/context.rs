@@ -116,7 +116,7 @@ impl DeliveryCounters {
 }
 
 /// Delivery counters of a sink that sends records on from a thread of its
-/// own (an [`HttpSink`](crate::http::HttpSink)); see
+/// own (the `HttpSink` of the `http` feature); see
 /// [`SinkStats::delivery`](crate::SinkStats::delivery).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
