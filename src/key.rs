@@ -448,16 +448,22 @@ const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 /// Writes a 32-byte tag as unpadded base64url: 43 characters, the last of
 /// which carries 4 bits.
 pub(crate) fn sig_encode(tag: &[u8; 32], out: &mut Sig) {
-    let sextet = |v: u32, shift: u32| B64URL[((v >> shift) & 0x3f) as usize];
-    for (group, chars) in tag.chunks(3).zip(out.chunks_mut(4)) {
-        let v = group
-            .iter()
-            .enumerate()
-            .fold(0u32, |v, (i, &b)| v | u32::from(b) << (16 - 8 * i));
-        for (k, c) in chars.iter_mut().enumerate() {
-            *c = sextet(v, 18 - 6 * k as u32);
-        }
+    let char_of = |v: u32, shift: u32| B64URL[((v >> shift) & 0x3f) as usize];
+    // Ten groups of three bytes make four characters each.
+    for g in 0..10 {
+        let v = u32::from(tag[3 * g]) << 16
+            | u32::from(tag[3 * g + 1]) << 8
+            | u32::from(tag[3 * g + 2]);
+        out[4 * g] = char_of(v, 18);
+        out[4 * g + 1] = char_of(v, 12);
+        out[4 * g + 2] = char_of(v, 6);
+        out[4 * g + 3] = char_of(v, 0);
     }
+    // The last two bytes make three.
+    let v = u32::from(tag[30]) << 16 | u32::from(tag[31]) << 8;
+    out[40] = char_of(v, 18);
+    out[41] = char_of(v, 12);
+    out[42] = char_of(v, 6);
 }
 
 /// Whether `b` may appear in a signature (the base64url alphabet).
