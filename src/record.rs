@@ -529,6 +529,12 @@ impl Resolved {
         }
     }
 
+    /// The promoted bits of source `src`, when it has `len` fields and
+    /// all of them are flagged.
+    fn promoted_bits(&self, src: usize, len: usize) -> Option<u64> {
+        (src < FLAGGED_SOURCES && len <= FLAGGED_FIELDS).then(|| self.promoted[src])
+    }
+
     /// Whether the field at `origin` is sensitive; `None` when not known
     /// here.
     fn is_sensitive(&self, origin: Origin) -> Option<bool> {
@@ -601,6 +607,8 @@ pub(crate) struct Encoder {
     sites: SiteCache,
     /// Emitting threads' `thread` keys, encoded once.
     threads: ThreadCache,
+    /// Spans' parts of the `spans` list and promoted values, encoded once.
+    spans: SpanCache,
     /// The last second a timestamp was written for, and its text: records
     /// come in time order, so most share the previous one's second.
     ts_second: (u64, [u8; 20]),
@@ -735,6 +743,80 @@ fn write_site(
     }
 }
 
+/// Pairs of entries in the [`SpanCache`]; events are logged in a few
+/// spans at a time.
+const SPAN_CACHE_SETS: usize = 32;
+
+/// What the encoder wrote for one span.
+#[derive(Debug, Default)]
+struct SpanEntry {
+    /// The span. Holding it keeps its address from being reused for
+    /// another span and its data from changing: `record`ing into a span
+    /// whose data is shared copies the data (`Arc::make_mut`).
+    span: Option<Arc<SpanData>>,
+    /// The promoted-field bits `part` was encoded for; `None` before it
+    /// was encoded.
+    mask: Option<u64>,
+    /// `{"name":…,"fields":{…}}` with the fields in `mask` left out.
+    part: Vec<u8>,
+    /// The encoded `,"key":value` of the span's fields that were promoted,
+    /// one after the other.
+    values: Vec<u8>,
+    /// Per field, its range in `values`; empty when not encoded yet.
+    at: Vec<(u32, u32)>,
+}
+
+/// Spans' encoded parts, remembered by the address of their shared data.
+/// A span's part depends only on its data and on which of its fields the
+/// record promotes (an event field or an inner span's field of the same
+/// name wins over it), so an entry is keyed by both; the encoded values of
+/// its promoted fields depend on its data alone.
+///
+/// Two-way set associative like [`SiteCache`]; a miss only means encoding
+/// the span again. With no sets, nothing is cached.
+#[derive(Debug)]
+struct SpanCache {
+    /// `2 * sets` entries, the most recently filled of a set first.
+    entries: Box<[SpanEntry]>,
+}
+
+impl SpanCache {
+    fn new(sets: usize) -> SpanCache {
+        debug_assert!(sets == 0 || sets.is_power_of_two());
+        SpanCache {
+            entries: (0..2 * sets).map(|_| SpanEntry::default()).collect(),
+        }
+    }
+
+    /// The index of `span`'s entry, emptied and taken over on a miss;
+    /// `None` when the cache has no entries.
+    fn index(&mut self, span: &Arc<SpanData>) -> Option<usize> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let addr = Arc::as_ptr(span) as usize;
+        let set = 2 * cache_set(addr, self.entries.len() / 2);
+        for i in [set, set + 1] {
+            if self.entries[i]
+                .span
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, span))
+            {
+                return Some(i);
+            }
+        }
+        // The older entry makes way; its buffers are reused.
+        self.entries.swap(set, set + 1);
+        let e = &mut self.entries[set];
+        e.span = Some(Arc::clone(span));
+        e.mask = None;
+        e.values.clear();
+        e.at.clear();
+        e.at.resize(span.fields.items.len(), (0, 0));
+        Some(set)
+    }
+}
+
 /// Pairs of slots in the [`NameCache`]; a program has few distinct field
 /// names, and two-way sets keep a handful of them from evicting each other.
 const NAME_CACHE_SETS: usize = 512;
@@ -842,6 +924,7 @@ impl Encoder {
             names: NameCache::new(),
             sites: SiteCache::new(SITE_CACHE_SETS),
             threads: ThreadCache::new(),
+            spans: SpanCache::new(SPAN_CACHE_SETS),
             // No timestamp falls in this second.
             ts_second: (u64::MAX, [0; 20]),
         }
@@ -910,10 +993,7 @@ impl Encoder {
         if !rec.spans.is_empty() {
             out.extend_from_slice(b",\"spans\":[");
             for (k, span) in rec.spans.iter().enumerate().rev() {
-                out.extend_from_slice(b"{\"name\":");
-                write_str(out, span.name);
-                self.write_fields(out, &span.fields, k + 1, res, b",\"fields\":{");
-                out.push(b'}');
+                self.write_span_cached(out, span, k + 1, res);
                 if k != 0 {
                     out.push(b',');
                 }
@@ -923,13 +1003,80 @@ impl Encoder {
         self.write_fields(out, &rec.fields, 0, res, b",\"fields\":{");
     }
 
+    /// Writes span `src`'s `{"name":…,"fields":{…}}`, from the cache when
+    /// the span was written with the same fields promoted before.
+    fn write_span_cached(
+        &mut self,
+        out: &mut Vec<u8>,
+        span: &Arc<SpanData>,
+        src: usize,
+        res: &Resolved,
+    ) {
+        let cached = res
+            .promoted_bits(src, span.fields.items.len())
+            .and_then(|mask| Some((mask, self.spans.index(span)?)));
+        let Some((mask, idx)) = cached else {
+            self.write_span(out, span, src, res);
+            return;
+        };
+        if self.spans.entries[idx].mask != Some(mask) {
+            let mut part = std::mem::take(&mut self.spans.entries[idx].part);
+            part.clear();
+            self.write_span(&mut part, span, src, res);
+            let e = &mut self.spans.entries[idx];
+            e.part = part;
+            e.mask = Some(mask);
+        }
+        out.extend_from_slice(&self.spans.entries[idx].part);
+    }
+
+    /// Writes span `src`'s `{"name":…,"fields":{…}}`.
+    fn write_span(&self, out: &mut Vec<u8>, span: &SpanData, src: usize, res: &Resolved) {
+        out.extend_from_slice(b"{\"name\":");
+        write_str(out, span.name);
+        self.write_fields(out, &span.fields, src, res, b",\"fields\":{");
+        out.push(b'}');
+    }
+
     /// Writes the promoted `slot`, when it was found; the test is inlined
     /// so that the empty slots cost no call.
     #[inline]
-    fn write_promoted(&self, out: &mut Vec<u8>, rec: &Record, res: &Resolved, slot: usize) {
+    fn write_promoted(&mut self, out: &mut Vec<u8>, rec: &Record, res: &Resolved, slot: usize) {
         if let Some(found) = res.value_at(rec, slot) {
-            self.write_promoted_found(out, res, slot, found);
+            if found.2.0 == 0 {
+                self.write_promoted_found(out, res, slot, found);
+            } else {
+                self.write_promoted_span(out, rec, res, slot, found);
+            }
         }
+    }
+
+    /// Writes a promoted value found in a span, from the cache when it was
+    /// written before.
+    fn write_promoted_span(
+        &mut self,
+        out: &mut Vec<u8>,
+        rec: &Record,
+        res: &Resolved,
+        slot: usize,
+        found: (&FieldSet, &Field, Origin),
+    ) {
+        let (src, i) = found.2;
+        let Some(idx) = self.spans.index(&rec.spans[src - 1]) else {
+            self.write_promoted_found(out, res, slot, found);
+            return;
+        };
+        let (mut start, mut end) = self.spans.entries[idx].at[i];
+        if start == end {
+            let mut values = std::mem::take(&mut self.spans.entries[idx].values);
+            start = values.len() as u32;
+            self.write_promoted_found(&mut values, res, slot, found);
+            end = values.len() as u32;
+            let e = &mut self.spans.entries[idx];
+            e.values = values;
+            e.at[i] = (start, end);
+        }
+        out.extend_from_slice(&self.spans.entries[idx].values[start as usize..end as usize]);
     }
 
     fn write_promoted_found(
@@ -1675,6 +1822,107 @@ mod tests {
             let name: Arc<str> = Arc::from(format!("short-lived-{i}"));
             assert_eq!(cache.get(&name), fresh(&name));
             drop(name);
+        }
+    }
+
+    /// A span with the given fields, as the layer captures it.
+    fn span_of(name: &'static str, fields: &[(&'static str, &str)]) -> Arc<SpanData> {
+        let mut set = FieldSet::default();
+        for &(k, v) in fields {
+            set.add_str(k, v);
+        }
+        Arc::new(SpanData { name, fields: set })
+    }
+
+    /// A record with the given event fields in `spans` (innermost first).
+    fn record_in(spans: &[&Arc<SpanData>], fields: &[(&'static str, &str)]) -> Record {
+        let mut rec = Record::internal(Level::INFO, "x", "m");
+        rec.internal = false;
+        rec.thread = Some(Arc::from("main"));
+        for &(k, v) in fields {
+            rec.fields.add_str(k, v);
+        }
+        rec.spans = spans.iter().map(|&s| Arc::clone(s)).collect();
+        rec
+    }
+
+    /// An encoder with `session_id` sensitive, so that a promoted value is
+    /// masked too.
+    fn masking_encoder() -> Encoder {
+        let redactor = Redactor::new(true, &["session_id".to_owned()], &[]).unwrap();
+        Encoder::new(&StaticContext::default(), redactor, true)
+    }
+
+    /// Cached spans and promoted span values are the bytes the uncached
+    /// encoding gives: on first sight and on hits, when spans keep evicting
+    /// each other, when an event field or an inner span's field shadows a
+    /// span's field in one record and not in the next, after a span was
+    /// recorded into, and for sensitive names and redacted values.
+    #[test]
+    fn span_cache_gives_the_uncached_bytes() {
+        let outer = span_of(
+            "request",
+            &[
+                ("request_id", "req_xyz789"),
+                ("op", "checkout"),
+                ("password", "hunter2"),
+                ("session_id", "s-1"),
+                ("note", "token=abc123 card 4111 1111 1111 1111"),
+            ],
+        );
+        let mut inner = span_of(
+            "step\"1\n",
+            &[("user_id", "u-span"), ("op", "inner-op"), ("q\"", "v\t")],
+        );
+        let empty = span_of("empty", &[]);
+        let events: [&[(&'static str, &str)]; 4] = [
+            &[("attempt", "1")],
+            &[("user_id", "u-event"), ("request_id", "req-event")],
+            &[("op", "event-op"), ("session_id", "s-event")],
+            &[],
+        ];
+        for sets in [SPAN_CACHE_SETS, 1] {
+            let mut enc = masking_encoder();
+            enc.spans = SpanCache::new(sets);
+            let mut plain = masking_encoder();
+            plain.spans = SpanCache::new(0);
+            for round in 0..3 {
+                if round == 2 {
+                    // The layer records into a span this way; the cache holds
+                    // the old data, so this copies it.
+                    Arc::make_mut(&mut inner)
+                        .fields
+                        .push("late", Val::U64(5), true);
+                }
+                let nestings: [&[&Arc<SpanData>]; 6] = [
+                    &[&outer],
+                    &[&inner, &outer],
+                    &[&empty, &inner, &outer],
+                    &[&outer, &inner],
+                    &[&inner],
+                    &[],
+                ];
+                for spans in nestings {
+                    for fields in events {
+                        let rec = record_in(spans, fields);
+                        let got = String::from_utf8(encode_bytes(&mut enc, &rec)).unwrap();
+                        let want = String::from_utf8(encode_bytes(&mut plain, &rec)).unwrap();
+                        assert_eq!(got, want, "{sets} sets, round {round}");
+                        if round == 2 && spans.iter().any(|s| Arc::ptr_eq(s, &inner)) {
+                            assert!(got.contains(r#""late":5"#), "{got}");
+                        }
+                    }
+                }
+            }
+        }
+        let mut enc = masking_encoder();
+        let rec = record_in(&[&outer], &[]);
+        for _ in 0..2 {
+            let line = String::from_utf8(encode_bytes(&mut enc, &rec)).unwrap();
+            assert!(
+                line.contains(r#","op":"checkout","request_id":"req_xyz789","session_id":"[REDACTED]","spans":[{"name":"request","fields":{"password":"[REDACTED]","note":"token=[REDACTED] card **** **** **** 1111"}}]"#),
+                "{line}"
+            );
         }
     }
 
