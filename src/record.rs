@@ -492,34 +492,49 @@ fn flag(origin: Origin) -> Option<(usize, u64)> {
 }
 
 impl Resolved {
-    /// Resolves with what `info_of` says about each field name.
-    fn with(rec: &Record, info_of: impl Fn(&'static str) -> NameInfo) -> Resolved {
-        let mut res = Resolved {
+    /// Nothing resolved yet.
+    fn empty() -> Resolved {
+        Resolved {
             slots: [None; PROMOTED.len()],
             promoted: [0; FLAGGED_SOURCES],
             sensitive: [0; FLAGGED_SOURCES],
-        };
-        let sets = std::iter::once(&rec.fields).chain(rec.spans.iter().map(|s| &s.fields));
-        for (src, set) in sets.enumerate() {
-            for (i, f) in set.items.iter().enumerate() {
-                let info = info_of(f.name);
-                let flag = flag((src, i));
-                if info.sensitive
-                    && let Some((src, bit)) = flag
-                {
-                    res.sensitive[src] |= bit;
-                }
-                if let Some(p) = info.promoted
-                    && res.slots[p].is_none()
-                {
-                    res.slots[p] = Some((src, i));
-                    if let Some((src, bit)) = flag {
-                        res.promoted[src] |= bit;
-                    }
-                }
+        }
+    }
+
+    /// Adds the fields of source `src` (sources come in order), with what
+    /// `info_of` says about each field name.
+    fn add_set(&mut self, src: usize, set: &FieldSet, info_of: impl Fn(&'static str) -> NameInfo) {
+        for (i, f) in set.items.iter().enumerate() {
+            let info = info_of(f.name);
+            let flag = flag((src, i));
+            if info.sensitive
+                && let Some((src, bit)) = flag
+            {
+                self.sensitive[src] |= bit;
+            }
+            if let Some(p) = info.promoted {
+                self.promote(p, (src, i));
             }
         }
-        res
+    }
+
+    /// Adds source `src` (sources come in order) from the layout of its
+    /// fields; it must be a flagged source and have only flagged fields.
+    fn add_layout(&mut self, src: usize, layout: &Layout) {
+        self.sensitive[src] = layout.sensitive;
+        for &(p, i) in &layout.feeds {
+            self.promote(usize::from(p), (src, usize::from(i)));
+        }
+    }
+
+    /// Fills `slot` with the field at `origin` unless an earlier one did.
+    fn promote(&mut self, slot: usize, origin: Origin) {
+        if self.slots[slot].is_none() {
+            self.slots[slot] = Some(origin);
+            if let Some((src, bit)) = flag(origin) {
+                self.promoted[src] |= bit;
+            }
+        }
     }
 
     fn is_promoted(&self, origin: Origin) -> bool {
@@ -675,43 +690,120 @@ fn cache_set(key: usize, sets: usize) -> usize {
 /// the keys again.
 #[derive(Debug)]
 struct SiteCache {
-    /// `2 * sets` entries of (metadata address, encoded keys), the most
-    /// recently filled of a set first; empty entries hold address 0.
-    slots: Box<[(usize, Vec<u8>)]>,
+    /// `2 * sets` entries, the most recently filled of a set first.
+    slots: Box<[SiteEntry]>,
+}
+
+/// What the encoder wrote for one call site.
+#[derive(Debug, Default)]
+struct SiteEntry {
+    /// The metadata's address; 0 when empty.
+    addr: usize,
+    /// The encoded source keys.
+    keys: Vec<u8>,
+    /// The layout of the last event's fields from this call site.
+    layout: Layout,
 }
 
 impl SiteCache {
     fn new(sets: usize) -> SiteCache {
         debug_assert!(sets.is_power_of_two());
         SiteCache {
-            slots: (0..2 * sets).map(|_| (0, Vec::new())).collect(),
+            slots: (0..2 * sets).map(|_| SiteEntry::default()).collect(),
         }
     }
 
-    /// The encoded source keys of `meta`.
-    fn get(&mut self, meta: &'static Metadata<'static>, source_location: bool) -> &[u8] {
+    /// The index of `meta`'s entry, filled on a miss.
+    fn index(&mut self, meta: &'static Metadata<'static>, source_location: bool) -> usize {
         let addr = std::ptr::from_ref(meta) as usize;
         let set = 2 * cache_set(addr, self.slots.len() / 2);
-        if self.slots[set].0 == addr {
-            return &self.slots[set].1;
+        if self.slots[set].addr == addr {
+            return set;
         }
-        if self.slots[set + 1].0 == addr {
-            return &self.slots[set + 1].1;
+        if self.slots[set + 1].addr == addr {
+            return set + 1;
         }
-        // The older entry makes way; its buffer is reused.
+        // The older entry makes way; its buffers are reused.
         self.slots.swap(set, set + 1);
-        let (key, buf) = &mut self.slots[set];
-        *key = addr;
-        buf.clear();
+        let e = &mut self.slots[set];
+        e.addr = addr;
+        e.keys.clear();
+        e.layout.clear();
         write_site(
-            buf,
+            &mut e.keys,
             source_location,
             meta.target(),
             meta.module_path(),
             meta.file(),
             meta.line(),
         );
-        buf
+        set
+    }
+}
+
+/// What the encoder knows about the names of a set of fields, in their
+/// order: an event's field names and their order are fixed by its call
+/// site (though a field left empty is not captured), and a span's are
+/// fixed by its data. Names are compared by address and length, like in
+/// the [`NameCache`].
+#[derive(Debug, Default)]
+struct Layout {
+    /// Each field's name, by address and length.
+    names: Vec<(usize, usize)>,
+    /// Bit `i` set when field `i` is sensitive.
+    sensitive: u64,
+    /// (promoted slot, field index) of the fields that feed a promoted
+    /// slot, in field order.
+    feeds: Vec<(u8, u8)>,
+    /// Each field's `"name":`, one after the other.
+    keys: Vec<u8>,
+    /// Where each field's key ends in `keys`.
+    key_ends: Vec<u32>,
+}
+
+impl Layout {
+    fn clear(&mut self) {
+        self.names.clear();
+        self.sensitive = 0;
+        self.feeds.clear();
+        self.keys.clear();
+        self.key_ends.clear();
+    }
+
+    /// Whether this is the layout of `set`.
+    fn matches(&self, set: &FieldSet) -> bool {
+        self.names.len() == set.items.len()
+            && self
+                .names
+                .iter()
+                .zip(&set.items)
+                .all(|(&(addr, len), f)| addr == f.name.as_ptr() as usize && len == f.name.len())
+    }
+
+    /// Makes this the layout of `set`, which has at most
+    /// [`FLAGGED_FIELDS`] fields, with what `info_of` says about each name.
+    fn fill(&mut self, set: &FieldSet, info_of: impl Fn(&'static str) -> NameInfo) {
+        debug_assert!(set.items.len() <= FLAGGED_FIELDS);
+        self.clear();
+        for (i, f) in set.items.iter().enumerate() {
+            let info = info_of(f.name);
+            self.names.push((f.name.as_ptr() as usize, f.name.len()));
+            if info.sensitive {
+                self.sensitive |= 1 << i;
+            }
+            if let Some(p) = info.promoted {
+                self.feeds.push((p as u8, i as u8));
+            }
+            write_str(&mut self.keys, f.name);
+            self.keys.push(b':');
+            self.key_ends.push(self.keys.len() as u32);
+        }
+    }
+
+    /// Field `i`'s encoded `"name":`.
+    fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
+        &self.keys[start as usize..self.key_ends[i] as usize]
     }
 }
 
@@ -764,6 +856,8 @@ struct SpanEntry {
     values: Vec<u8>,
     /// Per field, its range in `values`; empty when not encoded yet.
     at: Vec<(u32, u32)>,
+    /// The layout of the span's fields.
+    layout: Layout,
 }
 
 /// Spans' encoded parts, remembered by the address of their shared data.
@@ -813,6 +907,7 @@ impl SpanCache {
         e.values.clear();
         e.at.clear();
         e.at.resize(span.fields.items.len(), (0, 0));
+        e.layout.clear();
         Some(set)
     }
 }
@@ -932,8 +1027,41 @@ impl Encoder {
 
     /// The record's promoted fields, resolved once for routing and for
     /// every stream it is encoded into.
-    pub(crate) fn resolve(&self, rec: &Record) -> Resolved {
-        Resolved::with(rec, |name| self.names.info(&self.redactor, name))
+    ///
+    /// The names of an event's fields are looked up once per call site
+    /// and those of a span's once per span, while they stay in the caches.
+    pub(crate) fn resolve(&mut self, rec: &Record) -> Resolved {
+        let (names, redactor) = (&self.names, &self.redactor);
+        let info_of = |name| names.info(redactor, name);
+        let mut res = Resolved::empty();
+        match &rec.meta {
+            Meta::Static(m) if rec.fields.items.len() <= FLAGGED_FIELDS => {
+                let idx = self.sites.index(m, self.source_location);
+                let layout = &mut self.sites.slots[idx].layout;
+                if !layout.matches(&rec.fields) {
+                    layout.fill(&rec.fields, info_of);
+                }
+                res.add_layout(0, layout);
+            }
+            _ => res.add_set(0, &rec.fields, info_of),
+        }
+        for (k, span) in rec.spans.iter().enumerate() {
+            let src = k + 1;
+            let cached = (src < FLAGGED_SOURCES && span.fields.items.len() <= FLAGGED_FIELDS)
+                .then(|| self.spans.index(span))
+                .flatten();
+            match cached {
+                Some(idx) => {
+                    let layout = &mut self.spans.entries[idx].layout;
+                    if !layout.matches(&span.fields) {
+                        layout.fill(&span.fields, info_of);
+                    }
+                    res.add_layout(src, layout);
+                }
+                None => res.add_set(src, &span.fields, info_of),
+            }
+        }
+        res
     }
 
     /// Appends the record as one JSON object (without the closing `}` and
@@ -972,7 +1100,10 @@ impl Encoder {
             self.write_redacted(out, msg);
         }
         match &rec.meta {
-            Meta::Static(m) => out.extend_from_slice(self.sites.get(m, self.source_location)),
+            Meta::Static(m) => {
+                let idx = self.sites.index(m, self.source_location);
+                out.extend_from_slice(&self.sites.slots[idx].keys);
+            }
             Meta::Owned(m) => write_site(
                 out,
                 self.source_location,
@@ -1000,7 +1131,14 @@ impl Encoder {
             }
             out.push(b']');
         }
-        self.write_fields(out, &rec.fields, 0, res, b",\"fields\":{");
+        let layout = match &rec.meta {
+            Meta::Static(m) => {
+                let idx = self.sites.index(m, self.source_location);
+                Some(&self.sites.slots[idx].layout).filter(|l| l.matches(&rec.fields))
+            }
+            Meta::Owned(_) => None,
+        };
+        self.write_fields(out, &rec.fields, 0, res, b",\"fields\":{", layout);
     }
 
     /// Writes span `src`'s `{"name":…,"fields":{…}}`, from the cache when
@@ -1034,7 +1172,7 @@ impl Encoder {
     fn write_span(&self, out: &mut Vec<u8>, span: &SpanData, src: usize, res: &Resolved) {
         out.extend_from_slice(b"{\"name\":");
         write_str(out, span.name);
-        self.write_fields(out, &span.fields, src, res, b",\"fields\":{");
+        self.write_fields(out, &span.fields, src, res, b",\"fields\":{", None);
         out.push(b'}');
     }
 
@@ -1093,7 +1231,8 @@ impl Encoder {
     }
 
     /// Writes `open` + the non-promoted fields + `}`; nothing when there
-    /// are none.
+    /// are none. The keys come from `layout` when given (it must be the
+    /// layout of `set`).
     fn write_fields(
         &self,
         out: &mut Vec<u8>,
@@ -1101,6 +1240,7 @@ impl Encoder {
         src: usize,
         res: &Resolved,
         open: &[u8],
+        layout: Option<&Layout>,
     ) {
         let mut first = true;
         for (i, f) in set.items.iter().enumerate() {
@@ -1113,8 +1253,13 @@ impl Encoder {
             } else {
                 out.push(b',');
             }
-            write_str(out, f.name);
-            out.push(b':');
+            match layout {
+                Some(layout) => out.extend_from_slice(layout.key(i)),
+                None => {
+                    write_str(out, f.name);
+                    out.push(b':');
+                }
+            }
             self.write_val(out, set, f, res, (src, i));
         }
         if !first {
@@ -1575,7 +1720,8 @@ mod tests {
             let mut rec = Record::internal(level, "x", "m");
             rec.ts = ts;
             let mut out = Vec::new();
-            enc.encode_open(&rec, &enc.resolve(&rec), "app", 1, &mut out);
+            let res = enc.resolve(&rec);
+            enc.encode_open(&rec, &res, "app", 1, &mut out);
             let mut want = b"{\"v\":1,\"stream\":\"app\",\"seq\":1,\"ts\":\"".to_vec();
             write_ts(&mut want, ts);
             want.extend_from_slice(b"\",\"level\":");
@@ -1744,7 +1890,8 @@ mod tests {
 
     fn encode_bytes(enc: &mut Encoder, rec: &Record) -> Vec<u8> {
         let mut out = Vec::new();
-        enc.encode_open(rec, &enc.resolve(rec), "app", 1, &mut out);
+        let res = enc.resolve(rec);
+        enc.encode_open(rec, &res, "app", 1, &mut out);
         out
     }
 
@@ -1926,6 +2073,75 @@ mod tests {
         }
     }
 
+    /// Layouts of fields remembered per call site and per span give the
+    /// bytes of looking every name up afresh: on first sight and on hits,
+    /// when call sites and spans keep evicting each other, when events of
+    /// one call site capture different fields (an empty one is left out),
+    /// and for sensitive, promoted and escaped names.
+    #[test]
+    fn field_layouts_give_the_uncached_bytes() {
+        let metas = [
+            site("app::a", Some("app::a"), Some("src/a.rs"), Some(1)),
+            site("app::b", Some("app::b"), Some("src/b.rs"), Some(2)),
+            site("app::c", None, None, None),
+        ];
+        let field_sets: [&[(&'static str, &str)]; 6] = [
+            &[("user_id", "u"), ("password", "p"), ("attempt", "1")],
+            &[("user_id", "u"), ("attempt", "1")],
+            &[("user", "u2"), ("user_id", "u"), ("class", "audit")],
+            &[],
+            &[("q\"uote", "v"), ("session_id", "s"), ("token", "t")],
+            &[("attempt", "1"), ("user_id", "u"), ("password", "p")],
+        ];
+        let span = span_of("s", &[("user_id", "u-span"), ("token", "t"), ("k", "v")]);
+        let other = span_of("o", &[("tenant", "t1"), ("op", "o")]);
+        for sets in [SITE_CACHE_SETS, 1] {
+            let mut enc = masking_encoder();
+            enc.sites = SiteCache::new(sets);
+            enc.spans = SpanCache::new(sets.min(SPAN_CACHE_SETS));
+            let mut plain = masking_encoder();
+            plain.spans = SpanCache::new(0);
+            for round in 0..2 {
+                for (m, meta) in metas.iter().enumerate() {
+                    for (f, fields) in field_sets.iter().enumerate() {
+                        for spans in [&[][..], &[&span][..], &[&other, &span][..]] {
+                            let (mut cached, mut owned) = site_records(meta);
+                            for rec in [&mut cached, &mut owned] {
+                                for &(k, v) in *fields {
+                                    rec.fields.add_str(k, v);
+                                }
+                                rec.spans = spans.iter().map(|&s| Arc::clone(s)).collect();
+                            }
+                            let (res, want_res) = (enc.resolve(&cached), plain.resolve(&owned));
+                            assert_eq!(res.class(&cached), want_res.class(&owned));
+                            assert_eq!(res.event(&cached), want_res.event(&owned));
+                            let got = String::from_utf8(encode_bytes(&mut enc, &cached)).unwrap();
+                            let want = String::from_utf8(encode_bytes(&mut plain, &owned)).unwrap();
+                            assert_eq!(
+                                got, want,
+                                "{sets} sets, round {round}, site {m}, fields {f}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let mut enc = masking_encoder();
+        for _ in 0..2 {
+            let (mut rec, _) = site_records(metas[0]);
+            for &(k, v) in field_sets[4] {
+                rec.fields.add_str(k, v);
+            }
+            let line = String::from_utf8(encode_bytes(&mut enc, &rec)).unwrap();
+            assert!(
+                line.contains(
+                    r#","session_id":"[REDACTED]","fields":{"q\"uote":"v","token":"[REDACTED]"}"#
+                ),
+                "{line}"
+            );
+        }
+    }
+
     /// Fields past the ones [`Resolved`] keeps flags for are promoted and
     /// masked all the same.
     #[test]
@@ -1980,7 +2196,8 @@ mod tests {
         };
         let mut enc = Encoder::new(&ctx, Redactor::default(), true);
         let mut out = Vec::new();
-        enc.encode_open(&rec, &enc.resolve(&rec), "app", 1, &mut out);
+        let res = enc.resolve(&rec);
+        enc.encode_open(&rec, &res, "app", 1, &mut out);
         out.push(b'}');
         let line = String::from_utf8(out).unwrap();
         let order = [
