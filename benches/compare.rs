@@ -1295,7 +1295,7 @@ fn main() {
          through `NonBlockingBuilder::default().lossy(false)` over `rolling::hourly`. Raw: lines \
          of evtrail's mean record size, copied per event and sent over a crossbeam channel of \
          {RAW_CAPACITY} to one thread writing a {} KiB `BufWriter<File>`; and a chained \
-         HMAC-SHA256 (sig_n = HMAC(key, hex(sig_n-1) ‖ line_n)) over such lines in memory.",
+         HMAC-SHA256 (sig_n = HMAC(key, base64url(sig_n-1) ‖ line_n)) over such lines in memory.",
         size(plan.max_file_bytes()),
         evtrail::DEFAULT_COMPRESSION_LEVEL,
         RAW_BUFFER >> 10,
