@@ -33,7 +33,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2. The pipeline: a signed local log plus the ClickHouse sink. The
     //    sink's spool lives in the log directory.
+    // A new key every run, so a fresh directory: an earlier run's chain
+    // could not be continued with it.
     let dir = std::env::temp_dir().join("evtrail-clickhouse-example");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
     let clickhouse = HttpSink::builder(&url)
         .name("clickhouse")
         .encoder(encoder)

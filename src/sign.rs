@@ -253,11 +253,21 @@ impl State {
             .and_then(Value::as_object)
             .ok_or_else(bad)?
         {
-            let sig = s
-                .get("sig")
-                .and_then(Value::as_str)
-                .filter(|s| s.len() == SIG_LEN && s.bytes().all(is_sig_char))
-                .ok_or_else(bad)?;
+            let sig = s.get("sig").and_then(Value::as_str).ok_or_else(bad)?;
+            if sig.len() == 64 && sig.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!(
+                        "the logs in `{}` were written by an earlier evtrail, whose \
+                         signatures were hex; their chain cannot be continued: move the \
+                         directory's files away (they verify with that version) to start anew",
+                        dir.display()
+                    ),
+                ));
+            }
+            if sig.len() != SIG_LEN || !sig.bytes().all(is_sig_char) {
+                return Err(bad());
+            }
             let mut arr = [0u8; SIG_LEN];
             arr.copy_from_slice(sig.as_bytes());
             state.streams.push((
@@ -510,10 +520,15 @@ mod tests {
             hex_sig.replace("SIG", &"0f".repeat(32)),
         )
         .unwrap();
-        assert!(
-            State::load(dir.path()).is_err(),
-            "a signature of another form"
-        );
+        let old_format = State::load(dir.path()).unwrap_err().to_string();
+        assert!(old_format.contains("earlier evtrail"), "{old_format}");
+        fs::write(
+            State::path(dir.path()),
+            hex_sig.replace("SIG", &"0f".repeat(30)),
+        )
+        .unwrap();
+        let damaged = State::load(dir.path()).unwrap_err().to_string();
+        assert!(damaged.contains("damaged"), "{damaged}");
         fs::write(
             State::path(dir.path()),
             hex_sig.replace("SIG", &"a".repeat(43)),
