@@ -2142,6 +2142,76 @@ mod tests {
         }
     }
 
+    /// Field names for the cache property below: promoted, sensitive,
+    /// plain and one that needs escaping.
+    const PROP_NAMES: [&str; 10] = [
+        "user_id",
+        "request_id",
+        "op",
+        "tenant",
+        "class",
+        "password",
+        "session_id",
+        "attempt",
+        "note",
+        "q\"k",
+    ];
+
+    proptest::proptest! {
+        /// Any sequence of records, from a few call sites with any of a
+        /// few field names and values, in any nesting of a few spans that
+        /// may be recorded into on the way, encodes to the same bytes with
+        /// every cache at its smallest (so entries keep evicting each other)
+        /// as with owned metadata and no span cache.
+        #[test]
+        fn cached_encoding_equals_uncached_for_any_sequence(
+            steps in proptest::collection::vec(
+                (
+                    0usize..3,
+                    proptest::collection::vec((0usize..PROP_NAMES.len(), "[a-z0-9 =\"]{0,12}"), 0..5),
+                    proptest::collection::vec(0usize..3, 0..4),
+                    proptest::option::of((0usize..3, 0usize..PROP_NAMES.len(), "[a-z0-9]{0,6}")),
+                ),
+                1..40,
+            ),
+        ) {
+            let metas = [
+                site("app::a", Some("app::a"), Some("src/a.rs"), Some(1)),
+                site("app::b", None, Some("src/b.rs"), None),
+                site("app::c", Some("app::c"), None, Some(3)),
+            ];
+            let mut spans = [
+                span_of("outer", &[("request_id", "r-1"), ("op", "checkout")]),
+                span_of("mid", &[("tenant", "acme"), ("password", "pw"), ("op", "mid")]),
+                span_of("inner", &[("user_id", "u-span"), ("note", "card 4111 1111 1111 1111")]),
+            ];
+            let mut enc = masking_encoder();
+            enc.sites = SiteCache::new(1);
+            enc.spans = SpanCache::new(1);
+            let mut plain = masking_encoder();
+            plain.spans = SpanCache::new(0);
+            for (site_at, fields, nesting, record) in &steps {
+                if let Some((span, name, value)) = record {
+                    // As the layer records into a span: copied when shared.
+                    Arc::make_mut(&mut spans[*span]).fields.add_str(PROP_NAMES[*name], value);
+                }
+                let (mut cached, mut owned) = site_records(metas[*site_at]);
+                for rec in [&mut cached, &mut owned] {
+                    for (name, value) in fields {
+                        rec.fields.add_str(PROP_NAMES[*name], value);
+                    }
+                    rec.spans = nesting.iter().map(|&k| Arc::clone(&spans[k])).collect();
+                }
+                let got = encode_bytes(&mut enc, &cached);
+                let want = encode_bytes(&mut plain, &owned);
+                proptest::prop_assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    String::from_utf8(want).unwrap()
+                );
+            }
+        }
+    }
+
     /// Fields past the ones [`Resolved`] keeps flags for are promoted and
     /// masked all the same.
     #[test]
