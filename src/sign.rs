@@ -514,27 +514,17 @@ mod tests {
         assert_eq!(State::load(dir.path()).unwrap(), st);
         fs::write(State::path(dir.path()), "{").unwrap();
         assert!(State::load(dir.path()).is_err());
-        let hex_sig = r#"{"v":1,"streams":{"app":{"segment":3,"seq":90,"sig":"SIG"}}}"#;
-        fs::write(
-            State::path(dir.path()),
-            hex_sig.replace("SIG", &"0f".repeat(32)),
-        )
-        .unwrap();
-        let old_format = State::load(dir.path()).unwrap_err().to_string();
+        // The state file as written, with `sig` in place of the signature.
+        let load_with = |sig: &str| {
+            let text = r#"{"v":1,"streams":{"app":{"segment":3,"seq":90,"sig":"SIG"}}}"#;
+            fs::write(State::path(dir.path()), text.replace("SIG", sig)).unwrap();
+            State::load(dir.path())
+        };
+        let old_format = load_with(&"0f".repeat(32)).unwrap_err().to_string();
         assert!(old_format.contains("earlier evtrail"), "{old_format}");
-        fs::write(
-            State::path(dir.path()),
-            hex_sig.replace("SIG", &"0f".repeat(30)),
-        )
-        .unwrap();
-        let damaged = State::load(dir.path()).unwrap_err().to_string();
+        let damaged = load_with(&"0f".repeat(30)).unwrap_err().to_string();
         assert!(damaged.contains("damaged"), "{damaged}");
-        fs::write(
-            State::path(dir.path()),
-            hex_sig.replace("SIG", &"a".repeat(43)),
-        )
-        .unwrap();
-        assert_eq!(State::load(dir.path()).unwrap(), st);
+        assert_eq!(load_with(&"a".repeat(43)).unwrap(), st);
     }
 
     fn write_segment(dir: &Path, lines: &[&str], end_clean: bool, torn: &str) -> Vec<u8> {
