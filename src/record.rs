@@ -1088,9 +1088,12 @@ impl Encoder {
         out.extend_from_slice(level_key(rec.level));
         match res.value_at(rec, P_CLASS) {
             Some((set, f, origin)) => self.write_val(out, set, f, res, origin),
-            // `default_class`, quoted.
-            None if rec.level == Level::ERROR => out.extend_from_slice(b"\"error\""),
-            None => out.extend_from_slice(b"\"info\""),
+            // A default class is a plain word: nothing to escape.
+            None => {
+                out.push(b'"');
+                out.extend_from_slice(default_class(rec.level).as_bytes());
+                out.push(b'"');
+            }
         }
         for slot in P_EVENT..=P_LAST_HEAD {
             self.write_promoted(out, rec, res, slot);
