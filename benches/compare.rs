@@ -36,6 +36,8 @@ use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "common/cpu.rs"]
 mod cpu;
+#[path = "common/login.rs"]
+mod login;
 #[path = "common/numbers.rs"]
 mod numbers;
 #[path = "common/sig.rs"]
@@ -44,6 +46,7 @@ mod sig;
 mod size;
 
 use cpu::{Monitor, process_cpu};
+use login::emit_login;
 use numbers::grouped;
 use sig::{GENESIS, sig_encode};
 
@@ -257,18 +260,6 @@ impl Figures {
 // ---------------------------------------------------------------------------
 // The workload
 
-#[inline(always)]
-fn emit(i: u64) {
-    tracing::info!(
-        user_id = "user_12345",
-        ip = "192.168.1.100",
-        attempt = i,
-        result = "failure",
-        reason = "invalid_password",
-        "user login attempt"
-    );
-}
-
 /// One way of emitting the workload's events.
 trait Workload: Sync {
     /// What a thread holds while it emits (a dispatcher, an entered span).
@@ -291,7 +282,7 @@ impl Workload for Traced {
 
     fn local(&self) -> TracedLocal {
         let default = tracing::dispatcher::set_default(&self.0);
-        let span = tracing::info_span!("request", request_id = "req_xyz789", op = "checkout");
+        let span = login::request_span();
         TracedLocal {
             _span: span.entered(),
             _default: default,
@@ -300,7 +291,7 @@ impl Workload for Traced {
 
     #[inline(always)]
     fn emit(&self, _: &mut TracedLocal, i: u64) {
-        emit(i);
+        emit_login(i);
     }
 }
 

@@ -23,11 +23,14 @@ use flate2::write::GzEncoder;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "common/login.rs"]
+mod login;
 #[path = "common/numbers.rs"]
 mod numbers;
 #[path = "common/size.rs"]
 mod size;
 
+use login::emit_login;
 use numbers::grouped;
 
 const FULL_N: u64 = 200_000;
@@ -112,18 +115,6 @@ impl Lcg {
     }
 }
 
-#[inline(always)]
-fn emit_login(i: u64) {
-    tracing::info!(
-        user_id = "user_12345",
-        ip = "192.168.1.100",
-        attempt = i,
-        result = "failure",
-        reason = "invalid_password",
-        "user login attempt"
-    );
-}
-
 /// One event of the mixed workload.
 fn emit_mixed(rng: &mut Lcg, i: u64) {
     let user = format!("user_{:05}", rng.below(50_000));
@@ -190,7 +181,7 @@ fn emit_mixed(rng: &mut Lcg, i: u64) {
 fn emit(dispatch: &Dispatch, workload: Workload, n: u64) {
     tracing::dispatcher::with_default(dispatch, || match workload {
         Workload::Login => {
-            let span = tracing::info_span!("request", request_id = "req_xyz789", op = "checkout");
+            let span = login::request_span();
             let _entered = span.enter();
             for i in 0..n {
                 emit_login(i);

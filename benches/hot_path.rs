@@ -13,11 +13,14 @@ use tracing::Dispatch;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "common/login.rs"]
+mod login;
 #[path = "common/numbers.rs"]
 mod numbers;
 #[path = "common/size.rs"]
 mod size;
 
+use login::emit_login;
 use numbers::grouped;
 
 const DEFAULT_N: usize = 200_000;
@@ -97,18 +100,6 @@ fn setup(kind: Kind) -> Setup {
             }
         }
     }
-}
-
-#[inline(always)]
-fn emit(i: u64) {
-    tracing::info!(
-        user_id = "user_12345",
-        ip = "192.168.1.100",
-        attempt = i,
-        result = "failure",
-        reason = "invalid_password",
-        "user login attempt"
-    );
 }
 
 fn count_lines(path: &Path) -> usize {
@@ -207,16 +198,16 @@ fn throughput(kind: Kind, n: usize, warmup: usize) -> Throughput {
     let mut warm_dropped = 0;
     let mut start = Instant::now();
     tracing::dispatcher::with_default(&s.dispatch, || {
-        let span = tracing::info_span!("request", request_id = "req_xyz789", op = "checkout");
+        let span = login::request_span();
         let _entered = span.enter();
         for i in 0..warmup as u64 {
-            emit(i);
+            emit_login(i);
         }
         settle(&s, warmup);
         warm_dropped = s.guard.dropped();
         start = Instant::now();
         for i in 0..n as u64 {
-            emit(i);
+            emit_login(i);
         }
         producer = start.elapsed();
     });
@@ -259,16 +250,16 @@ fn latency(kind: Kind, n: usize, warmup: usize) -> Latency {
     let mut ns: Vec<u64> = Vec::with_capacity(n);
     let mut warm_dropped = 0;
     tracing::dispatcher::with_default(&s.dispatch, || {
-        let span = tracing::info_span!("request", request_id = "req_xyz789", op = "checkout");
+        let span = login::request_span();
         let _entered = span.enter();
         for i in 0..warmup as u64 {
-            emit(i);
+            emit_login(i);
         }
         settle(&s, warmup);
         warm_dropped = s.guard.dropped();
         for i in 0..n as u64 {
             let t = Instant::now();
-            emit(i);
+            emit_login(i);
             ns.push(t.elapsed().as_nanos() as u64);
         }
     });

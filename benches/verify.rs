@@ -18,6 +18,8 @@ use sha2::Sha256;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "common/login.rs"]
+mod login;
 #[path = "common/numbers.rs"]
 mod numbers;
 #[path = "common/sig.rs"]
@@ -25,6 +27,7 @@ mod sig;
 #[path = "common/size.rs"]
 mod size;
 
+use login::emit_login;
 use numbers::grouped;
 use sig::{GENESIS, SIG_LEN, sig_encode};
 
@@ -40,18 +43,6 @@ const SIG_OPEN: &[u8] = b",\"sig\":\"";
 const STREAM: &str = "app";
 const STREAM_KEY_DOMAIN: &[u8] = b"evtrail/v1 stream-key\x00";
 const RECORD_DOMAIN: &[u8] = b"evtrail/v1 record\x00";
-
-#[inline(always)]
-fn emit(i: u64) {
-    tracing::info!(
-        user_id = "user_12345",
-        ip = "192.168.1.100",
-        attempt = i,
-        result = "failure",
-        reason = "invalid_password",
-        "user login attempt"
-    );
-}
 
 /// One pipeline run of `n` events.
 struct Build {
@@ -80,10 +71,10 @@ fn build(dir: &Path, key: Option<&Key>, n: usize) -> Build {
     let start = Instant::now();
     let mut producer = Duration::ZERO;
     tracing::dispatcher::with_default(&dispatch, || {
-        let span = tracing::info_span!("request", request_id = "req_xyz789", op = "checkout");
+        let span = login::request_span();
         let _entered = span.enter();
         for i in 0..n as u64 {
-            emit(i);
+            emit_login(i);
         }
         producer = start.elapsed();
     });
