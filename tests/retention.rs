@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{WAIT, dispatch};
+use common::{WAIT, dispatch, rolled_name};
 use evtrail::verify::{Report, Verifier};
 use evtrail::{FileOptions, Key, Keyring, Overflow, Period, Retention, Rotation, Route};
 use serde_json::Value;
@@ -23,20 +23,6 @@ const SEC: u64 = 1_000_000_000;
 
 fn key() -> Key {
     Key::from_bytes(vec![0x7e; 32]).unwrap()
-}
-
-/// `<stream>.<YYYY-MM-DDThh-mm-ssZ>.<counter>.log` for a roll at `secs`.
-fn rolled_name(stream: &str, secs: u64, counter: u64) -> String {
-    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
-    format!(
-        "{stream}.{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z.{counter:04}.log",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    )
 }
 
 /// A rolled file of `stream`, from its name.

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::UNIX_EPOCH;
 
-use common::{WAIT, dispatch};
+use common::{WAIT, dispatch, rolled_name};
 use evtrail::verify::Verifier;
 use evtrail::{FileOptions, Key, Keyring, Overflow, Period, Rotation};
 use serde::Deserialize;
@@ -41,20 +41,6 @@ fn ts(nanos: u64) -> String {
         dt.minute(),
         dt.second(),
         nanos % SEC / MICRO
-    )
-}
-
-/// The name a file of `stream` rolled at `secs` gets, with its counter.
-fn rolled_name(stream: &str, secs: u64, counter: u64) -> String {
-    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
-    format!(
-        "{stream}.{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z.{counter:04}.log",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
     )
 }
 
