@@ -93,7 +93,11 @@ fn wait_until_compressed(dir: &Path) {
         let names = names_in(dir);
         let plain: Vec<&String> = names
             .iter()
-            .filter(|n| n.ends_with(".tmp") || parse_rolled(n).is_some_and(|r| !r.gzip))
+            // A hidden `.tmp` is the active file's compression so far.
+            .filter(|n| {
+                (n.ends_with(".tmp") && !n.starts_with('.'))
+                    || parse_rolled(n).is_some_and(|r| !r.gzip)
+            })
             .collect();
         if plain.is_empty() {
             return;
