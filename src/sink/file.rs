@@ -188,8 +188,8 @@ impl Drop for Active {
 /// beyond its limits. That thread compresses each active file as its lines
 /// are written, into a hidden `.<stream>.log.<pid>.<n>.gz.tmp` beside it, so
 /// a roll leaves only the last lines to compress; closing deletes that
-/// `.tmp` (the next run starts the active file's compression afresh). A crash during compression is finished or cleaned up
-/// at the next start.
+/// `.tmp` (the next run starts the active file's compression afresh). A
+/// crash during compression is finished or cleaned up at the next start.
 ///
 /// Lines are written whole: when a write fails part-way (a full disk), the
 /// torn tail is cut off again, the entries already complete count as
@@ -419,16 +419,18 @@ impl FileSink {
                 e,
             )
         };
-        let mut followed = None;
+        // Kept until the end, so that whatever way this returns, dropping
+        // it lets go of a follow that was not handed over.
+        let mut done = None;
         if let Some(i) = self.files.iter().position(|a| &*a.stream == stream) {
-            let mut active = self.files.remove(i);
+            let active = self.files.remove(i);
             // The file is done. Under `Flush` the writer does not wait for
             // the disk (a 64 MiB file takes tens of milliseconds): its
             // `.gz`, or the OS's write-back, makes it durable.
             if self.durability != Durability::Flush {
                 let _ = active.file.sync_data();
             }
-            followed = active.follow.take().map(|f| (f, active.len));
+            done = Some(active);
         }
         let active = self.dir.join(format!("{stream}.log"));
         match fs::metadata(&active) {
@@ -454,6 +456,9 @@ impl FileSink {
             .map_or(0, |d| d.as_secs());
         let rolled = self.dir.join(rolled_name(stream, secs, counter + 1));
         fs::rename(&active, &rolled).map_err(|e| io_err(e, &self.dir))?;
+        let followed = done
+            .as_mut()
+            .and_then(|a| a.follow.take().map(|f| (f, a.len)));
         match (followed, self.compressor()?) {
             (Some((follow, len)), Some(c)) => {
                 // The thread checks that it followed this very file, to
