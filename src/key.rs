@@ -12,6 +12,7 @@ use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hmac::{Hmac, KeyInit, Mac};
+use sha2::block_api::compress256;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind};
@@ -389,19 +390,61 @@ pub(crate) fn stream_key(secret: &[u8], stream: &str) -> [u8; 32] {
         .into()
 }
 
-/// A keyed MAC state for one stream, built once and cloned per record so the
-/// HMAC pads are not recomputed.
+/// SHA-256's initial hash value (FIPS 180-4, section 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// A SHA-256 block.
+type Block = [u8; 64];
+
+/// The SHA-256 state after the one block `key` (at most a block long,
+/// zero-padded) XOR `pad`: where each of HMAC's two hashes starts.
+fn keyed_state(key: &[u8; 32], pad: u8) -> [u32; 8] {
+    let mut block = [pad; 64];
+    for (b, k) in block.iter_mut().zip(key) {
+        *b ^= k;
+    }
+    let mut state = SHA256_IV;
+    compress256(&mut state, &[block]);
+    state
+}
+
+/// A keyed MAC for one stream, built once; signing a record starts from
+/// the states after HMAC's two key blocks.
+///
+/// HMAC is done here on SHA-256's compression function rather than with
+/// the `hmac` crate: a record's MAC then costs no copy of a buffered
+/// hasher, and the fixed-length start of the message (domain and `prev`)
+/// is laid into the first block directly. The tests check it against the
+/// crate.
 #[derive(Clone)]
 pub(crate) struct StreamMac {
-    /// Keyed with the stream key, with the record domain prefix already
-    /// absorbed: every record starts with it.
-    inner: HmacSha256,
+    /// The inner hash's state after the key block XOR ipad.
+    inner: [u32; 8],
+    /// The outer hash's state after the key block XOR opad.
+    outer: [u32; 8],
 }
+
+/// Bytes of the inner message before the line: the record domain and
+/// `prev`.
+const SIGNED_HEAD: usize = RECORD_DOMAIN.len() + SIG_LEN;
+const _: () = assert!(SIGNED_HEAD < 64, "the head fits in the first block");
 
 impl StreamMac {
     pub(crate) fn new(key: &Key, stream: &str) -> StreamMac {
-        let inner = hmac_sha256(&stream_key(key.secret(), stream)).chain_update(RECORD_DOMAIN);
-        StreamMac { inner }
+        let key = stream_key(key.secret(), stream);
+        StreamMac {
+            inner: keyed_state(&key, 0x36),
+            outer: keyed_state(&key, 0x5c),
+        }
     }
 
     /// The record signature: unpadded base64url of
@@ -409,13 +452,50 @@ impl StreamMac {
     /// the previous record's signature (as text) and `line_prefix` the exact
     /// bytes of the line before `,"sig":"`. Writes 43 ASCII bytes into `out`.
     pub(crate) fn sign(&self, prev: &Sig, line_prefix: &[u8], out: &mut Sig) {
-        let tag = self
-            .inner
-            .clone()
-            .chain_update(prev)
-            .chain_update(line_prefix)
-            .finalize();
-        sig_encode(&tag.into_bytes().into(), out);
+        let mut state = self.inner;
+        let mut block: Block = [0; 64];
+        block[..RECORD_DOMAIN.len()].copy_from_slice(RECORD_DOMAIN);
+        block[RECORD_DOMAIN.len()..SIGNED_HEAD].copy_from_slice(prev);
+        let fill = line_prefix.len().min(64 - SIGNED_HEAD);
+        block[SIGNED_HEAD..SIGNED_HEAD + fill].copy_from_slice(&line_prefix[..fill]);
+        let mut pos = SIGNED_HEAD + fill;
+        if pos == 64 {
+            // The whole blocks of the line are hashed where they lie; only
+            // the tail is copied.
+            let (blocks, tail) = line_prefix[fill..].as_chunks::<64>();
+            compress256(&mut state, &[block]);
+            if !blocks.is_empty() {
+                compress256(&mut state, blocks);
+            }
+            block = [0; 64];
+            block[..tail.len()].copy_from_slice(tail);
+            pos = tail.len();
+        }
+        // Padding: 0x80, zeros, and the message length in bits, which
+        // counts the key block.
+        let bits = 8 * (64 + SIGNED_HEAD + line_prefix.len()) as u64;
+        block[pos] = 0x80;
+        if pos >= 56 {
+            compress256(&mut state, &[block]);
+            block = [0; 64];
+        }
+        block[56..].copy_from_slice(&bits.to_be_bytes());
+        compress256(&mut state, &[block]);
+
+        // The outer hash of the key block and the 32-byte inner tag.
+        let mut outer: Block = [0; 64];
+        for (chunk, word) in outer.chunks_exact_mut(4).zip(state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        outer[32] = 0x80;
+        outer[56..].copy_from_slice(&(8 * (64 + 32) as u64).to_be_bytes());
+        let mut state = self.outer;
+        compress256(&mut state, &[outer]);
+        let mut tag = [0u8; 32];
+        for (chunk, word) in tag.chunks_exact_mut(4).zip(state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        sig_encode(&tag, out);
     }
 
     /// Whether `sig` (43 base64url characters) is the signature of
@@ -445,25 +525,36 @@ impl StreamMac {
 /// The base64url alphabet (RFC 4648, section 5).
 const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// Every pair of base64url characters, indexed by the 12 bits the pair
+/// encodes, so that encoding a tag takes half the table lookups.
+static B64URL_PAIRS: [[u8; 2]; 4096] = {
+    let mut pairs = [[0; 2]; 4096];
+    let mut i = 0;
+    while i < pairs.len() {
+        pairs[i] = [B64URL[i >> 6], B64URL[i & 0x3f]];
+        i += 1;
+    }
+    pairs
+};
+
 /// Writes a 32-byte tag as unpadded base64url: 43 characters, the last of
 /// which carries 4 bits.
 pub(crate) fn sig_encode(tag: &[u8; 32], out: &mut Sig) {
-    let char_of = |v: u32, shift: u32| B64URL[((v >> shift) & 0x3f) as usize];
+    let pair = |v: u32| B64URL_PAIRS[(v & 0xfff) as usize];
     // Ten groups of three bytes make four characters each.
-    for g in 0..10 {
+    for (g, chars) in out.chunks_exact_mut(4).take(10).enumerate() {
         let v = u32::from(tag[3 * g]) << 16
             | u32::from(tag[3 * g + 1]) << 8
             | u32::from(tag[3 * g + 2]);
-        out[4 * g] = char_of(v, 18);
-        out[4 * g + 1] = char_of(v, 12);
-        out[4 * g + 2] = char_of(v, 6);
-        out[4 * g + 3] = char_of(v, 0);
+        let ([a, b], [c, d]) = (pair(v >> 12), pair(v));
+        chars.copy_from_slice(&[a, b, c, d]);
     }
     // The last two bytes make three.
     let v = u32::from(tag[30]) << 16 | u32::from(tag[31]) << 8;
-    out[40] = char_of(v, 18);
-    out[41] = char_of(v, 12);
-    out[42] = char_of(v, 6);
+    let [a, b] = pair(v >> 12);
+    out[40] = a;
+    out[41] = b;
+    out[42] = B64URL[((v >> 6) & 0x3f) as usize];
 }
 
 /// Whether `b` may appear in a signature (the base64url alphabet).
@@ -637,6 +728,31 @@ mod tests {
     }
 
     #[test]
+    fn record_signatures_match_the_hmac_crate_at_every_padding_boundary() {
+        let key = Key::from_bytes(secret_0_to_31()).unwrap();
+        let mac = StreamMac::new(&key, "app");
+        let sk = stream_key(key.secret(), "app");
+        let mut prev = GENESIS;
+        // Every length of the last block, with and without a second
+        // padding block, over one to four blocks.
+        for len in 0..260 {
+            let line: Vec<u8> = (0..len).map(|i: u32| (i * 31 % 251) as u8).collect();
+            let tag = Hmac::<Sha256>::new_from_slice(&sk)
+                .unwrap()
+                .chain_update(RECORD_DOMAIN)
+                .chain_update(prev)
+                .chain_update(&line)
+                .finalize()
+                .into_bytes();
+            let mut expected = [0u8; SIG_LEN];
+            sig_encode(&tag.into(), &mut expected);
+            let sig = sign_str(&mac, &prev, &line);
+            assert_eq!(sig, expected, "line length {len}");
+            prev = sig;
+        }
+    }
+
+    #[test]
     fn internal_hmac_matches_rfc_4231() {
         // Test case 2: a key shorter than the block, zero-padded.
         let tag = hmac_sha256(b"Jefe")
@@ -744,6 +860,13 @@ mod tests {
             assert!(out.iter().all(|&b| is_sig_char(b)));
         }
         assert!(!is_sig_char(b'+') && !is_sig_char(b'/') && !is_sig_char(b'='));
+    }
+
+    #[test]
+    fn every_character_pair_is_two_alphabet_lookups() {
+        for (i, pair) in B64URL_PAIRS.iter().enumerate() {
+            assert_eq!(*pair, [B64URL[i >> 6], B64URL[i & 0x3f]], "pair {i:#05x}");
+        }
     }
 
     #[test]
