@@ -483,7 +483,18 @@ pub(crate) struct Resolved {
     /// Per source, bit `i` set when field `i` is sensitive; for the same
     /// fields as `promoted`, the rest are looked up by name.
     sensitive: [u64; FLAGGED_SOURCES],
+    /// Where [`Encoder::resolve`] found the call site in the [`SiteCache`]
+    /// ([`NO_HINT`] when it did not look), so encoding need not look again.
+    /// A hint is checked before use: a later lookup may have evicted it.
+    site_hint: u16,
+    /// Likewise for the flagged spans in the [`SpanCache`], by source.
+    span_hints: [u16; FLAGGED_SOURCES],
 }
+
+/// A cache hint that matches no entry.
+const NO_HINT: u16 = u16::MAX;
+const _: () = assert!(2 * SITE_CACHE_SETS < NO_HINT as usize);
+const _: () = assert!(2 * SPAN_CACHE_SETS < NO_HINT as usize);
 
 /// The bit of `origin` in [`Resolved`]'s flags, when it has one.
 fn flag(origin: Origin) -> Option<(usize, u64)> {
@@ -498,6 +509,8 @@ impl Resolved {
             slots: [None; PROMOTED.len()],
             promoted: [0; FLAGGED_SOURCES],
             sensitive: [0; FLAGGED_SOURCES],
+            site_hint: NO_HINT,
+            span_hints: [NO_HINT; FLAGGED_SOURCES],
         }
     }
 
@@ -535,6 +548,11 @@ impl Resolved {
                 self.promoted[src] |= bit;
             }
         }
+    }
+
+    /// Where source `src`, a span, was found in the [`SpanCache`].
+    fn span_hint(&self, src: usize) -> u16 {
+        self.span_hints.get(src).copied().unwrap_or(NO_HINT)
     }
 
     fn is_promoted(&self, origin: Origin) -> bool {
@@ -713,6 +731,21 @@ impl SiteCache {
         }
     }
 
+    /// The index of `meta`'s entry, filled on a miss; `hint` is tried
+    /// first.
+    fn index_hinted(
+        &mut self,
+        meta: &'static Metadata<'static>,
+        source_location: bool,
+        hint: u16,
+    ) -> usize {
+        let hint = usize::from(hint);
+        match self.slots.get(hint) {
+            Some(e) if e.addr == std::ptr::from_ref(meta) as usize => hint,
+            _ => self.index(meta, source_location),
+        }
+    }
+
     /// The index of `meta`'s entry, filled on a miss.
     fn index(&mut self, meta: &'static Metadata<'static>, source_location: bool) -> usize {
         let addr = std::ptr::from_ref(meta) as usize;
@@ -882,6 +915,16 @@ impl SpanCache {
         }
     }
 
+    /// The index of `span`'s entry, like [`SpanCache::index`]; `hint` is
+    /// tried first.
+    fn index_hinted(&mut self, span: &Arc<SpanData>, hint: u16) -> Option<usize> {
+        let hint = usize::from(hint);
+        match self.entries.get(hint) {
+            Some(e) if e.span.as_ref().is_some_and(|s| Arc::ptr_eq(s, span)) => Some(hint),
+            _ => self.index(span),
+        }
+    }
+
     /// The index of `span`'s entry, emptied and taken over on a miss;
     /// `None` when the cache has no entries.
     fn index(&mut self, span: &Arc<SpanData>) -> Option<usize> {
@@ -1037,6 +1080,7 @@ impl Encoder {
         match &rec.meta {
             Meta::Static(m) if rec.fields.items.len() <= FLAGGED_FIELDS => {
                 let idx = self.sites.index(m, self.source_location);
+                res.site_hint = idx as u16;
                 let layout = &mut self.sites.slots[idx].layout;
                 if !layout.matches(&rec.fields) {
                     layout.fill(&rec.fields, info_of);
@@ -1052,6 +1096,7 @@ impl Encoder {
                 .flatten();
             match cached {
                 Some(idx) => {
+                    res.span_hints[src] = idx as u16;
                     let layout = &mut self.spans.entries[idx].layout;
                     if !layout.matches(&span.fields) {
                         layout.fill(&span.fields, info_of);
@@ -1104,7 +1149,9 @@ impl Encoder {
         }
         match &rec.meta {
             Meta::Static(m) => {
-                let idx = self.sites.index(m, self.source_location);
+                let idx = self
+                    .sites
+                    .index_hinted(m, self.source_location, res.site_hint);
                 out.extend_from_slice(&self.sites.slots[idx].keys);
             }
             Meta::Owned(m) => write_site(
@@ -1136,7 +1183,9 @@ impl Encoder {
         }
         let layout = match &rec.meta {
             Meta::Static(m) => {
-                let idx = self.sites.index(m, self.source_location);
+                let idx = self
+                    .sites
+                    .index_hinted(m, self.source_location, res.site_hint);
                 Some(&self.sites.slots[idx].layout).filter(|l| l.matches(&rec.fields))
             }
             Meta::Owned(_) => None,
@@ -1155,7 +1204,7 @@ impl Encoder {
     ) {
         let cached = res
             .promoted_bits(src, span.fields.items.len())
-            .and_then(|mask| Some((mask, self.spans.index(span)?)));
+            .and_then(|mask| Some((mask, self.spans.index_hinted(span, res.span_hint(src))?)));
         let Some((mask, idx)) = cached else {
             self.write_span(out, span, src, res);
             return;
@@ -1203,7 +1252,10 @@ impl Encoder {
         found: (&FieldSet, &Field, Origin),
     ) {
         let (src, i) = found.2;
-        let Some(idx) = self.spans.index(&rec.spans[src - 1]) else {
+        let Some(idx) = self
+            .spans
+            .index_hinted(&rec.spans[src - 1], res.span_hint(src))
+        else {
             self.write_promoted_found(out, res, slot, found);
             return;
         };
@@ -1982,6 +2034,25 @@ mod tests {
             set.add_str(k, v);
         }
         Arc::new(SpanData { name, fields: set })
+    }
+
+    #[test]
+    fn a_span_hint_is_used_only_while_its_entry_holds_the_span() {
+        let (a, b, c) = (span_of("a", &[]), span_of("b", &[]), span_of("c", &[]));
+        // One set of two entries: the third span evicts the oldest.
+        let mut cache = SpanCache::new(1);
+        let hint_a = cache.index(&a).unwrap() as u16;
+        let hint_b = cache.index(&b).unwrap() as u16;
+        assert_eq!(cache.index_hinted(&a, hint_a), cache.index(&a));
+        assert_eq!(cache.index_hinted(&b, NO_HINT), cache.index(&b));
+        cache.index(&c).unwrap();
+        // `a`'s hint is stale now (its entry went to `c`): a fresh lookup.
+        let idx = cache.index_hinted(&a, hint_a).unwrap();
+        assert!(Arc::ptr_eq(cache.entries[idx].span.as_ref().unwrap(), &a));
+        // A hint naming another span's entry is not taken either.
+        let idx = cache.index_hinted(&c, hint_b).unwrap();
+        assert!(Arc::ptr_eq(cache.entries[idx].span.as_ref().unwrap(), &c));
+        assert_eq!(SpanCache::new(0).index_hinted(&a, 0), None);
     }
 
     /// A record with the given event fields in `spans` (innermost first).
