@@ -1369,25 +1369,17 @@ impl Encoder {
     /// Writes a string value with secrets masked; a truncation marker is
     /// kept out of redaction, so masking a cut value cannot swallow it.
     ///
-    /// The words of the text are read once for both the escaping and the
+    /// The bytes of the text are read once for both the escaping and the
     /// redactor's pre-check; a string that needs neither (the common case)
     /// is copied whole without calling the redactor.
     fn write_redacted(&self, out: &mut Vec<u8>, s: &str) {
         let (text, marker) = split_marker(s);
         out.push(b'"');
         let bytes = text.as_bytes();
-        let mut prescan = Prescan::default();
-        let mut escape = false;
-        let mut i = 0;
-        while i < bytes.len() {
-            let word = word_at(bytes, i);
-            prescan.add(word);
-            escape |= may_need_escape(word);
-            i += 8;
-        }
+        let prescan = Prescan::of(bytes);
         if !self.redactor.leaves_alone(&prescan) {
             write_escaped(out, &self.redactor.redact(text));
-        } else if escape {
+        } else if prescan.needs_escape() {
             write_escaped_from(out, bytes, 0);
         } else {
             out.extend_from_slice(bytes);

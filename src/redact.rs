@@ -140,7 +140,9 @@ impl Redactor {
     /// `prescan` unchanged, so that the caller may skip it.
     pub(crate) fn leaves_alone(&self, prescan: &Prescan) -> bool {
         self.patterns.is_empty()
-            && (!self.builtins || (prescan.digits < CARD_MIN_DIGITS && prescan.seen == 0))
+            && (!self.builtins
+                || (prescan.digits < CARD_MIN_DIGITS
+                    && prescan.seen & (CLASS_SEPARATOR | CLASS_B) == 0))
     }
 
     /// Byte-level form of [`Redactor::is_sensitive_key`], for keys found
@@ -265,6 +267,9 @@ const CLASS_DIGIT: u8 = 1;
 const CLASS_SEPARATOR: u8 = 2;
 /// Byte class bit: `b` or `B`, the first letter of both auth schemes.
 const CLASS_B: u8 = 4;
+/// Byte class bit: a byte a JSON string escapes (a quote, a backslash or
+/// a control byte), for the encoder's [`Prescan`].
+const CLASS_ESCAPE: u8 = 8;
 
 /// Class bits per byte value; a table lookup keeps the pre-check pass
 /// branch-free, which matters because it runs on every string.
@@ -276,6 +281,7 @@ static BYTE_CLASS: [u8; 256] = {
             b'0'..=b'9' => CLASS_DIGIT,
             b'=' | b':' => CLASS_SEPARATOR,
             b'b' | b'B' => CLASS_B,
+            b'"' | b'\\' | 0..=0x1f => CLASS_ESCAPE,
             _ => 0,
         };
         i += 1;
@@ -294,49 +300,34 @@ struct Hints {
     auth_scheme: bool,
 }
 
-/// A byte of ones in each lane of a word.
-const ONES: u64 = 0x0101_0101_0101_0101;
-/// The high bit of each lane.
-const HIGH: u64 = ONES * 0x80;
-/// The low seven bits of each lane.
-const LOW7: u64 = ONES * 0x7f;
-
-/// The high bit of each lane of `x`, whose lanes are below 0x80, that
-/// equals `c` (also below 0x80). Exact: adding 0x7f to a lane of at most
-/// 0x7f never carries into the next.
-fn lanes_equal(x: u64, c: u8) -> u64 {
-    let y = x ^ (ONES * u64::from(c));
-    !(y.wrapping_add(LOW7) | y) & HIGH
-}
-
-/// What [`Hints::of`] looks for, gathered eight bytes at a time by a caller
-/// that reads a string's words anyway (the JSON escaping): exactly the
-/// digits it counts, and whether a separator or a `b` occurs.
+/// What the encoder learns from one pass over a string value: what
+/// [`Hints::of`] counts and looks for (the digits, and whether a separator
+/// or a `b` occurs), and whether JSON escapes any byte. Values are short,
+/// and for them one table lookup per byte costs less than word arithmetic
+/// for four classes plus the handling of a partial last word.
 #[derive(Debug, Default)]
 pub(crate) struct Prescan {
     /// ASCII digits seen.
     digits: usize,
-    /// The high bit of each lane that held a `=`, `:`, `b` or `B`, OR-ed
-    /// over the words.
-    seen: u64,
+    /// The class bits of the bytes, OR-ed.
+    seen: u8,
 }
 
 impl Prescan {
-    /// Adds eight bytes, little-endian; padding must be a byte in no class
-    /// (such as `a` or zero).
-    pub(crate) fn add(&mut self, word: u64) {
-        let ascii = !word & HIGH;
-        let x = word & LOW7;
-        // Setting each lane's high bit first keeps the subtraction from
-        // borrowing across lanes; the bit stays set when the lane is >= c.
-        let at_least = |c: u8| (x | HIGH).wrapping_sub(ONES * u64::from(c)) & HIGH;
-        let digit = at_least(b'0') & !at_least(b'9' + 1) & ascii;
-        // Each digit lane holds 1 after the shift; the product's top lane
-        // is their sum.
-        self.digits += ((digit >> 7).wrapping_mul(ONES) >> 56) as usize;
-        self.seen |=
-            (lanes_equal(x, b'=') | lanes_equal(x, b':') | lanes_equal(x | (ONES * 0x20), b'b'))
-                & ascii;
+    pub(crate) fn of(bytes: &[u8]) -> Prescan {
+        let mut p = Prescan::default();
+        for &byte in bytes {
+            let class = BYTE_CLASS[usize::from(byte)];
+            p.digits += usize::from(class & CLASS_DIGIT);
+            p.seen |= class;
+        }
+        p
+    }
+
+    /// Whether a quote, a backslash or a control byte was seen: what a
+    /// JSON string escapes.
+    pub(crate) fn needs_escape(&self) -> bool {
+        self.seen & CLASS_ESCAPE != 0
     }
 }
 
@@ -921,37 +912,28 @@ mod tests {
         }
     }
 
-    /// The prescan of `bytes`, padded as the JSON escaping pads them.
-    fn prescan(bytes: &[u8]) -> Prescan {
-        let mut p = Prescan::default();
-        for word in bytes.chunks(8) {
-            let mut padded = [b'a'; 8];
-            padded[..word.len()].copy_from_slice(word);
-            p.add(u64::from_le_bytes(padded));
-        }
-        p
-    }
-
-    /// The prescan agrees with the byte table on every byte value in every
-    /// lane of a word and of a padded tail.
+    /// The prescan agrees with the redactor's pre-check on every byte
+    /// value, and flags exactly the bytes JSON escapes.
     #[test]
-    fn prescan_classifies_every_byte_in_every_lane() {
+    fn prescan_classifies_every_byte() {
         for byte in 0..=255u8 {
-            for len in 1..=17 {
-                for at in 0..len {
-                    let mut b = vec![b'x'; len];
-                    b[at] = byte;
-                    let p = prescan(&b);
-                    let class = BYTE_CLASS[usize::from(byte)];
-                    assert_eq!(p.digits, usize::from(class & CLASS_DIGIT), "{byte:#x}");
-                    assert_eq!(
-                        p.seen != 0,
-                        class & (CLASS_SEPARATOR | CLASS_B) != 0,
-                        "{byte:#x} at {at} of {len}"
-                    );
-                }
-            }
+            let b = [b'x', byte, b'x'];
+            let p = Prescan::of(&b);
+            let h = Hints::of(&b);
+            assert_eq!(p.digits, h.digits, "{byte:#x}");
+            assert_eq!(
+                p.seen & (CLASS_SEPARATOR | CLASS_B) != 0,
+                h.separator || byte.eq_ignore_ascii_case(&b'b'),
+                "{byte:#x}"
+            );
+            let escaped = serde_json::to_string(&char::from(byte).to_string()).unwrap();
+            assert_eq!(
+                p.needs_escape(),
+                byte < 0x80 && escaped.len() > 3,
+                "{byte:#x}"
+            );
         }
+        assert!(!Prescan::of(b"").needs_escape());
     }
 
     proptest::proptest! {
@@ -962,13 +944,10 @@ mod tests {
         fn strings_the_prescan_lets_skip_are_left_alone(
             s in "\\PC{0,40}|[0-9a-zA-Z=:_ .-]{0,40}|[0-9 -]{10,30}",
         ) {
-            let p = prescan(s.as_bytes());
-            let (digits, seen) = s.bytes().fold((0, 0), |(d, seen), byte| {
-                let class = BYTE_CLASS[usize::from(byte)];
-                (d + usize::from(class & CLASS_DIGIT), seen | class)
-            });
-            proptest::prop_assert_eq!(p.digits, digits);
-            proptest::prop_assert_eq!(p.seen != 0, seen & (CLASS_SEPARATOR | CLASS_B) != 0);
+            let p = Prescan::of(s.as_bytes());
+            let h = Hints::of(s.as_bytes());
+            proptest::prop_assert_eq!(p.digits, h.digits);
+            proptest::prop_assert_eq!(p.seen & CLASS_SEPARATOR != 0, h.separator);
             for r in [
                 Redactor::default(),
                 Redactor::disabled(),
