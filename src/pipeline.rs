@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind};
 use crate::filter::{Directives, RuntimeFilter};
 use crate::key::Key;
 use crate::record::now_nanos;
-use crate::record::{Buffers, Encoder, Record, default_class, write_ts};
+use crate::record::{Buffers, Encoder, Record, Resolved, default_class, write_ts};
 use crate::rotation::{Clock, Rotation, nanos};
 use crate::route::{RouteInput, Router};
 use crate::sign::{Chain, PrevEnd, Resume, Seal, State, StreamState as StateEntry};
@@ -988,7 +988,8 @@ impl Worker {
 
     /// Routes, numbers and encodes one record into the batch.
     fn process(&mut self, rec: &Record) {
-        let res = self.encoder.resolve(rec);
+        let mut res = Resolved::empty();
+        self.encoder.resolve_into(rec, &mut res);
         let input = RouteInput {
             target: rec.meta.target(),
             level: rec.level,

@@ -504,7 +504,7 @@ fn flag(origin: Origin) -> Option<(usize, u64)> {
 
 impl Resolved {
     /// Nothing resolved yet.
-    fn empty() -> Resolved {
+    pub(crate) fn empty() -> Resolved {
         Resolved {
             slots: [None; PROMOTED.len()],
             promoted: [0; FLAGGED_SOURCES],
@@ -558,8 +558,17 @@ impl Resolved {
     fn is_promoted(&self, origin: Origin) -> bool {
         match flag(origin) {
             Some((src, bit)) => self.promoted[src] & bit != 0,
-            None => self.slots.contains(&Some(origin)),
+            None => self.in_slots(origin),
         }
+    }
+
+    /// Whether a field without a flag was promoted. Kept out of line: where
+    /// it was inlined into the loop over a record's fields, the compiler
+    /// compared every slot with the source before the loop, on every call,
+    /// though flagged fields never need it.
+    #[inline(never)]
+    fn in_slots(&self, origin: Origin) -> bool {
+        self.slots.contains(&Some(origin))
     }
 
     /// The promoted bits of source `src`, when it has `len` fields and
@@ -1074,9 +1083,17 @@ impl Encoder {
     /// The names of an event's fields are looked up once per call site
     /// and those of a span's once per span, while they stay in the caches.
     pub(crate) fn resolve(&mut self, rec: &Record) -> Resolved {
+        let mut res = Resolved::empty();
+        self.resolve_into(rec, &mut res);
+        res
+    }
+
+    /// [`Encoder::resolve`] into a `res` that the caller made
+    /// [`Resolved::empty`]: returning the large struct by value cost a
+    /// copy of it per record.
+    pub(crate) fn resolve_into(&mut self, rec: &Record, res: &mut Resolved) {
         let (names, redactor) = (&self.names, &self.redactor);
         let info_of = |name| names.info(redactor, name);
-        let mut res = Resolved::empty();
         match &rec.meta {
             Meta::Static(m) if rec.fields.items.len() <= FLAGGED_FIELDS => {
                 let idx = self.sites.index(m, self.source_location);
@@ -1106,7 +1123,6 @@ impl Encoder {
                 None => res.add_set(src, &span.fields, info_of),
             }
         }
-        res
     }
 
     /// Appends the record as one JSON object (without the closing `}` and
