@@ -491,11 +491,9 @@ impl StreamMac {
         outer[56..].copy_from_slice(&(8 * (64 + 32) as u64).to_be_bytes());
         let mut state = self.outer;
         compress256(&mut state, &[outer]);
-        let mut tag = [0u8; 32];
-        for (chunk, word) in tag.chunks_exact_mut(4).zip(state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
-        sig_encode(&tag, out);
+        // The tag is the state's words, big-endian.
+        let word = |i: usize| u64::from(state[2 * i]) << 32 | u64::from(state[2 * i + 1]);
+        sig_encode_words(&[word(0), word(1), word(2), word(3)], out);
     }
 
     /// Whether `sig` (43 base64url characters) is the signature of
@@ -537,20 +535,27 @@ static B64URL_PAIRS: [[u8; 2]; 4096] = {
     pairs
 };
 
-/// Writes a 32-byte tag as unpadded base64url: 43 characters, the last of
-/// which carries 4 bits.
-pub(crate) fn sig_encode(tag: &[u8; 32], out: &mut Sig) {
-    let pair = |v: u32| B64URL_PAIRS[(v & 0xfff) as usize];
-    // Ten groups of three bytes make four characters each.
-    for (g, chars) in out.chunks_exact_mut(4).take(10).enumerate() {
-        let v = u32::from(tag[3 * g]) << 16
-            | u32::from(tag[3 * g + 1]) << 8
-            | u32::from(tag[3 * g + 2]);
-        let ([a, b], [c, d]) = (pair(v >> 12), pair(v));
-        chars.copy_from_slice(&[a, b, c, d]);
+/// Writes a 32-byte tag, given as its four big-endian 64-bit words, as
+/// unpadded base64url: 43 characters, the last of which carries 4 bits.
+fn sig_encode_words(t: &[u64; 4], out: &mut Sig) {
+    const LOW48: u64 = (1 << 48) - 1;
+    // Five groups of 48 bits make eight characters each: four pairs of
+    // six-bit characters, looked up twelve bits at a time.
+    let groups = [
+        t[0] >> 16,
+        (t[0] << 32 | t[1] >> 32) & LOW48,
+        (t[1] << 16 | t[2] >> 48) & LOW48,
+        t[2] & LOW48,
+        t[3] >> 16,
+    ];
+    let pair = |v: u64| B64URL_PAIRS[(v & 0xfff) as usize];
+    for (chars, v) in out.chunks_exact_mut(8).zip(groups) {
+        for (k, two) in chars.chunks_exact_mut(2).enumerate() {
+            two.copy_from_slice(&pair(v >> (36 - 12 * k)));
+        }
     }
-    // The last two bytes make three.
-    let v = u32::from(tag[30]) << 16 | u32::from(tag[31]) << 8;
+    // The last 16 bits make three characters, the last padded with zeros.
+    let v = (t[3] & 0xffff) << 8;
     let [a, b] = pair(v >> 12);
     out[40] = a;
     out[41] = b;
@@ -688,6 +693,12 @@ mod tests {
             write!(s, "{b:02x}").unwrap();
             s
         })
+    }
+
+    /// [`sig_encode_words`] of a tag given as bytes.
+    fn sig_encode(tag: &[u8; 32], out: &mut Sig) {
+        let word = |i: usize| u64::from_be_bytes(tag[8 * i..8 * i + 8].try_into().unwrap());
+        sig_encode_words(&[word(0), word(1), word(2), word(3)], out);
     }
 
     fn sign_str(mac: &StreamMac, prev: &Sig, prefix: &[u8]) -> Sig {

@@ -147,7 +147,8 @@ impl Resume {
 /// One stream's signing state on the worker.
 pub(crate) struct Chain {
     mac: StreamMac,
-    kid: String,
+    /// `,"kid":"<key id>"`, the signed part of a line after the record.
+    kid_field: Vec<u8>,
     pub(crate) prev: Sig,
     pub(crate) segment: u64,
     /// Records in the current segment, markers included.
@@ -160,7 +161,7 @@ impl Chain {
     pub(crate) fn new(key: &Key, stream: &str, resume: &Resume) -> Chain {
         Chain {
             mac: StreamMac::new(key, stream),
-            kid: key.id().to_owned(),
+            kid_field: kid_field(key),
             prev: resume.prev_sig,
             segment: resume.segment,
             in_segment: 0,
@@ -171,23 +172,30 @@ impl Chain {
     /// Switches to a new key; the chain goes on.
     pub(crate) fn rekey(&mut self, key: &Key, stream: &str) {
         self.mac = StreamMac::new(key, stream);
-        self.kid = key.id().to_owned();
+        self.kid_field = kid_field(key);
     }
 
     /// Completes the record whose body (without closing brace) starts at
     /// `start` in `buf`: appends `kid` and the chained signature.
     pub(crate) fn seal_line(&mut self, buf: &mut Vec<u8>, start: usize) {
-        buf.extend_from_slice(b",\"kid\":\"");
-        buf.extend_from_slice(self.kid.as_bytes());
-        buf.push(b'"');
-        let mut sig = [0u8; SIG_LEN];
-        self.mac.sign(&self.prev, &buf[start..], &mut sig);
-        buf.extend_from_slice(SIG_OPEN);
-        buf.extend_from_slice(&sig);
-        buf.extend_from_slice(SIG_CLOSE);
-        self.prev = sig;
+        buf.extend_from_slice(&self.kid_field);
+        // The suffix `,"sig":"…"}` is built whole and appended at once.
+        let mut suffix = [0u8; SIG_SUFFIX_LEN];
+        let (open, rest) = suffix.split_at_mut(SIG_OPEN.len());
+        let (sig, close) = rest.split_at_mut(SIG_LEN);
+        let sig: &mut Sig = sig.try_into().expect("SIG_LEN bytes");
+        open.copy_from_slice(SIG_OPEN);
+        self.mac.sign(&self.prev, &buf[start..], sig);
+        close.copy_from_slice(SIG_CLOSE);
+        self.prev = *sig;
+        buf.extend_from_slice(&suffix);
         self.in_segment += 1;
     }
+}
+
+/// The `,"kid":"…"` of lines signed with `key`.
+fn kid_field(key: &Key) -> Vec<u8> {
+    [b",\"kid\":\"", key.id().as_bytes(), b"\""].concat()
 }
 
 /// The signed parts of a line: the body that was signed and the signature.
