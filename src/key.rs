@@ -738,6 +738,34 @@ mod tests {
         assert_eq!(key.id(), "kbb87b70ad8a505cf");
     }
 
+    proptest::proptest! {
+        /// Any key, stream, `prev` and line, of up to many blocks.
+        #[test]
+        fn record_signatures_match_the_hmac_crate(
+            secret in proptest::collection::vec(proptest::num::u8::ANY, 32..96),
+            stream in "[a-z]{1,12}",
+            prev in proptest::array::uniform32(0..64u8),
+            line in proptest::collection::vec(proptest::num::u8::ANY, 0..2000),
+        ) {
+            let key = Key::from_bytes(secret).unwrap();
+            let mac = StreamMac::new(&key, &stream);
+            let mut p = GENESIS;
+            for (c, v) in p.iter_mut().zip(prev) {
+                *c = B64URL[usize::from(v)];
+            }
+            let tag = Hmac::<Sha256>::new_from_slice(&stream_key(key.secret(), &stream))
+                .unwrap()
+                .chain_update(RECORD_DOMAIN)
+                .chain_update(p)
+                .chain_update(&line)
+                .finalize()
+                .into_bytes();
+            let mut expected = [0u8; SIG_LEN];
+            sig_encode(&tag.into(), &mut expected);
+            proptest::prop_assert_eq!(sign_str(&mac, &p, &line), expected);
+        }
+    }
+
     #[test]
     fn record_signatures_match_the_hmac_crate_at_every_padding_boundary() {
         let key = Key::from_bytes(secret_0_to_31()).unwrap();
