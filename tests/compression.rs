@@ -93,11 +93,7 @@ fn wait_until_compressed(dir: &Path) {
         let names = names_in(dir);
         let plain: Vec<&String> = names
             .iter()
-            // A hidden `.tmp` is the active file's compression so far.
-            .filter(|n| {
-                (n.ends_with(".tmp") && !n.starts_with('.'))
-                    || parse_rolled(n).is_some_and(|r| !r.gzip)
-            })
+            .filter(|n| n.ends_with(".tmp") || parse_rolled(n).is_some_and(|r| !r.gzip))
             .collect();
         if plain.is_empty() {
             return;

@@ -10,16 +10,6 @@
 //! deleted. Whatever state a crash leaves, [`recover`] settles it at the
 //! next start without losing or duplicating data, and lists the rolled files
 //! still to compress.
-//!
-//! The thread also *follows* active files: as the sink commits whole lines
-//! to `<stream>.log`, they are compressed into a private
-//! `.<stream>.log.<pid>.<n>.gz.tmp`, so that when the file is rolled only
-//! its last lines are left to compress, and the compression of a big file
-//! is spread over the time it was written instead of starting, all at
-//! once, when it is complete. The finished `.tmp` then takes the same
-//! steps as above; a follow that is abandoned (shutdown, an error, a file
-//! replaced behind the sink's back) deletes its `.tmp`, and its file is
-//! compressed whole once rolled.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -27,12 +17,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
@@ -56,14 +46,6 @@ const THREAD_NAME: &str = "evtrail-compress";
 /// priority is (a nice increment, on Linux): compression can wait, the
 /// application's threads should not wait for it.
 const NICE_INCREMENT: i32 = 10;
-
-/// How many newly committed bytes of a followed file wake the thread: small
-/// next to a rolled file, large enough that a busy writer wakes it rarely.
-const FOLLOW_STEP: u64 = 1024 * 1024;
-
-/// How much of one followed file the thread compresses before it looks at
-/// its queue again, so that a busy stream cannot hold up the others' rolls.
-const FOLLOW_SLICE: u64 = 8 * 1024 * 1024;
 
 /// How long a shutdown whose wait ran out gives the file in hand to be
 /// abandoned: the thread checks between 256 KiB reads, so it normally takes
@@ -109,9 +91,7 @@ pub(crate) enum CompressEvent {
 pub(crate) struct Compressor {
     /// The queue to the thread; `None` once shut down, so later submissions
     /// are refused instead of queued for a thread that is gone.
-    tx: Option<Sender<Job>>,
-    /// Wakes the thread when a followed file has grown; see [`Follow`].
-    wake: Sender<()>,
+    tx: Option<Sender<PathBuf>>,
     /// Outcomes from the thread, drained by the caller at its own pace.
     events: Receiver<CompressEvent>,
     /// Files queued or in progress: answers [`pending`](Self::pending) and
@@ -144,9 +124,6 @@ impl Compressor {
     /// Starts the thread with a [`Gate`]; `start` passes an open one.
     fn launch(level: u32, backlog: usize, gate: Gate) -> Result<Compressor, Error> {
         let (tx, rx) = crossbeam_channel::bounded(backlog);
-        // One pending wake-up is enough: the thread reads how far each file
-        // has grown from the files' own counters.
-        let (wake, woken) = crossbeam_channel::bounded(1);
         // Unbounded: there is at most one event per accepted file, and the
         // thread must never block on a caller that drains slowly.
         let (events_tx, events) = crossbeam_channel::unbounded();
@@ -155,7 +132,6 @@ impl Compressor {
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             rx,
-            woken,
             events: events_tx,
             pending: Arc::clone(&pending),
             stop: Arc::clone(&stop),
@@ -171,7 +147,6 @@ impl Compressor {
             })?;
         Ok(Compressor {
             tx: Some(tx),
-            wake,
             events,
             pending,
             stop,
@@ -198,60 +173,7 @@ impl Compressor {
         if pending.contains(&path) {
             return true;
         }
-        match tx.try_send(Job::File(path.clone())) {
-            Ok(()) => {
-                pending.insert(path);
-                true
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-        }
-    }
-
-    /// Starts compressing the active file `active` as it is written.
-    /// `file` is a handle on it that can be read; its first `len` bytes are
-    /// whole lines already. The caller reports later lines with
-    /// [`Follow::commit`] and the roll with [`rolled`](Self::rolled).
-    ///
-    /// `None`, at once and without blocking, when the backlog is full, the
-    /// compressor has shut down or the platform cannot read a file at an
-    /// offset: the file is then compressed whole once rolled.
-    pub(crate) fn follow(&self, active: &Path, file: File, len: u64) -> Option<Arc<Follow>> {
-        if !cfg!(any(unix, windows)) {
-            return None;
-        }
-        let tx = self.tx.as_ref()?;
-        let follow = Arc::new(Follow {
-            active: active.to_path_buf(),
-            file,
-            committed: AtomicU64::new(len),
-            nudged: AtomicU64::new(len),
-            wake: self.wake.clone(),
-        });
-        tx.try_send(Job::Follow(Arc::clone(&follow))).ok()?;
-        Some(follow)
-    }
-
-    /// Says that the followed file was rolled to `path` (a rolled name)
-    /// when it was `len` bytes long, so its compression can be finished as
-    /// `path` plus `.gz`.
-    ///
-    /// Returns what [`submit`](Self::submit) returns; the file counts as
-    /// queued the same way. A follow the thread no longer has (it was
-    /// abandoned, or belongs to an earlier compressor) is compressed whole.
-    pub(crate) fn rolled(&self, follow: Arc<Follow>, path: PathBuf, len: u64) -> bool {
-        let Some(tx) = &self.tx else {
-            return false;
-        };
-        let mut pending = lock(&self.pending);
-        if pending.contains(&path) {
-            return true;
-        }
-        let job = Job::Rolled {
-            follow,
-            path: path.clone(),
-            len,
-        };
-        match tx.try_send(job) {
+        match tx.try_send(path.clone()) {
             Ok(()) => {
                 pending.insert(path);
                 true
@@ -320,192 +242,6 @@ impl Compressor {
     }
 }
 
-/// An active file the compression thread follows, shared by the file sink
-/// (which commits what it wrote) and the thread (which compresses it).
-#[derive(Debug)]
-pub(crate) struct Follow {
-    /// The active file's path when following began.
-    active: PathBuf,
-    /// A handle on the active file, read at offsets, so that it goes on
-    /// reading the same file after a rename and never moves a file
-    /// position the sink relies on.
-    file: File,
-    /// How many bytes from the start hold whole lines the sink wrote.
-    committed: AtomicU64,
-    /// `committed` when the thread was last woken (the sink's side).
-    nudged: AtomicU64,
-    wake: Sender<()>,
-}
-
-impl Follow {
-    /// Records that the file's first `len` bytes are whole, written lines;
-    /// wakes the thread every [`FOLLOW_STEP`] bytes. Never blocks.
-    pub(crate) fn commit(&self, len: u64) {
-        self.committed.store(len, Ordering::Release);
-        if len.saturating_sub(self.nudged.load(Ordering::Relaxed)) >= FOLLOW_STEP {
-            self.nudged.store(len, Ordering::Relaxed);
-            let _ = self.wake.try_send(());
-        }
-    }
-
-    /// Lets go of a file that will not be rolled (compression turned off,
-    /// the file replaced, the sink closing): the thread deletes its `.tmp`.
-    pub(crate) fn release(this: Arc<Follow>) {
-        let wake = this.wake.clone();
-        drop(this);
-        let _ = wake.try_send(());
-    }
-}
-
-/// Work for the compression thread.
-#[derive(Debug)]
-enum Job {
-    /// A rolled file to compress whole.
-    File(PathBuf),
-    /// An active file to compress as it is written.
-    Follow(Arc<Follow>),
-    /// A followed file was rolled to `path` at `len` bytes.
-    Rolled {
-        follow: Arc<Follow>,
-        path: PathBuf,
-        len: u64,
-    },
-}
-
-/// The thread's side of a [`Follow`]: the compression so far.
-struct Following {
-    follow: Arc<Follow>,
-    level: u32,
-    /// The `.tmp` and its encoder, from the first bytes compressed on: a
-    /// file smaller than [`FOLLOW_STEP`] never gets one before its roll.
-    out: Option<(PathBuf, GzEncoder<BufWriter<File>>)>,
-    /// Bytes of the file compressed so far.
-    done: u64,
-}
-
-impl Following {
-    fn new(follow: Arc<Follow>, level: u32) -> Following {
-        Following {
-            follow,
-            level,
-            out: None,
-            done: 0,
-        }
-    }
-
-    /// Whether enough was written since the last slice to compress more.
-    fn due(&self) -> bool {
-        let committed = self.follow.committed.load(Ordering::Acquire);
-        committed.saturating_sub(self.done) >= FOLLOW_STEP
-    }
-
-    /// The `.tmp` and encoder, created with the file's permissions on
-    /// first use.
-    fn out(&mut self) -> io::Result<&mut (PathBuf, GzEncoder<BufWriter<File>>)> {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        if self.out.is_none() {
-            // Unique, so an abandoned follow of an earlier compressor (a
-            // level change) never deletes a newer one's file; hidden, since
-            // it is no log file of its own.
-            let active = &self.follow.active;
-            let name = active.file_name().unwrap_or_default().to_string_lossy();
-            let tmp = parent_dir(active).join(format!(
-                ".{name}.{}.{}.gz.tmp",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            let meta = self
-                .follow
-                .file
-                .metadata()
-                .map_err(context("cannot stat", active))?;
-            let enc = create_tmp(&tmp, &meta, self.level)?;
-            self.out = Some((tmp, enc));
-        }
-        Ok(self.out.as_mut().expect("just set"))
-    }
-
-    /// Compresses the file up to `target` bytes or until `budget` bytes
-    /// are done.
-    fn advance(
-        &mut self,
-        target: u64,
-        budget: u64,
-        buf: &mut [u8],
-        stop: &AtomicBool,
-    ) -> io::Result<()> {
-        let end = target.min(self.done.saturating_add(budget));
-        while self.done < end {
-            if stop.load(Ordering::Acquire) {
-                return Err(abandoned(&self.follow.active));
-            }
-            let want = (end - self.done).min(buf.len() as u64) as usize;
-            let n = read_at(&self.follow.file, &mut buf[..want], self.done)
-                .map_err(context("cannot read", &self.follow.active))?;
-            if n == 0 {
-                // Shorter than the sink committed: changed behind its back.
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("`{}` shrank", self.follow.active.display()),
-                ));
-            }
-            let (tmp, enc) = self.out()?;
-            enc.write_all(&buf[..n])
-                .map_err(context("cannot write", tmp))?;
-            self.done += n as u64;
-        }
-        Ok(())
-    }
-
-    /// Gives up: the `.tmp` goes.
-    fn abandon(self) {
-        if let Some((tmp, enc)) = self.out {
-            drop(enc);
-            let _ = fs::remove_file(tmp);
-        }
-    }
-}
-
-/// Reads at `offset` without moving the file's position.
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    loop {
-        #[cfg(unix)]
-        let r = std::os::unix::fs::FileExt::read_at(file, buf, offset);
-        #[cfg(windows)]
-        let r = std::os::windows::fs::FileExt::seek_read(file, buf, offset);
-        #[cfg(not(any(unix, windows)))]
-        let r: io::Result<usize> = {
-            let _ = (file, buf, offset);
-            Err(io::Error::from(io::ErrorKind::Unsupported))
-        };
-        match r {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            r => return r,
-        }
-    }
-}
-
-/// The error of a compression abandoned because the log is closing.
-fn abandoned(path: &Path) -> io::Error {
-    io::Error::other(format!(
-        "compressing `{}` abandoned: the log is closing",
-        path.display()
-    ))
-}
-
-/// Whether two handles or paths name the same file.
-fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        a.dev() == b.dev() && a.ino() == b.ino()
-    }
-    #[cfg(not(unix))]
-    {
-        a.len() == b.len() && a.modified().ok() == b.modified().ok()
-    }
-}
-
 impl Drop for Compressor {
     /// Shuts down without waiting, so a long compression cannot hold up the
     /// application's exit.
@@ -560,10 +296,8 @@ impl Gate {
 
 /// The compression thread's state.
 struct Worker {
-    /// Files to compress and follow.
-    rx: Receiver<Job>,
-    /// Woken when a followed file has grown.
-    woken: Receiver<()>,
+    /// Files to compress.
+    rx: Receiver<PathBuf>,
     /// Where outcomes go.
     events: Sender<CompressEvent>,
     /// Shared with [`Compressor::pending`]; a file is removed once its
@@ -581,155 +315,26 @@ struct Worker {
 
 impl Worker {
     /// Compresses files until the queue is closed and empty, or until told
-    /// to stop; every file yields exactly one event. Between files it
-    /// compresses what followed files gained.
+    /// to stop; every file yields exactly one event.
     fn run(self) {
         // Anything this thread emits through `tracing` must not be fed back
         // into the pipeline that is writing the files.
         crate::pipeline::mark_evtrail_thread();
         lower_priority();
-        let mut follows: Vec<Following> = Vec::new();
-        let mut buf = vec![0u8; BUF_SIZE];
-        loop {
-            let behind = follows
-                .iter()
-                .any(|f| f.due() || Arc::strong_count(&f.follow) == 1);
-            let job = if behind {
-                match self.rx.try_recv() {
-                    Ok(job) => Some(job),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => break,
-                }
-            } else {
-                crossbeam_channel::select! {
-                    recv(self.rx) -> job => match job {
-                        Ok(job) => Some(job),
-                        Err(_) => break,
-                    },
-                    recv(self.woken) -> _ => None,
-                }
-            };
+        while let Ok(path) = self.rx.recv() {
+            self.gate.wait();
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
-            match job {
-                None => {}
-                Some(Job::Follow(follow)) => {
-                    // A file at the same path is no longer the active one:
-                    // its roll was not reported (a full queue), or it was
-                    // replaced; once rolled it is compressed whole.
-                    if let Some(i) = follows
-                        .iter()
-                        .position(|f| f.follow.active == follow.active)
-                    {
-                        follows.swap_remove(i).abandon();
-                    }
-                    follows.push(Following::new(follow, self.level));
-                }
-                Some(Job::File(path)) => {
-                    self.gate.wait();
-                    if self.stop.load(Ordering::Acquire) {
-                        break;
-                    }
-                    let event = self.compress(path.clone());
-                    self.report(event, &path);
-                }
-                Some(Job::Rolled { follow, path, len }) => {
-                    self.gate.wait();
-                    if self.stop.load(Ordering::Acquire) {
-                        break;
-                    }
-                    let following = follows
-                        .iter()
-                        .position(|f| Arc::ptr_eq(&f.follow, &follow))
-                        .map(|i| follows.swap_remove(i));
-                    let event = match following {
-                        Some(f) => self.finish(f, &path, len, &mut buf),
-                        None => self.compress(path.clone()),
-                    };
-                    self.report(event, &path);
-                }
-            }
-            // A slice of each file that is behind, then the queue again.
-            let mut i = 0;
-            while i < follows.len() {
-                // The sink let go of it (compression turned off, the file
-                // replaced, the sink closed) without a roll to finish.
-                if Arc::strong_count(&follows[i].follow) == 1 {
-                    follows.swap_remove(i).abandon();
-                    continue;
-                }
-                if !follows[i].due() {
-                    i += 1;
-                    continue;
-                }
-                let target = follows[i].follow.committed.load(Ordering::Acquire);
-                match follows[i].advance(target, FOLLOW_SLICE, &mut buf, &self.stop) {
-                    Ok(()) => i += 1,
-                    // Compressed whole once rolled instead.
-                    Err(_) => follows.swap_remove(i).abandon(),
-                }
-            }
-        }
-        for f in follows {
-            f.abandon();
+            let event = self.compress(path.clone());
+            // A send fails only when the compressor is gone, and then no
+            // one is left to tell.
+            let _ = self.events.send(event);
+            lock(&self.pending).remove(&path);
         }
         // Whatever is still queued stays uncompressed (recover lists it at
         // the next start), so none of it is pending any more.
         lock(&self.pending).clear();
-    }
-
-    /// Sends a file's outcome and stops counting it as pending.
-    fn report(&self, event: CompressEvent, path: &Path) {
-        // A send fails only when the compressor is gone, and then no one is
-        // left to tell.
-        let _ = self.events.send(event);
-        lock(&self.pending).remove(path);
-    }
-
-    /// Finishes a followed file that was rolled to `path` at `len` bytes;
-    /// when what was followed cannot be trusted to be that file, or
-    /// finishing fails, compresses it whole instead.
-    fn finish(&self, mut f: Following, path: &Path, len: u64, buf: &mut [u8]) -> CompressEvent {
-        let started = Instant::now();
-        let is_it = match (f.follow.file.metadata(), fs::metadata(path)) {
-            (Ok(a), Ok(b)) => same_file(&a, &b) && b.len() == len && len >= f.done,
-            _ => false,
-        };
-        if !is_it || f.out.is_none() {
-            // Not that file, or nothing compressed yet: the usual way.
-            f.abandon();
-            return self.compress(path.to_path_buf());
-        }
-        let result = catch_unwind(AssertUnwindSafe(|| -> io::Result<(PathBuf, u64)> {
-            f.advance(len, u64::MAX, buf, &self.stop)?;
-            let (tmp, enc) = f.out.take().expect("checked above");
-            let modified = fs::metadata(path).and_then(|m| m.modified()).ok();
-            let gz = with_suffix(path, ".gz");
-            let done = finish_tmp(enc, &tmp, modified)
-                .and_then(|bytes_out| install(path, &tmp, &gz).map(|()| bytes_out));
-            if done.is_err() {
-                let _ = fs::remove_file(&tmp);
-            }
-            done.map(|bytes_out| (gz, bytes_out))
-        }));
-        // Whatever is left of the `.tmp` goes.
-        f.abandon();
-        match result {
-            Ok(Ok((to, bytes_out))) => CompressEvent::Compressed {
-                from: path.to_path_buf(),
-                to,
-                bytes_in: len,
-                bytes_out,
-                elapsed: started.elapsed(),
-            },
-            _ if self.stop.load(Ordering::Acquire) => CompressEvent::Failed {
-                path: path.to_path_buf(),
-                error: abandoned(path).to_string(),
-            },
-            // Start over from the file itself, which reports what stops it.
-            _ => self.compress(path.to_path_buf()),
-        }
     }
 
     /// Compresses one file and describes the outcome; a panic (none is
@@ -865,27 +470,20 @@ pub(crate) fn compress_file(
             return Err(e);
         }
     };
-    install(path, &tmp, &gz)?;
-    Ok((gz, bytes_in, bytes_out))
-}
-
-/// Puts the complete, synced `tmp` in place as `gz` and deletes the
-/// original `path`; on error `tmp` is gone and the original stays.
-fn install(path: &Path, tmp: &Path, gz: &Path) -> io::Result<()> {
     // Retention may have deleted the original meanwhile: under the lock it
     // also deletes under, either the original is still there and becomes
     // the `.gz`, or it is gone and so is the `.tmp`; never a `.gz` of a
     // deleted segment.
     let _finishing = finishing_lock();
     if !path.exists() {
-        let _ = fs::remove_file(tmp);
+        let _ = fs::remove_file(&tmp);
         return Err(context("gone before its compression finished:", path)(
             io::Error::from(io::ErrorKind::NotFound),
         ));
     }
-    if let Err(e) = fs::rename(tmp, gz) {
-        let _ = fs::remove_file(tmp);
-        return Err(context("cannot rename to", gz)(e));
+    if let Err(e) = fs::rename(&tmp, &gz) {
+        let _ = fs::remove_file(&tmp);
+        return Err(context("cannot rename to", &gz)(e));
     }
     // The rename must be on disk before the original goes, or a crash could
     // leave neither name pointing at the data.
@@ -895,16 +493,20 @@ fn install(path: &Path, tmp: &Path, gz: &Path) -> io::Result<()> {
     fs::remove_file(path).map_err(context(
         &format!("compressed to `{}` but cannot delete", gz.display()),
         path,
-    ))
+    ))?;
+    Ok((gz, bytes_in, bytes_out))
 }
 
-/// Creates `tmp` (removing a stale one) with the permissions of `meta`'s
-/// file, and a gzip encoder writing to it.
-fn create_tmp(
-    tmp: &Path,
+/// Writes the gzip of `src` to `tmp` and syncs it; returns the sizes in and
+/// out.
+fn write_tmp(
+    mut src: File,
     meta: &fs::Metadata,
+    path: &Path,
+    tmp: &Path,
     level: u32,
-) -> io::Result<GzEncoder<BufWriter<File>>> {
+    stop: &AtomicBool,
+) -> io::Result<(u64, u64)> {
     // A `.tmp` from an earlier crash is incomplete by definition.
     match fs::remove_file(tmp) {
         Ok(()) => {}
@@ -921,52 +523,19 @@ fn create_tmp(
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         opts.mode(meta.permissions().mode() & 0o777);
     }
-    #[cfg(not(unix))]
-    let _ = meta;
     let out = opts.open(tmp).map_err(context("cannot create", tmp))?;
-    Ok(GzEncoder::new(
+    let mut enc = GzEncoder::new(
         BufWriter::with_capacity(BUF_SIZE, out),
         Compression::new(level.min(MAX_LEVEL)),
-    ))
-}
-
-/// Ends the gzip stream in `tmp`, gives it the original's modification
-/// time and syncs it; returns its size.
-fn finish_tmp(
-    enc: GzEncoder<BufWriter<File>>,
-    tmp: &Path,
-    modified: Option<SystemTime>,
-) -> io::Result<u64> {
-    let out = enc
-        .finish()
-        .map_err(context("cannot write", tmp))?
-        .into_inner()
-        .map_err(|e| context("cannot write", tmp)(e.into_error()))?;
-    if let Some(modified) = modified {
-        // Cosmetic (keeps `ls -lt` and age-based tools meaningful); a
-        // platform that cannot set it loses nothing.
-        let _ = out.set_modified(modified);
-    }
-    out.sync_all().map_err(context("cannot sync", tmp))?;
-    Ok(out.metadata().map_err(context("cannot stat", tmp))?.len())
-}
-
-/// Writes the gzip of `src` to `tmp` and syncs it; returns the sizes in and
-/// out.
-fn write_tmp(
-    mut src: File,
-    meta: &fs::Metadata,
-    path: &Path,
-    tmp: &Path,
-    level: u32,
-    stop: &AtomicBool,
-) -> io::Result<(u64, u64)> {
-    let mut enc = create_tmp(tmp, meta, level)?;
+    );
     let mut buf = vec![0u8; BUF_SIZE];
     let mut bytes_in = 0u64;
     loop {
         if stop.load(Ordering::Acquire) {
-            return Err(abandoned(path));
+            return Err(io::Error::other(format!(
+                "compressing `{}` abandoned: the log is closing",
+                path.display()
+            )));
         }
         let n = match src.read(&mut buf) {
             Ok(0) => break,
@@ -978,7 +547,18 @@ fn write_tmp(
             .map_err(context("cannot write", tmp))?;
         bytes_in += n as u64;
     }
-    let bytes_out = finish_tmp(enc, tmp, meta.modified().ok())?;
+    let out = enc
+        .finish()
+        .map_err(context("cannot write", tmp))?
+        .into_inner()
+        .map_err(|e| context("cannot write", tmp)(e.into_error()))?;
+    if let Ok(modified) = meta.modified() {
+        // Cosmetic (keeps `ls -lt` and age-based tools meaningful); a
+        // platform that cannot set it loses nothing.
+        let _ = out.set_modified(modified);
+    }
+    out.sync_all().map_err(context("cannot sync", tmp))?;
+    let bytes_out = out.metadata().map_err(context("cannot stat", tmp))?.len();
     Ok((bytes_in, bytes_out))
 }
 
@@ -1060,24 +640,6 @@ fn is_rolled(name: &str, streams: &[&str], gzip: bool) -> bool {
         .any(|s| parse_rolled_name(s, name).is_some_and(|r| r.gzip == gzip))
 }
 
-/// Whether `base` (a `.gz.tmp` name without that suffix) is a followed
-/// active file's: `.<stream>.log.<pid>.<n>`.
-fn is_follow_tmp(base: &str, streams: &[&str]) -> bool {
-    let Some(base) = base.strip_prefix('.') else {
-        return false;
-    };
-    streams.iter().any(|s| {
-        base.strip_prefix(s)
-            .and_then(|r| r.strip_prefix(".log."))
-            .and_then(|r| r.split_once('.'))
-            .is_some_and(|(pid, n)| {
-                [pid, n]
-                    .iter()
-                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            })
-    })
-}
-
 /// The UTF-8 file names in `dir` (others cannot be rolled files); an empty
 /// list when `dir` does not exist, since then nothing was left half-done.
 fn file_names(dir: &Path) -> io::Result<Vec<String>> {
@@ -1120,7 +682,7 @@ pub(crate) fn recover(dir: &Path, streams: &[&str]) -> io::Result<Vec<PathBuf>> 
     let mut held = HashSet::new();
     for name in file_names(dir)? {
         if let Some(base) = name.strip_suffix(".gz.tmp") {
-            if is_rolled(base, streams, false) || is_follow_tmp(base, streams) {
+            if is_rolled(base, streams, false) {
                 // If this fails, compress_file removes it before its own
                 // attempt and reports what stops it.
                 let _ = fs::remove_file(dir.join(&name));
@@ -1809,216 +1371,5 @@ mod tests {
             Err(RecvTimeoutError::Disconnected)
         );
         assert_eq!(fs::read(&p).unwrap(), b"stay\n");
-    }
-
-    /// The sink's side of a followed `app.log` in `dir`.
-    struct Active {
-        path: PathBuf,
-        file: File,
-        len: u64,
-        follow: Option<Arc<Follow>>,
-    }
-
-    impl Active {
-        /// Opens `dir/app.log` (after writing `before` to it) and follows it.
-        fn open(c: &Compressor, dir: &Path, before: &[u8]) -> Active {
-            let path = dir.join("app.log");
-            fs::write(&path, before).unwrap();
-            let file = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .open(&path)
-                .unwrap();
-            let len = before.len() as u64;
-            let follow = c.follow(&path, file.try_clone().unwrap(), len);
-            assert!(follow.is_some());
-            Active {
-                path,
-                file,
-                len,
-                follow,
-            }
-        }
-
-        /// Appends `data` in `step`-byte writes, committing each.
-        fn write(&mut self, data: &[u8], step: usize) {
-            for part in data.chunks(step) {
-                self.file.write_all(part).unwrap();
-                self.len += part.len() as u64;
-                self.follow.as_ref().unwrap().commit(self.len);
-            }
-        }
-
-        /// Renames the file to a rolled name and reports the roll.
-        fn roll(mut self, c: &Compressor, n: u64) -> PathBuf {
-            let to = rolled(parent_dir(&self.path), "app", n);
-            fs::rename(&self.path, &to).unwrap();
-            assert!(c.rolled(self.follow.take().unwrap(), to.clone(), self.len));
-            to
-        }
-    }
-
-    /// The hidden `.tmp` files of followed files in `dir`.
-    fn follow_tmps(dir: &Path) -> Vec<String> {
-        names(dir)
-            .into_iter()
-            .filter(|n| n.starts_with(".app.log.") && n.ends_with(".gz.tmp"))
-            .collect()
-    }
-
-    /// Waits for the one event of `rolled` and checks that its `.gz`
-    /// holds exactly `data` and nothing else is left.
-    fn expect_gz(c: &Compressor, rolled: &Path, data: &[u8]) {
-        let events = wait_events(c, 1);
-        let [
-            CompressEvent::Compressed {
-                from, to, bytes_in, ..
-            },
-        ] = &events[..]
-        else {
-            panic!("unexpected {events:?}");
-        };
-        assert_eq!(from, rolled);
-        assert_eq!(*bytes_in, data.len() as u64);
-        assert!(
-            gunzip(&fs::read(to).unwrap()).unwrap() == data,
-            "content differs"
-        );
-        assert!(!rolled.exists());
-        let dir = parent_dir(rolled);
-        wait_until("the follow's .tmp to go", || follow_tmps(dir).is_empty());
-        assert_eq!(names(dir), [to.file_name().unwrap().to_str().unwrap()]);
-        assert_eq!(c.pending(), 0);
-    }
-
-    #[test]
-    fn a_followed_file_is_compressed_as_it_grows_and_finished_at_its_roll() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Compressor::start(2, 16).unwrap();
-        let mut a = Active::open(&c, dir.path(), b"");
-        let data = content(3 * 1024 * 1024 + 777, 7);
-        let (body, tail) = data.split_at(3 * 1024 * 1024);
-        a.write(body, 64 * 1024);
-        // Compressed before the roll: the `.tmp` grows while the file is
-        // still active.
-        wait_until("the .tmp to fill", || {
-            follow_tmps(dir.path())
-                .first()
-                .is_some_and(|t| fs::metadata(dir.path().join(t)).unwrap().len() > 0)
-        });
-        a.write(tail, 100);
-        let rolled = a.roll(&c, 1);
-        expect_gz(&c, &rolled, &data);
-        zcat_matches(&with_suffix(&rolled, ".gz"), &data);
-    }
-
-    #[test]
-    fn what_a_followed_file_held_before_is_compressed_too() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Compressor::start(2, 16).unwrap();
-        let before = content(100_000, 3);
-        let mut a = Active::open(&c, dir.path(), &before);
-        let more = content(2 * 1024 * 1024, 4);
-        a.write(&more, 50_000);
-        let rolled = a.roll(&c, 1);
-        expect_gz(&c, &rolled, &[before, more].concat());
-    }
-
-    #[test]
-    fn a_small_file_gets_no_tmp_before_its_roll() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Compressor::start(2, 16).unwrap();
-        let mut a = Active::open(&c, dir.path(), b"");
-        let data = content(10_000, 5);
-        a.write(&data, 1000);
-        // Another file's job wakes the thread: still nothing to do here.
-        let other = rolled(dir.path(), "other", 9);
-        fs::write(&other, b"x\n").unwrap();
-        assert!(c.submit(other));
-        assert_eq!(wait_events(&c, 1).len(), 1);
-        assert!(follow_tmps(dir.path()).is_empty());
-        let rolled = a.roll(&c, 1);
-        let events = wait_events(&c, 1);
-        assert!(
-            matches!(
-                &events[..],
-                [CompressEvent::Compressed {
-                    bytes_in: 10_000,
-                    ..
-                }]
-            ),
-            "{events:?}"
-        );
-        assert!(gunzip(&fs::read(with_suffix(&rolled, ".gz")).unwrap()).unwrap() == data);
-    }
-
-    #[test]
-    fn a_roll_of_more_than_was_committed_is_compressed_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Compressor::start(2, 16).unwrap();
-        let mut a = Active::open(&c, dir.path(), b"");
-        let data = content(2 * 1024 * 1024, 6);
-        a.write(&data, 64 * 1024);
-        wait_until("a .tmp", || !follow_tmps(dir.path()).is_empty());
-        // Bytes the sink did not count (another writer): the file is not
-        // what was followed, so it is compressed from the file itself.
-        a.file.write_all(b"stray\n").unwrap();
-        let rolled = a.roll(&c, 1);
-        expect_gz(&c, &rolled, &[&data[..], b"stray\n"].concat());
-    }
-
-    #[test]
-    fn a_roll_of_another_file_is_compressed_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Compressor::start(2, 16).unwrap();
-        let mut a = Active::open(&c, dir.path(), b"");
-        a.write(&content(2 * 1024 * 1024, 13), 64 * 1024);
-        wait_until("a .tmp", || !follow_tmps(dir.path()).is_empty());
-        // The file at the path was replaced behind the sink's back, with
-        // exactly as many bytes.
-        let other = content(a.len as usize, 15);
-        fs::write(dir.path().join("new"), &other).unwrap();
-        fs::rename(dir.path().join("new"), &a.path).unwrap();
-        let rolled = a.roll(&c, 1);
-        expect_gz(&c, &rolled, &other);
-    }
-
-    #[test]
-    fn a_follow_let_go_or_shut_down_leaves_no_tmp() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = Compressor::start(2, 16).unwrap();
-        let mut a = Active::open(&c, dir.path(), b"");
-        a.write(&content(2 * 1024 * 1024, 10), 64 * 1024);
-        wait_until("a .tmp", || !follow_tmps(dir.path()).is_empty());
-        Follow::release(a.follow.take().unwrap());
-        wait_until("the .tmp to go", || follow_tmps(dir.path()).is_empty());
-        assert_eq!(names(dir.path()), ["app.log"]);
-
-        fs::remove_file(&a.path).unwrap();
-        let mut b = Active::open(&c, dir.path(), b"");
-        b.write(&content(2 * 1024 * 1024, 11), 64 * 1024);
-        wait_until("a .tmp", || !follow_tmps(dir.path()).is_empty());
-        c.shutdown(Some(Duration::from_secs(10)));
-        assert_eq!(names(dir.path()), ["app.log"]);
-        // The compressor is gone: following and rolls are refused.
-        assert!(c.follow(&b.path, b.file.try_clone().unwrap(), 0).is_none());
-    }
-
-    #[test]
-    fn recover_deletes_a_followed_files_tmp_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let keep = [
-            ".app.log.12.x.gz.tmp",
-            ".other.log.12.3.gz.tmp",
-            "app.log.12.3.gz.tmp",
-            ".app.log.12.3.gz",
-        ];
-        for name in keep.iter().chain(&[".app.log.12.3.gz.tmp"]) {
-            fs::write(dir.path().join(name), b"partial").unwrap();
-        }
-        assert!(recover(dir.path(), &["app"]).unwrap().is_empty());
-        let mut expected = keep.map(str::to_owned).to_vec();
-        expected.sort();
-        assert_eq!(names(dir.path()), expected);
     }
 }

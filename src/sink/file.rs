@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::compress::{CompressEvent, Compressor, Follow, recover};
+use super::compress::{CompressEvent, Compressor, recover};
 use super::retention::{self, Retention};
 use super::{Batch, Sink, SinkError};
 use crate::error::{Error, ErrorKind};
@@ -159,18 +159,6 @@ struct Active {
     file: File,
     /// Bytes written since the last `fsync`.
     unsynced: bool,
-    /// The file's length: whole lines only.
-    len: u64,
-    /// Its compression as it is written, when compression is on.
-    follow: Option<Arc<Follow>>,
-}
-
-impl Drop for Active {
-    fn drop(&mut self) {
-        if let Some(f) = self.follow.take() {
-            Follow::release(f);
-        }
-    }
 }
 
 /// Appends each stream's records to `DIR/<stream>.log`, one file per
@@ -185,11 +173,8 @@ impl Drop for Active {
 /// streams) and a new active file begins;
 /// the rolled file is then gzipped to `….log.gz` on the `evtrail-compress`
 /// thread, crash-safely, and [`Retention`] deletes the oldest rolled files
-/// beyond its limits. That thread compresses each active file as its lines
-/// are written, into a hidden `.<stream>.log.<pid>.<n>.gz.tmp` beside it, so
-/// a roll leaves only the last lines to compress; closing deletes that
-/// `.tmp` (the next run starts the active file's compression afresh). A
-/// crash during compression is finished or cleaned up at the next start.
+/// beyond its limits. A crash during compression is finished or cleaned up
+/// at the next start.
 ///
 /// Lines are written whole: when a write fails part-way (a full disk), the
 /// torn tail is cut off again, the entries already complete count as
@@ -331,19 +316,8 @@ impl FileSink {
 
     /// Queues a rolled file for compression, when compression is on.
     fn compress(&mut self, path: PathBuf) -> Result<(), Error> {
-        if let Some(c) = self.compressor()? {
-            // A full backlog leaves the file as it is; the next start
-            // compresses it. Nothing waits and nothing is lost.
-            c.submit(path);
-        }
-        Ok(())
-    }
-
-    /// The compressor at the current level, started (or restarted, after
-    /// a change of level) when needed; `None` when compression is off.
-    fn compressor(&mut self) -> Result<Option<&Compressor>, Error> {
         let Some(level) = self.live().compression else {
-            return Ok(None);
+            return Ok(());
         };
         if self.compressor.is_none() || self.compressor_level != level {
             if let Some(mut old) = self.compressor.take() {
@@ -352,7 +326,12 @@ impl FileSink {
             self.compressor = Some(Compressor::start(level, COMPRESS_BACKLOG)?);
             self.compressor_level = level;
         }
-        Ok(self.compressor.as_ref())
+        if let Some(c) = &self.compressor {
+            // A full backlog leaves the file as it is; the next start
+            // compresses it. Nothing waits and nothing is lost.
+            c.submit(path);
+        }
+        Ok(())
     }
 
     /// Applies the retention policy as of `now` (the roll's own time, so an
@@ -385,18 +364,9 @@ impl FileSink {
             Some(i) => i,
             None => {
                 let file = open_append(&path, self.file_mode)?;
-                let len = file.metadata()?.len();
-                // Without a follow (compression off, a full backlog, no
-                // second handle) the file is compressed whole once rolled.
-                let follow = match self.compressor() {
-                    Ok(Some(c)) => file.try_clone().ok().and_then(|f| c.follow(&path, f, len)),
-                    _ => None,
-                };
                 self.files.push(Active {
                     stream: Arc::from(stream),
                     file,
-                    len,
-                    follow,
                     unsynced: false,
                 });
                 self.files.len() - 1
@@ -419,9 +389,6 @@ impl FileSink {
                 e,
             )
         };
-        // Kept until the end, so that whatever way this returns, dropping
-        // it lets go of a follow that was not handed over.
-        let mut done = None;
         if let Some(i) = self.files.iter().position(|a| &*a.stream == stream) {
             let active = self.files.remove(i);
             // The file is done. Under `Flush` the writer does not wait for
@@ -430,7 +397,6 @@ impl FileSink {
             if self.durability != Durability::Flush {
                 let _ = active.file.sync_data();
             }
-            done = Some(active);
         }
         let active = self.dir.join(format!("{stream}.log"));
         match fs::metadata(&active) {
@@ -456,22 +422,7 @@ impl FileSink {
             .map_or(0, |d| d.as_secs());
         let rolled = self.dir.join(rolled_name(stream, secs, counter + 1));
         fs::rename(&active, &rolled).map_err(|e| io_err(e, &self.dir))?;
-        let followed = done
-            .as_mut()
-            .and_then(|a| a.follow.take().map(|f| (f, a.len)));
-        match (followed, self.compressor()?) {
-            (Some((follow, len)), Some(c)) => {
-                // The thread checks that it followed this very file, to
-                // this length; a full backlog leaves it for the sweep.
-                c.rolled(follow, rolled, len);
-            }
-            (followed, _) => {
-                if let Some((follow, _)) = followed {
-                    Follow::release(follow);
-                }
-                self.compress(rolled)?;
-            }
-        }
+        self.compress(rolled)?;
         self.sweep_uncompressed()?;
         self.enforce_retention(rolled_at);
         Ok(())
@@ -542,8 +493,7 @@ fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
 
 fn open_append(path: &Path, mode: u32) -> io::Result<File> {
     let mut o = OpenOptions::new();
-    // Readable too, for the compressor's handle (see `Follow`).
-    o.read(true).append(true).create(true);
+    o.append(true).create(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -680,10 +630,6 @@ impl Sink for FileSink {
                 Ok(active) => match write_counted(&mut active.file, run) {
                     Ok(()) => {
                         active.unsynced = true;
-                        active.len += run.len() as u64;
-                        if let Some(f) = &active.follow {
-                            f.commit(active.len);
-                        }
                         Ok(())
                     }
                     Err((done, err)) => {
@@ -701,22 +647,6 @@ impl Sink for FileSink {
                             // Cut the torn line so the retry does not leave half a record behind.
                             if let Ok(len) = active.file.metadata().map(|m| m.len()) {
                                 let _ = active.file.set_len(len - torn as u64);
-                            }
-                        }
-                        // The lines that did get out are whole; if the cut
-                        // failed, the file no longer matches what is counted
-                        // and is compressed whole once rolled.
-                        match active.file.metadata() {
-                            Ok(m) if m.len() == active.len + whole_end as u64 => {
-                                active.len = m.len();
-                                if let Some(f) = &active.follow {
-                                    f.commit(active.len);
-                                }
-                            }
-                            _ => {
-                                if let Some(f) = active.follow.take() {
-                                    Follow::release(f);
-                                }
                             }
                         }
                         Err(
@@ -770,7 +700,6 @@ impl Sink for FileSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
     use std::time::UNIX_EPOCH;
     use tracing::Level;
 
@@ -844,77 +773,6 @@ mod tests {
                 "{\"a\":1}\n{\"a\":2}\n"
             );
         }
-    }
-
-    /// Hidden files in `dir` other than the probe: the compressor's
-    /// `.tmp` of a followed active file.
-    fn hidden(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.starts_with('.'))
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn the_active_file_is_compressed_as_it_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sink = FileSink::new(dir.path()).unwrap();
-        let mut expected = Vec::new();
-        let batch = |from: u64, starts: bool| {
-            let mut b = Batch::new();
-            for seq in from..from + 1000 {
-                let line = format!("{{\"seq\":{seq},\"pad\":\"{:0>200}\"}}", seq * 7919);
-                b.push_entry(
-                    Arc::from("app"),
-                    seq,
-                    Level::INFO,
-                    0,
-                    line.as_bytes(),
-                    starts && seq == from,
-                );
-            }
-            b
-        };
-        // About 2 MiB: the compressor starts on the active file.
-        for k in 0..10 {
-            let b = batch(k * 1000, false);
-            sink.write(&b).unwrap();
-            expected.extend_from_slice(b.lines_with_newlines(0, b.len()));
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while hidden(dir.path()).is_empty() {
-            assert!(Instant::now() < deadline, "no .tmp for the active file");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let tmp = &hidden(dir.path())[0].clone();
-        assert!(
-            tmp.starts_with(".app.log.") && tmp.ends_with(".gz.tmp"),
-            "{tmp}"
-        );
-        // The next segment rolls the file; its `.gz` holds every line.
-        for k in 10..20 {
-            sink.write(&batch(k * 1000, k == 10)).unwrap();
-        }
-        while hidden(dir.path()).iter().all(|t| t == tmp) {
-            assert!(Instant::now() < deadline, "no .tmp for the new active file");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        sink.close().unwrap();
-        let gz = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().ends_with(".log.gz"))
-            .expect("a .gz");
-        let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(fs::File::open(gz).unwrap())
-            .read_to_end(&mut plain)
-            .unwrap();
-        assert!(plain == expected, "the .gz differs from the lines written");
-        // Closing let go of the new active file's compression.
-        assert_eq!(hidden(dir.path()), Vec::<String>::new());
     }
 
     #[test]
