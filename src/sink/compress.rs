@@ -1,9 +1,12 @@
 //! Gzip compression of rolled files, off the writer's path.
 //!
 //! The file sink rolls `DIR/<stream>.log` to `<stream>.<UTC time>.<counter>.log`;
-//! this module turns such a file `X.log` into `X.log.gz` on a thread of its
+//! this module turns such a file `X.log` into `X.log.gz` on threads of its
 //! own, so a slow disk or a big file never holds up the worker that writes
-//! records.
+//! records. Two threads where the machine has two cores or more: files
+//! rolled together (several streams, or a backlog at start) are compressed
+//! side by side, and the last file of a run is not left to one core alone
+//! while the application waits for it at shutdown.
 //!
 //! Each file is compressed crash-safely: `X.log` → `X.log.gz.tmp`, synced,
 //! renamed to `X.log.gz`, the directory synced, and only then `X.log`
@@ -38,9 +41,14 @@ const BUF_SIZE: usize = 256 * 1024;
 /// configuration typo cannot reach the compressor backend.
 const MAX_LEVEL: u32 = 9;
 
-/// The compression thread's name, so it is recognisable in debuggers and
+/// The compression threads' name, so they are recognisable in debuggers and
 /// thread listings.
 const THREAD_NAME: &str = "evtrail-compress";
+
+/// At most this many compression threads, however many cores: each holds a
+/// compressor's state (about a megabyte at level 9) and, being niced, only
+/// uses what the application leaves idle.
+const MAX_THREADS: usize = 2;
 
 /// How much lower than the application's the compression thread's CPU
 /// priority is (a nice increment, on Linux): compression can wait, the
@@ -100,11 +108,12 @@ pub(crate) struct Compressor {
     /// Tells the thread to start no further file, when shutdown does not
     /// wait for the queue to empty.
     stop: Arc<AtomicBool>,
-    /// Disconnects when the thread ends (it never sends), so shutdown can
-    /// wait for it with a timeout, which `JoinHandle::join` cannot.
+    /// Disconnects when every thread has ended (they never send), so
+    /// shutdown can wait for them with a timeout, which `JoinHandle::join`
+    /// cannot.
     done: Receiver<()>,
-    /// The thread, joined when it finished in time, otherwise detached.
-    handle: Option<JoinHandle<()>>,
+    /// The threads, joined when they finished in time, otherwise detached.
+    handles: Vec<JoinHandle<()>>,
 }
 
 impl Compressor {
@@ -118,11 +127,13 @@ impl Compressor {
     ///
     /// [`ErrorKind::Io`] when the thread cannot be spawned.
     pub(crate) fn start(level: u32, backlog: usize) -> Result<Compressor, Error> {
-        Compressor::launch(level, backlog, Gate::open())
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Compressor::launch(level, backlog, cores.min(MAX_THREADS), Gate::open())
     }
 
-    /// Starts the thread with a [`Gate`]; `start` passes an open one.
-    fn launch(level: u32, backlog: usize, gate: Gate) -> Result<Compressor, Error> {
+    /// Starts `threads` threads (at least one) with a [`Gate`]; `start`
+    /// passes an open one.
+    fn launch(level: u32, backlog: usize, threads: usize, gate: Gate) -> Result<Compressor, Error> {
         let (tx, rx) = crossbeam_channel::bounded(backlog);
         // Unbounded: there is at most one event per accepted file, and the
         // thread must never block on a caller that drains slowly.
@@ -130,28 +141,40 @@ impl Compressor {
         let (done_tx, done) = crossbeam_channel::bounded(0);
         let pending = Arc::new(Mutex::new(HashSet::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let worker = Worker {
-            rx,
-            events: events_tx,
-            pending: Arc::clone(&pending),
-            stop: Arc::clone(&stop),
-            level: level.min(MAX_LEVEL),
-            gate,
-            _done: done_tx,
-        };
-        let handle = std::thread::Builder::new()
-            .name(THREAD_NAME.to_owned())
-            .spawn(move || worker.run())
-            .map_err(|e| {
-                Error::with_source(ErrorKind::Io, "cannot start the compression thread", e)
-            })?;
+        let mut handles = Vec::new();
+        for _ in 0..threads.max(1) {
+            let worker = Worker {
+                rx: rx.clone(),
+                events: events_tx.clone(),
+                pending: Arc::clone(&pending),
+                stop: Arc::clone(&stop),
+                level: level.min(MAX_LEVEL),
+                gate: gate.clone(),
+                _done: done_tx.clone(),
+            };
+            let spawned = std::thread::Builder::new()
+                .name(THREAD_NAME.to_owned())
+                .spawn(move || worker.run());
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                // One thread is enough to go on with.
+                Err(_) if !handles.is_empty() => break,
+                Err(e) => {
+                    return Err(Error::with_source(
+                        ErrorKind::Io,
+                        "cannot start the compression thread",
+                        e,
+                    ));
+                }
+            }
+        }
         Ok(Compressor {
             tx: Some(tx),
             events,
             pending,
             stop,
             done,
-            handle: Some(handle),
+            handles,
         })
     }
 
@@ -213,9 +236,10 @@ impl Compressor {
         // Dropping the only sender lets the thread drain the queue and then
         // see the disconnect, which is its signal to end.
         self.tx = None;
-        let Some(handle) = self.handle.take() else {
+        let handles = std::mem::take(&mut self.handles);
+        if handles.is_empty() {
             return;
-        };
+        }
         let ended = |wait| {
             matches!(
                 self.done.recv_timeout(wait),
@@ -235,9 +259,11 @@ impl Compressor {
             }
         };
         if finished {
-            // The thread has ended (or is ending); a panic was already
-            // reported per file, so the join result adds nothing.
-            let _ = handle.join();
+            // The threads have ended (or are ending); a panic was already
+            // reported per file, so the join results add nothing.
+            for handle in handles {
+                let _ = handle.join();
+            }
         }
     }
 }
@@ -259,7 +285,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Holds the thread before each file in tests, so a test can fill the queue
 /// or catch work in progress deterministically; a no-op otherwise.
 #[cfg(not(test))]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Gate;
 
 #[cfg(not(test))]
@@ -276,7 +302,7 @@ impl Gate {
 /// Holds the thread before each file until the test's sender is dropped
 /// (`None`: never holds).
 #[cfg(test)]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Gate(Option<Receiver<()>>);
 
 #[cfg(test)]
@@ -332,9 +358,13 @@ impl Worker {
             let _ = self.events.send(event);
             lock(&self.pending).remove(&path);
         }
-        // Whatever is still queued stays uncompressed (recover lists it at
-        // the next start), so none of it is pending any more.
-        lock(&self.pending).clear();
+        // Told to stop: whatever is still queued stays uncompressed
+        // (recover lists it at the next start), so none of it is pending
+        // any more. Otherwise the queue is empty and only other threads'
+        // files in hand are left, which they unlist themselves.
+        if self.stop.load(Ordering::Acquire) {
+            lock(&self.pending).clear();
+        }
     }
 
     /// Compresses one file and describes the outcome; a panic (none is
@@ -1171,7 +1201,7 @@ mod tests {
     fn a_full_backlog_refuses_without_blocking_and_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
-        let c = Arc::new(Compressor::launch(6, 2, Gate(Some(gate_rx))).unwrap());
+        let c = Arc::new(Compressor::launch(6, 2, 1, Gate(Some(gate_rx))).unwrap());
         let paths: Vec<PathBuf> = (0..4).map(|n| rolled(dir.path(), "app", n)).collect();
         for (n, p) in paths.iter().enumerate() {
             fs::write(p, format!("file {n}\n")).unwrap();
@@ -1221,10 +1251,62 @@ mod tests {
     }
 
     #[test]
+    fn two_threads_take_two_files_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
+        let c = Compressor::launch(6, 1, 2, Gate(Some(gate_rx))).unwrap();
+        let paths: Vec<PathBuf> = (0..4).map(|n| rolled(dir.path(), "app", n)).collect();
+        for (n, p) in paths.iter().enumerate() {
+            fs::write(p, format!("file {n}\n")).unwrap();
+        }
+        // Each thread takes one file and holds it at the gate: the queue
+        // empties twice, and then has room for one more.
+        let tx = c.tx.clone().unwrap();
+        for p in &paths[..2] {
+            assert!(c.submit(p.clone()));
+            wait_until("a thread to take the file", || tx.is_empty());
+        }
+        drop(tx);
+        assert!(c.submit(paths[2].clone()));
+        assert!(!c.submit(paths[3].clone()), "two in hand and one queued");
+        assert_eq!(c.pending(), 3);
+        drop(gate_tx);
+        let events = wait_events(&c, 3);
+        assert_eq!(events.len(), 3, "{events:?}");
+        wait_until("pending to reach 0", || c.pending() == 0);
+        for (n, p) in paths[..3].iter().enumerate() {
+            let packed = fs::read(with_suffix(p, ".gz")).unwrap();
+            assert_eq!(gunzip(&packed).unwrap(), format!("file {n}\n").as_bytes());
+        }
+    }
+
+    #[test]
+    fn shutdown_waits_for_every_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Compressor::launch(6, 8, 2, Gate::open()).unwrap();
+        let mut files = Vec::new();
+        for n in 0..6 {
+            let path = rolled(dir.path(), "app", n);
+            let data = content(300_000, n + 1);
+            fs::write(&path, &data).unwrap();
+            assert!(c.submit(path.clone()));
+            files.push((path, data));
+        }
+        c.shutdown(Some(Duration::from_secs(30)));
+        assert_eq!(c.pending(), 0);
+        assert_eq!(c.drain_events().len(), 6);
+        for (path, data) in files {
+            assert!(!path.exists());
+            let packed = fs::read(with_suffix(&path, ".gz")).unwrap();
+            assert!(gunzip(&packed).unwrap() == data);
+        }
+    }
+
+    #[test]
     fn shutdown_with_a_wait_finishes_queued_work() {
         let dir = tempfile::tempdir().unwrap();
         let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
-        let mut c = Compressor::launch(6, 8, Gate(Some(gate_rx))).unwrap();
+        let mut c = Compressor::launch(6, 8, 1, Gate(Some(gate_rx))).unwrap();
         let paths: Vec<PathBuf> = (0..3).map(|n| rolled(dir.path(), "app", n)).collect();
         for p in &paths {
             fs::write(p, content(300_000, 21)).unwrap();
@@ -1234,7 +1316,7 @@ mod tests {
         assert_eq!(c.pending(), 3);
         drop(gate_tx);
         c.shutdown(Some(Duration::from_secs(60)));
-        assert!(c.handle.is_none());
+        assert!(c.handles.is_empty());
         for p in &paths {
             assert!(!p.exists(), "{}", p.display());
             assert!(with_suffix(p, ".gz").exists());
@@ -1250,7 +1332,7 @@ mod tests {
     fn shutdown_gives_up_after_the_wait_and_leaves_files_as_they_are() {
         let dir = tempfile::tempdir().unwrap();
         let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
-        let mut c = Compressor::launch(6, 8, Gate(Some(gate_rx))).unwrap();
+        let mut c = Compressor::launch(6, 8, 1, Gate(Some(gate_rx))).unwrap();
         let p = rolled(dir.path(), "app", 1);
         fs::write(&p, b"stay\n").unwrap();
         assert!(c.submit(p.clone()));
@@ -1259,7 +1341,7 @@ mod tests {
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(50), "{took:?}");
         assert!(took < Duration::from_secs(5), "{took:?}");
-        assert!(c.handle.is_none(), "detached");
+        assert!(c.handles.is_empty(), "detached");
         assert_eq!(fs::read(&p).unwrap(), b"stay\n");
         // Released after shutdown, the thread starts nothing new.
         let done = c.done.clone();
@@ -1326,7 +1408,7 @@ mod tests {
     fn shutdown_abandons_the_file_in_hand_and_leaves_no_thread_behind() {
         let dir = tempfile::tempdir().unwrap();
         let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
-        let mut c = Compressor::launch(9, 8, Gate(Some(gate_rx))).unwrap();
+        let mut c = Compressor::launch(9, 8, 1, Gate(Some(gate_rx))).unwrap();
         let p = rolled(dir.path(), "app", 1);
         // Big enough that level 9 takes far longer than the wait below.
         let data = content(64 << 20, 5);
@@ -1342,7 +1424,7 @@ mod tests {
         }
         let done = c.done.clone();
         c.shutdown(Some(Duration::from_millis(20)));
-        assert!(c.handle.is_none());
+        assert!(c.handles.is_empty());
         assert_eq!(
             done.try_recv(),
             Err(crossbeam_channel::TryRecvError::Disconnected),
@@ -1357,7 +1439,7 @@ mod tests {
     fn dropping_the_compressor_does_not_wait_for_work_in_hand() {
         let dir = tempfile::tempdir().unwrap();
         let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
-        let c = Compressor::launch(6, 8, Gate(Some(gate_rx))).unwrap();
+        let c = Compressor::launch(6, 8, 1, Gate(Some(gate_rx))).unwrap();
         let p = rolled(dir.path(), "app", 1);
         fs::write(&p, b"stay\n").unwrap();
         assert!(c.submit(p.clone()));

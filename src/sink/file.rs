@@ -98,7 +98,7 @@ impl Default for FileOptions {
 impl FileOptions {
     /// The gzip level (0 to 9) for rolled files, or `None` to leave them
     /// uncompressed. Default `Some(`[`DEFAULT_COMPRESSION_LEVEL`]`)`.
-    /// Compression runs on its own thread, never on the worker's.
+    /// Compression runs on threads of its own, never on the worker's.
     pub fn compression(mut self, level: Option<u32>) -> FileOptions {
         self.compression = level.map(|l| l.min(9));
         self
@@ -171,9 +171,10 @@ struct Active {
 /// rolled, and the counter is one more than any rolled file's in the
 /// directory, so that time and counter give the order of rolls across
 /// streams) and a new active file begins;
-/// the rolled file is then gzipped to `….log.gz` on the `evtrail-compress`
-/// thread, crash-safely, and [`Retention`] deletes the oldest rolled files
-/// beyond its limits. A crash during compression is finished or cleaned up
+/// the rolled file is then gzipped to `….log.gz` on an `evtrail-compress`
+/// thread (two where the machine has two cores, so files rolled together
+/// are compressed side by side), crash-safely, and [`Retention`] deletes
+/// the oldest rolled files beyond its limits. A crash during compression is finished or cleaned up
 /// at the next start.
 ///
 /// Lines are written whole: when a write fails part-way (a full disk), the
@@ -224,7 +225,7 @@ impl FileSink {
     /// # Errors
     ///
     /// [`ErrorKind::Io`] when the directory cannot be created or is not
-    /// writable, or the compression thread cannot start.
+    /// writable, or no compression thread can start.
     pub fn with_options(dir: impl AsRef<Path>, options: FileOptions) -> Result<FileSink, Error> {
         let dir = dir.as_ref().to_path_buf();
         create_dir(&dir, options.dir_mode).map_err(|e| {
