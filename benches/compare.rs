@@ -18,7 +18,8 @@ use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -490,6 +491,47 @@ fn wait_thread_gone(comm: &str) {
         assert!(Instant::now() < deadline, "thread `{comm}` did not end");
         std::thread::sleep(POLL);
     }
+}
+
+/// How long a cache line takes to go from one thread to another and back,
+/// two threads handing a counter to each other: every record crosses from
+/// the emitting thread to evtrail's worker, so this machine's figure shifts
+/// every handing-over configuration's numbers. Measured at the start and
+/// end of a run; on this shared machine it has been seen to move between
+/// runs. `None` with fewer than two cores.
+fn core_round_trip() -> Option<Duration> {
+    const TRIPS: u64 = 100_000;
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        return None;
+    }
+    let turn = Arc::new(AtomicU64::new(0));
+    let other = Arc::clone(&turn);
+    let echo = std::thread::spawn(move || {
+        for i in 0..TRIPS {
+            while other.load(Ordering::Acquire) != 2 * i + 1 {
+                std::hint::spin_loop();
+            }
+            other.store(2 * i + 2, Ordering::Release);
+        }
+    });
+    let start = Instant::now();
+    for i in 0..TRIPS {
+        turn.store(2 * i + 1, Ordering::Release);
+        while turn.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+    }
+    let took = start.elapsed();
+    echo.join().expect("the echo thread");
+    Some(took / TRIPS as u32)
+}
+
+/// [`core_round_trip`] for the report.
+fn round_trip_text() -> String {
+    core_round_trip().map_or_else(
+        || "not measured (one core)".to_owned(),
+        |t| format!("{} ns", t.as_nanos()),
+    )
 }
 
 fn loadavg() -> String {
@@ -1270,7 +1312,9 @@ fn main() {
     };
 
     println!(
-        "{cores} cores; load average (1/5/15 min) at start {load}: {busy}.{}",
+        "{cores} cores; load average (1/5/15 min) at start {load}: {busy}. A cache line's \
+         round trip between two threads: {}.{}",
+        round_trip_text(),
         if full {
             ""
         } else {
@@ -1374,8 +1418,9 @@ fn main() {
     }
     println!();
     println!(
-        "Load average at the end {}; the whole run took {:.0} s.",
+        "Load average at the end {}; cache line round trip {}; the whole run took {:.0} s.",
         loadavg(),
+        round_trip_text(),
         wall.elapsed().as_secs_f64()
     );
 }
