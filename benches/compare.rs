@@ -64,6 +64,9 @@ const THREADS: u64 = 4;
 /// Events before the latency runs' measured loop, waited out on disk.
 const FULL_WARMUP: u64 = 10_000;
 const SMOKE_WARMUP: u64 = 200;
+/// Runs of each throughput configuration in a full run (the table shows
+/// the median): on a shared machine single runs swing too much to compare.
+const FULL_ROUNDS: usize = 3;
 const PACED_RATE: u64 = 100_000;
 /// evtrail's roll size is 64 bytes per event of the run, so that every run
 /// rolls about 8 times, within these bounds: a 1M-event run (about 550 MB)
@@ -1183,7 +1186,7 @@ fn print_notes(results: &[(Config, Figures)]) {
                  notices say {}), {} on disk; {} of {} records verified, clean. All written \
                  (`flush`) after {:.2} s, then the guard drop took {:.2} s; rolled files at its \
                  return: {} .log.gz, {} plain .log: {waited}; \
-                 {gzip}. CPU emitting / worker / gzip: {:.2} / {:.2} / {:.2} s.",
+                 {gzip}. CPU emitting / worker / gzip: {:.2} / {:.2} / {:.2} s.{}",
                 config.label(),
                 grouped(f.v("sent")),
                 grouped(f.v("dropped")),
@@ -1199,6 +1202,7 @@ fn print_notes(results: &[(Config, Figures)]) {
                 f.v("cpu_emitting_s"),
                 f.v("cpu_worker_s"),
                 f.v("cpu_gzip_s"),
+                spread(f),
             );
         } else if *config == Config::Reference {
             let after = f.v("after_guard_s");
@@ -1212,11 +1216,14 @@ fn print_notes(results: &[(Config, Figures)]) {
             };
             println!(
                 "- reference: WorkerGuard drop {:.2} s, {verdict}. CPU emitting / worker: {:.2} / \
-                 {:.2} s.",
+                 {:.2} s.{}",
                 f.v("guard_drop_s"),
                 f.v("cpu_emitting_s"),
                 f.v("cpu_worker_s"),
+                spread(f),
             );
+        } else if !spread(f).is_empty() {
+            println!("- {}:{}", config.label(), spread(f));
         }
     }
 }
@@ -1225,6 +1232,9 @@ struct Plan {
     n: u64,
     lat_n: u64,
     warmup: u64,
+    /// How many times each throughput configuration runs, in turn with the
+    /// others; the table shows each one's median run.
+    rounds: usize,
 }
 
 impl Plan {
@@ -1255,24 +1265,67 @@ fn run_table(
         Mode::Throughput { .. } => (plan.n, 0),
         Mode::Latency { .. } => (plan.lat_n, plan.warmup),
     };
-    let mut results = Vec::new();
-    for &config in configs {
-        let spec = Spec {
-            config,
-            mode,
-            n,
-            warmup,
-            max_file_bytes: plan.max_file_bytes(),
-            line_bytes: *line_bytes,
-        };
-        let f = run_child(&spec);
-        if config.is_evtrail() && *line_bytes == 0 {
-            // The raw ceilings use lines of evtrail's mean record size.
-            *line_bytes = (f.v("event_bytes") / f.v("events")).round() as usize;
+    let rounds = match mode {
+        Mode::Throughput { .. } => plan.rounds.max(1),
+        // Each is a histogram of many calls already.
+        Mode::Latency { .. } => 1,
+    };
+    // Round by round, every configuration in turn, so that a machine whose
+    // speed drifts during the run shifts them all alike.
+    let mut runs: Vec<Vec<Figures>> = configs.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (i, &config) in configs.iter().enumerate() {
+            let spec = Spec {
+                config,
+                mode,
+                n,
+                warmup,
+                max_file_bytes: plan.max_file_bytes(),
+                line_bytes: *line_bytes,
+            };
+            let f = run_child(&spec);
+            if config.is_evtrail() && *line_bytes == 0 {
+                // The raw ceilings use lines of evtrail's mean record size.
+                *line_bytes = (f.v("event_bytes") / f.v("events")).round() as usize;
+            }
+            runs[i].push(f);
         }
-        results.push((config, f));
     }
-    results
+    configs
+        .iter()
+        .zip(runs)
+        .map(|(&config, runs)| (config, median_run(runs)))
+        .collect()
+}
+
+/// The run with the median end-to-end time, whole (its figures belong
+/// together), with the fastest and slowest end-to-end times of all the
+/// runs added as `e2e_min_s`, `e2e_max_s` and their count as `rounds`.
+fn median_run(mut runs: Vec<Figures>) -> Figures {
+    runs.sort_by(|a, b| a.v("e2e_s").total_cmp(&b.v("e2e_s")));
+    let (min, max, count) = (
+        runs[0].v("e2e_s"),
+        runs[runs.len() - 1].v("e2e_s"),
+        runs.len(),
+    );
+    let mut median = runs.swap_remove(count / 2);
+    median.0.insert("e2e_min_s".to_owned(), min);
+    median.0.insert("e2e_max_s".to_owned(), max);
+    median.0.insert("rounds".to_owned(), count as f64);
+    median
+}
+
+/// How the runs of a configuration spread, for its note.
+fn spread(f: &Figures) -> String {
+    let rounds = f.get("rounds").unwrap_or(1.0);
+    if rounds < 2.0 {
+        return String::new();
+    }
+    format!(
+        " Median of {rounds} runs; end-to-end ranged {:.3}–{:.3} s.",
+        f.v("e2e_min_s"),
+        f.v("e2e_max_s")
+    )
 }
 
 fn main() {
@@ -1289,12 +1342,14 @@ fn main() {
             n,
             lat_n: n / 5,
             warmup: FULL_WARMUP,
+            rounds: FULL_ROUNDS,
         }
     } else {
         Plan {
             n,
             lat_n: n,
             warmup: SMOKE_WARMUP,
+            rounds: 1,
         }
     };
     let wall = Instant::now();
