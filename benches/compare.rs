@@ -1222,8 +1222,11 @@ fn print_notes(results: &[(Config, Figures)]) {
                 f.v("cpu_worker_s"),
                 spread(f),
             );
-        } else if !spread(f).is_empty() {
-            println!("- {}:{}", config.label(), spread(f));
+        } else {
+            let spread = spread(f);
+            if !spread.is_empty() {
+                println!("- {}:{spread}", config.label());
+            }
         }
     }
 }
