@@ -2,7 +2,10 @@
 //! `tracing-appender`'s non-blocking, rolling writer, and against two raw
 //! ceilings, on one workload and in one run: throughput from 1 and 4
 //! threads, the emitting thread's latency (unpaced and paced), peak memory,
-//! CPU time, bytes on disk; every evtrail log verified afterwards.
+//! CPU time, bytes on disk; every evtrail log verified afterwards. The
+//! throughput runs also take evtrail with `Block` and signing off, so the
+//! price of signing (hashing and the signature's bytes to gzip) shows in the
+//! same run.
 //!
 //! Each configuration runs in its own child process (this executable again,
 //! with [`CHILD_ENV`] naming the scenario), so that its peak RSS (`VmHWM`)
@@ -97,15 +100,18 @@ const COUNTER_DIGITS: usize = 10;
 enum Config {
     EvtrailDefault,
     EvtrailBlock,
+    /// `Block` without signing: what signing costs, in the same run.
+    EvtrailUnsigned,
     Reference,
     RawChannel,
     RawHmac,
 }
 
 impl Config {
-    const ALL: [Config; 5] = [
+    const ALL: [Config; 6] = [
         Config::EvtrailDefault,
         Config::EvtrailBlock,
+        Config::EvtrailUnsigned,
         Config::Reference,
         Config::RawChannel,
         Config::RawHmac,
@@ -115,6 +121,7 @@ impl Config {
         match self {
             Config::EvtrailDefault => "evtrail-default",
             Config::EvtrailBlock => "evtrail-block",
+            Config::EvtrailUnsigned => "evtrail-unsigned",
             Config::Reference => "reference",
             Config::RawChannel => "raw-channel",
             Config::RawHmac => "raw-hmac",
@@ -125,6 +132,7 @@ impl Config {
         match self {
             Config::EvtrailDefault => "evtrail, default (DropNewest)",
             Config::EvtrailBlock => "evtrail, Overflow::Block",
+            Config::EvtrailUnsigned => "evtrail, Block, unsigned",
             Config::Reference => "reference: fmt().json() + non_blocking",
             Config::RawChannel => "raw: lines → channel → BufWriter",
             Config::RawHmac => "raw: chained HMAC-SHA256 loop",
@@ -139,7 +147,15 @@ impl Config {
     }
 
     fn is_evtrail(self) -> bool {
-        matches!(self, Config::EvtrailDefault | Config::EvtrailBlock)
+        matches!(
+            self,
+            Config::EvtrailDefault | Config::EvtrailBlock | Config::EvtrailUnsigned
+        )
+    }
+
+    /// Whether nothing may be dropped: every event must be on disk.
+    fn is_lossless(self) -> bool {
+        matches!(self, Config::EvtrailBlock | Config::EvtrailUnsigned)
     }
 }
 
@@ -667,7 +683,9 @@ fn wait_for_lines(dir: &Path, lines: u64) {
 fn child(spec: &Spec) {
     let mut out = Outcome::default();
     match spec.config {
-        Config::EvtrailDefault | Config::EvtrailBlock => child_evtrail(spec, &mut out),
+        Config::EvtrailDefault | Config::EvtrailBlock | Config::EvtrailUnsigned => {
+            child_evtrail(spec, &mut out);
+        }
         Config::Reference => child_reference(spec, &mut out),
         Config::RawChannel => child_raw_channel(spec, &mut out),
         Config::RawHmac => child_raw_hmac(spec, &mut out),
@@ -698,12 +716,17 @@ fn child_evtrail(spec: &Spec, out: &mut Outcome) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("logs");
     let key = Key::generate().expect("OS random generator");
+    let signed = spec.config != Config::EvtrailUnsigned;
     let mut b = evtrail::builder()
         .service("bench")
-        .key(key.clone())
         .log_dir(&dir)
         .rotation(Rotation::default().max_bytes(spec.max_file_bytes));
-    if spec.config == Config::EvtrailBlock {
+    b = if signed {
+        b.key(key.clone())
+    } else {
+        b.unsigned()
+    };
+    if spec.config.is_lossless() {
         b = b.overflow(Overflow::Block);
     }
     let (layer, guard) = b.build().expect("evtrail build");
@@ -743,24 +766,31 @@ fn child_evtrail(spec: &Spec, out: &mut Outcome) {
 
     let stats = handle.stats();
     let disk = read_back(&dir);
-    let report = Verifier::new(Keyring::new().with(key))
-        .verify_paths(&[&dir])
-        .expect("verify");
-    let records: u64 = report.streams.iter().map(|s| s.records).sum();
-    let verified: u64 = report.streams.iter().map(|s| s.verified).sum();
-    assert!(
-        report.is_clean(),
-        "{}: not clean:\n{report}",
-        spec.config.id()
-    );
-    assert_eq!(report.unverified(), 0, "{report}");
-    assert_eq!(records, disk.lines, "the verifier read every line");
-    assert_eq!(verified, records, "every record verified: {report}");
-    // Every record verified, so every event line on disk is a verified
-    // record of the workload's.
+    let (records, verified, findings) = if signed {
+        let report = Verifier::new(Keyring::new().with(key))
+            .verify_paths(&[&dir])
+            .expect("verify");
+        let records: u64 = report.streams.iter().map(|s| s.records).sum();
+        let verified: u64 = report.streams.iter().map(|s| s.verified).sum();
+        assert!(
+            report.is_clean(),
+            "{}: not clean:\n{report}",
+            spec.config.id()
+        );
+        assert_eq!(report.unverified(), 0, "{report}");
+        assert_eq!(records, disk.lines, "the verifier read every line");
+        assert_eq!(verified, records, "every record verified: {report}");
+        // Every record verified, so every event line on disk is a verified
+        // record of the workload's.
+        (records, verified, report.findings.len())
+    } else {
+        // Nothing to verify: the count of whole event lines read back is
+        // the check.
+        (disk.lines, 0, 0)
+    };
     let sent = spec.sent();
     match spec.config {
-        Config::EvtrailBlock => {
+        Config::EvtrailBlock | Config::EvtrailUnsigned => {
             assert_eq!(stats.dropped, 0, "Overflow::Block dropped records");
             assert_eq!(
                 disk.events, sent,
@@ -779,7 +809,7 @@ fn child_evtrail(spec: &Spec, out: &mut Outcome) {
     out.set("noted_drops", disk.noted_drops as f64);
     out.set("records", records as f64);
     out.set("verified", verified as f64);
-    out.set("findings", report.findings.len() as f64);
+    out.set("findings", findings as f64);
     on_disk(out, &disk);
 }
 
@@ -1115,12 +1145,21 @@ fn print_table(results: &[(Config, Figures)], cols: &[Column]) {
     }
     let find = |k: Config| results.iter().find(|(c, _)| *c == k).map(|(_, f)| f);
     let mut pairs = Vec::new();
-    for ev in [Config::EvtrailDefault, Config::EvtrailBlock] {
+    for ev in [
+        Config::EvtrailDefault,
+        Config::EvtrailBlock,
+        Config::EvtrailUnsigned,
+    ] {
         for (base, kind) in [
             (Config::Reference, Ratio::Reference),
             (Config::RawChannel, Ratio::Ceilings),
             (Config::RawHmac, Ratio::Ceilings),
         ] {
+            // Unsigned records are set beside the reference only: the
+            // ceilings' HMAC loop is work they skip.
+            if ev == Config::EvtrailUnsigned && base != Config::Reference {
+                continue;
+            }
             if let (Some(a), Some(b)) = (find(ev), find(base)) {
                 pairs.push((ev, base, kind, a, b));
             }
@@ -1137,6 +1176,7 @@ fn print_table(results: &[(Config, Figures)], cols: &[Column]) {
         let short = |c: Config| match c {
             Config::EvtrailDefault => "evtrail default",
             Config::EvtrailBlock => "evtrail Block",
+            Config::EvtrailUnsigned => "evtrail unsigned",
             Config::Reference => "reference",
             Config::RawChannel => "raw channel",
             Config::RawHmac => "raw HMAC",
@@ -1172,6 +1212,18 @@ fn print_notes(results: &[(Config, Figures)]) {
                     f.v("gz_bytes") / 1e6
                 )
             };
+            let checked = if f.v("verified") > 0.0 {
+                format!(
+                    "{} of {} records verified, clean",
+                    grouped(f.v("verified")),
+                    grouped(f.v("records"))
+                )
+            } else {
+                format!(
+                    "{} records read back, unsigned (nothing to verify)",
+                    grouped(f.v("records"))
+                )
+            };
             let waited = if f.v("plain_at_drop") == 0.0 && f.v("compressing_at_drop") == 0.0 {
                 "it had waited for compression".to_owned()
             } else {
@@ -1183,7 +1235,7 @@ fn print_notes(results: &[(Config, Figures)]) {
             };
             println!(
                 "- {}: {} sent, {} dropped ({:.1} %, `Stats::dropped`; the `evtrail.dropped` \
-                 notices say {}), {} on disk; {} of {} records verified, clean. All written \
+                 notices say {}), {} on disk; {checked}. All written \
                  (`flush`) after {:.2} s, then the guard drop took {:.2} s; rolled files at its \
                  return: {} .log.gz, {} plain .log: {waited}; \
                  {gzip}. CPU emitting / worker / gzip: {:.2} / {:.2} / {:.2} s.{}",
@@ -1193,8 +1245,6 @@ fn print_notes(results: &[(Config, Figures)]) {
                 100.0 * f.v("dropped") / f.v("sent"),
                 grouped(f.v("noted_drops")),
                 grouped(f.v("events")),
-                grouped(f.v("verified")),
-                grouped(f.v("records")),
                 f.v("written_s"),
                 f.v("guard_drop_s"),
                 f.v("gz_at_drop"),
