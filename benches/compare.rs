@@ -1212,7 +1212,7 @@ fn print_notes(results: &[(Config, Figures)]) {
                     f.v("gz_bytes") / 1e6
                 )
             };
-            let checked = if f.v("verified") > 0.0 {
+            let checked = if *config != Config::EvtrailUnsigned {
                 format!(
                     "{} of {} records verified, clean",
                     grouped(f.v("verified")),
