@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -159,7 +159,6 @@ pub(crate) struct Shared {
     pub(crate) filter: RuntimeFilter,
     pub(crate) max_value: usize,
     pub(crate) flush_timeout: Duration,
-    closed: AtomicBool,
     drops: Arc<Drops>,
     counters: Arc<Counters>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -170,10 +169,14 @@ pub(crate) struct Shared {
     file_live: Option<SharedOptions>,
     /// Sinks that deliver after `write` returns, waited for by flush.
     drains: Vec<Arc<dyn Drain>>,
-    /// Where `Block` producers wait for a full queue to drain.
+    /// Where `Block` producers wait for a full queue to drain, and whether
+    /// the pipeline is closed.
     room: Arc<Room>,
     /// Emptied record buffers from the worker, for the next events.
     pool: Receiver<Buffers>,
+    /// The queue's other end, for taking back what was sent after the
+    /// worker's last look (see [`Shared::sweep`]).
+    strays: Receiver<Msg>,
 }
 
 /// How often a recently busy worker looks at an empty queue.
@@ -209,6 +212,12 @@ struct Room {
     waiting: AtomicUsize,
     lock: Mutex<()>,
     cond: Condvar,
+    /// Set by a shutdown (or the worker's end): new records are dropped
+    /// and counted instead of queued.
+    closed: AtomicBool,
+    /// Set by the worker before its last drain of the queue: whatever a
+    /// producer sends after that, the worker may never see.
+    retired: AtomicBool,
 }
 
 impl Room {
@@ -218,7 +227,37 @@ impl Room {
             waiting: AtomicUsize::new(0),
             lock: Mutex::new(()),
             cond: Condvar::new(),
+            closed: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
         }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting records and releases the waiting producers.
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// The worker is about to look at the queue for the last time (or is
+    /// gone). The fence pairs with the one in [`Room::retired_after_send`]:
+    /// a producer's send either comes before it, and the worker's last
+    /// drain sees that record, or the producer sees `retired` and takes
+    /// the record back out itself.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        atomic::fence(Ordering::SeqCst);
+        self.close();
+    }
+
+    /// Whether the worker retired; asked after a send, which the fence
+    /// orders before the load.
+    fn retired_after_send(&self) -> bool {
+        atomic::fence(Ordering::SeqCst);
+        self.retired.load(Ordering::Relaxed)
     }
 
     /// Waits until `ready` holds, a wake-up arrives, or one
@@ -269,7 +308,7 @@ impl Shared {
     /// counted as dropped.
     pub(crate) fn submit(&self, rec: Record) {
         let policy = self.overflow_for(class_of(&rec));
-        if self.closed.load(Ordering::Acquire) {
+        if self.room.is_closed() {
             return self.drop_record(&rec);
         }
         let returned = match policy {
@@ -279,8 +318,38 @@ impl Shared {
                 Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
             },
         };
-        if let Some(Msg::Record(rec)) = returned {
-            self.drop_record(&rec);
+        match returned {
+            None => self.after_send(),
+            Some(Msg::Record(rec)) => self.drop_record(&rec),
+            Some(_) => {}
+        }
+    }
+
+    /// Runs after every successful send. A shutdown can close the pipeline
+    /// between a producer's look at `closed` and its send, and the worker
+    /// may have drained the queue for the last time by then: such a record
+    /// is taken back out here and counted as dropped, never left in a
+    /// queue nobody reads.
+    fn after_send(&self) {
+        if self.room.retired_after_send() {
+            self.sweep();
+        }
+    }
+
+    fn sweep(&self) {
+        sweep(&self.strays, &self.drops);
+    }
+
+    /// Sends a request to the worker, waiting at most until `deadline`; a
+    /// request that could not be sent is dropped.
+    fn send_request(&self, msg: Msg, deadline: Instant) -> Result<(), SendTimeoutError<()>> {
+        match self.tx.send_deadline(msg, deadline) {
+            Ok(()) => {
+                self.after_send();
+                Ok(())
+            }
+            Err(SendTimeoutError::Timeout(_)) => Err(SendTimeoutError::Timeout(())),
+            Err(SendTimeoutError::Disconnected(_)) => Err(SendTimeoutError::Disconnected(())),
         }
     }
 
@@ -293,17 +362,17 @@ impl Shared {
                 Err(TrySendError::Disconnected(m)) => return Some(m),
                 Err(TrySendError::Full(m)) => msg = m,
             }
-            if self.closed.load(Ordering::Acquire) {
+            if self.room.is_closed() {
                 return Some(msg);
             }
             self.room
-                .wait(|| self.tx.len() <= self.room.at || self.closed.load(Ordering::Acquire));
+                .wait(|| self.tx.len() <= self.room.at || self.room.is_closed());
         }
     }
 
     /// Like `submit`, but waits at most `timeout` for room (the panic hook).
     pub(crate) fn submit_timeout(&self, rec: Record, timeout: Duration) {
-        if self.closed.load(Ordering::Acquire) {
+        if self.room.is_closed() {
             return self.drop_record(&rec);
         }
         // The worker must never wait for room it alone can make.
@@ -313,7 +382,7 @@ impl Shared {
             timeout
         };
         match self.tx.send_timeout(Msg::Record(rec), timeout) {
-            Ok(()) => {}
+            Ok(()) => self.after_send(),
             Err(
                 SendTimeoutError::Timeout(Msg::Record(rec))
                 | SendTimeoutError::Disconnected(Msg::Record(rec)),
@@ -324,6 +393,17 @@ impl Shared {
 
     fn drop_record(&self, rec: &Record) {
         self.drops.record(class_of(rec), rec.ts);
+    }
+}
+
+/// Empties the queue of a retired worker: records are counted as dropped;
+/// a request's answer channel closes with it, so whoever made it hears
+/// that the pipeline is closed.
+fn sweep(queue: &Receiver<Msg>, drops: &Drops) {
+    while let Ok(msg) = queue.try_recv() {
+        if let Msg::Record(rec) = msg {
+            drops.record(class_of(&rec), rec.ts);
+        }
     }
 }
 
@@ -374,6 +454,7 @@ pub(crate) struct Signing {
 /// Starts the worker thread and returns what the layer and handle share.
 pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
     let (tx, rx) = crossbeam_channel::bounded(s.capacity);
+    let strays = rx.clone();
     let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
     let inbox = Arc::new(Inbox::new(wake_tx));
     let drops = Arc::new(Drops::default());
@@ -498,7 +579,6 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
         filter: RuntimeFilter::new(s.filter),
         max_value: s.max_value,
         flush_timeout: s.flush_timeout,
-        closed: AtomicBool::new(false),
         drops,
         counters,
         worker: Mutex::new(Some(handle)),
@@ -509,6 +589,7 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
         drains,
         room,
         pool,
+        strays,
     }))
 }
 
@@ -591,6 +672,16 @@ struct Worker {
     signing: Option<SignPolicy>,
     rotation: Rotation,
     clock: Option<Arc<dyn Clock>>,
+}
+
+impl Drop for Worker {
+    /// However the worker ends (a panic included), producers stop waiting
+    /// for it, what is left in the queue is counted as dropped, and so is
+    /// what they send from now on (see [`Shared::after_send`]).
+    fn drop(&mut self) {
+        self.room.retire();
+        sweep(&self.rx, &self.drops);
+    }
 }
 
 /// One stream on the worker.
@@ -1296,7 +1387,10 @@ impl Worker {
                 w.mark(idx, Marker::SegmentEnd("shutdown"));
             }
         };
-        // Records sent concurrently with the shutdown request still get in.
+        // Records sent concurrently with the shutdown request still get in;
+        // those sent after this drain's start may not, and their producers
+        // count them as dropped (see `Shared::after_send`).
+        self.room.retire();
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
                 Msg::Record(rec) => {
@@ -1514,7 +1608,7 @@ impl Handle {
     /// retry, [`ErrorKind::Closed`] after shutdown.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
-        if self.shared.closed.load(Ordering::Acquire) {
+        if self.shared.room.is_closed() {
             return Err(Error::new(
                 ErrorKind::Closed,
                 "cannot flush: evtrail has been shut down",
@@ -1527,7 +1621,7 @@ impl Handle {
             ));
         }
         let (ack, done) = crossbeam_channel::bounded(1);
-        match self.shared.tx.send_deadline(Msg::Flush(ack), deadline) {
+        match self.shared.send_request(Msg::Flush(ack), deadline) {
             Ok(()) => {}
             Err(SendTimeoutError::Timeout(_)) => return Err(timeout_error("flush", timeout)),
             Err(SendTimeoutError::Disconnected(_)) => {
@@ -1616,8 +1710,7 @@ impl Handle {
         let deadline = Instant::now() + timeout;
         let (ack, done) = crossbeam_channel::bounded(1);
         if on_evtrail_thread() {
-            self.shared.closed.store(true, Ordering::Release);
-            self.shared.room.wake();
+            self.shared.room.close();
             return Err(Error::new(
                 ErrorKind::Closed,
                 "cannot shut down from evtrail's own thread",
@@ -1625,21 +1718,29 @@ impl Handle {
         }
         let sent = self
             .shared
-            .tx
-            .send_deadline(Msg::Shutdown(deadline, ack), deadline);
+            .send_request(Msg::Shutdown(deadline, ack), deadline);
         // From here on, new records are dropped and counted, never queued
         // behind a worker that is going away.
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.room.wake();
-        if sent.is_err() {
-            return Err(timeout_error("shutdown", timeout));
+        self.shared.room.close();
+        let stopped = |join: JoinHandle<()>| {
+            let _ = join.join();
+            Err(Error::new(
+                ErrorKind::Closed,
+                "cannot shut down: the evtrail-worker thread had already stopped",
+            ))
+        };
+        match sent {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(())) => return Err(timeout_error("shutdown", timeout)),
+            Err(SendTimeoutError::Disconnected(())) => return stopped(join),
         }
         match done.recv_deadline(deadline + Duration::from_millis(100)) {
             Ok(result) => {
                 let _ = join.join();
                 result
             }
-            Err(_) => Err(timeout_error("shutdown", timeout)),
+            Err(RecvTimeoutError::Timeout) => Err(timeout_error("shutdown", timeout)),
+            Err(RecvTimeoutError::Disconnected) => stopped(join),
         }
     }
 
@@ -1744,11 +1845,11 @@ impl Handle {
                 format!("cannot {what}: evtrail has been shut down"),
             )
         };
-        if self.shared.closed.load(Ordering::Acquire) || on_evtrail_thread() {
+        if self.shared.room.is_closed() || on_evtrail_thread() {
             return Err(closed());
         }
         let (ack, done) = crossbeam_channel::bounded(1);
-        match self.shared.tx.send_deadline(msg(ack), deadline) {
+        match self.shared.send_request(msg(ack), deadline) {
             Ok(()) => {}
             Err(SendTimeoutError::Timeout(_)) => return Err(timeout_error(what, timeout)),
             Err(SendTimeoutError::Disconnected(_)) => return Err(closed()),

@@ -436,6 +436,187 @@ fn blocked_producers_are_released_by_draining_and_by_shutdown() {
     assert_eq!(user_records(&records).len() as u64, stats.written);
 }
 
+/// A shutdown that lands while producers are mid-send: a producer can look
+/// at the pipeline (still open), and send only after the worker drained the
+/// queue for the last time. Such a record must still be counted (as
+/// dropped), never left unread in the queue. The window is narrow, so the
+/// race is run many times under each policy.
+#[test]
+fn a_shutdown_racing_with_producers_accounts_for_every_record() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    const ROUNDS: usize = 150;
+    const THREADS: usize = 3;
+    for round in 0..ROUNDS {
+        let policy = if round % 2 == 0 {
+            Overflow::Block
+        } else {
+            Overflow::DropNewest
+        };
+        let sink = MemorySink::new();
+        let (layer, guard) = evtrail::builder()
+            .unsigned()
+            .service("test")
+            .capacity(4)
+            .overflow(policy)
+            .add_sink(sink.clone())
+            .build()
+            .unwrap();
+        let d = dispatch(layer);
+        let stop = Arc::new(AtomicBool::new(false));
+        let emitted = Arc::new(AtomicU64::new(0));
+        let producers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (d, stop, emitted) = (d.clone(), stop.clone(), emitted.clone());
+                std::thread::spawn(move || {
+                    tracing::dispatcher::with_default(&d, || {
+                        while !stop.load(Ordering::Relaxed) {
+                            tracing::info!("event");
+                            emitted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                })
+            })
+            .collect();
+        while emitted.load(Ordering::Relaxed) < 200 {
+            std::thread::yield_now();
+        }
+        guard.handle().shutdown(WAIT).unwrap();
+        // Keep emitting past the shutdown for a moment.
+        let after = emitted.load(Ordering::Relaxed);
+        while emitted.load(Ordering::Relaxed) < after + 50 {
+            std::thread::yield_now();
+        }
+        stop.store(true, Ordering::Relaxed);
+        for p in producers {
+            p.join().unwrap();
+        }
+        let stats = guard.stats();
+        let emitted = emitted.load(Ordering::Relaxed);
+        assert_eq!(
+            stats.written + stats.dropped,
+            emitted,
+            "round {round} ({policy:?}): {stats:?}"
+        );
+        assert_eq!(stats.queue_depth, 0, "round {round}: {stats:?}");
+        let records = parse(&sink.lines());
+        assert_eq!(user_records(&records).len() as u64, stats.written);
+    }
+}
+
+/// A clock that panics when read on evtrail's worker thread once armed.
+struct WorkerKillingClock(Arc<std::sync::atomic::AtomicBool>);
+
+impl evtrail::Clock for WorkerKillingClock {
+    fn now(&self) -> std::time::SystemTime {
+        let on_worker = std::thread::current().name() == Some("evtrail-worker");
+        if on_worker && self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            panic!("the test clock stops the worker");
+        }
+        std::time::SystemTime::now()
+    }
+}
+
+/// A sink whose first write says it has begun, then waits for the gate.
+struct Stall {
+    entered: crossbeam_channel::Sender<()>,
+    open: Receiver<()>,
+    inner: MemorySink,
+}
+
+impl Sink for Stall {
+    fn name(&self) -> &str {
+        "stall"
+    }
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        if self.entered.try_send(()).is_ok() {
+            let _ = self.open.recv_timeout(WAIT);
+        }
+        self.inner.write(batch)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Should the worker thread die (here: a user's clock panics on it), the
+/// application must not notice beyond errors: what was queued and what
+/// producers emit afterwards is counted as dropped, producers under `Block`
+/// do not wait for it, and requests and shutdown say the worker is gone
+/// instead of waiting out their timeouts.
+#[test]
+fn a_dead_worker_releases_producers_and_counts_what_they_emit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let armed = Arc::new(AtomicBool::new(false));
+    let sink = MemorySink::new();
+    let (entered_tx, entered) = crossbeam_channel::bounded(1);
+    let (open, gate) = crossbeam_channel::bounded(1);
+    let (layer, guard) = evtrail::builder()
+        .unsigned()
+        .service("test")
+        .capacity(4)
+        .overflow(Overflow::Block)
+        .clock(WorkerKillingClock(armed.clone()))
+        .add_sink(Stall {
+            entered: entered_tx,
+            open: gate,
+            inner: sink.clone(),
+        })
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    // The worker takes the first record and stalls in the sink.
+    tracing::dispatcher::with_default(&d, || tracing::info!("before"));
+    entered
+        .recv_timeout(WAIT)
+        .expect("the sink was never written");
+    // Behind it: a roll, which reads the clock on the worker, then a full
+    // queue of records.
+    armed.store(true, Ordering::Relaxed);
+    let handle = guard.handle();
+    let rotate = std::thread::spawn(move || handle.rotate());
+    while guard.stats().queue_depth < 1 {
+        std::thread::yield_now();
+    }
+    tracing::dispatcher::with_default(&d, || {
+        for i in 0..3 {
+            tracing::info!(i, "queued");
+        }
+    });
+    assert_eq!(guard.stats().queue_depth, 4);
+    open.send(()).unwrap();
+    let err = rotate.join().unwrap().unwrap_err();
+    assert_eq!(err.kind(), evtrail::ErrorKind::Closed, "{err}");
+
+    const AFTER: u64 = 100;
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    let producer = std::thread::spawn(move || {
+        tracing::dispatcher::with_default(&d, || {
+            for i in 0..AFTER {
+                tracing::info!(i, "after");
+            }
+        });
+        done_tx.send(()).unwrap();
+    });
+    done.recv_timeout(WAIT)
+        .expect("a producer waited for a dead worker");
+    producer.join().unwrap();
+    let stats = guard.stats();
+    assert_eq!(stats.written, 1, "{stats:?}");
+    assert_eq!(stats.dropped, 3 + AFTER, "{stats:?}");
+    assert_eq!(stats.queue_depth, 0, "{stats:?}");
+
+    let started = std::time::Instant::now();
+    let err = guard.flush(WAIT).unwrap_err();
+    assert_eq!(err.kind(), evtrail::ErrorKind::Closed, "{err}");
+    let err = guard.handle().shutdown(WAIT).unwrap_err();
+    assert_eq!(err.kind(), evtrail::ErrorKind::Closed, "{err}");
+    assert!(
+        started.elapsed() < WAIT,
+        "flush and shutdown waited for a dead worker"
+    );
+    assert_eq!(user_records(&parse(&sink.lines())).len(), 1);
+}
+
 /// Records reach the sink without a flush whether the worker is still
 /// polling after recent work or has parked after a quiet spell (and must
 /// be woken by the send).
