@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{WAIT, dispatch, events, parse, user_records};
+use common::{Emitters, WAIT, dispatch, events, parse, user_records};
 use crossbeam_channel::Receiver;
 use evtrail::{Batch, MemorySink, Overflow, Sink, SinkError};
 
@@ -443,7 +443,6 @@ fn blocked_producers_are_released_by_draining_and_by_shutdown() {
 /// race is run many times under each policy.
 #[test]
 fn a_shutdown_racing_with_producers_accounts_for_every_record() {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     const ROUNDS: usize = 150;
     const THREADS: usize = 3;
     for round in 0..ROUNDS {
@@ -461,37 +460,13 @@ fn a_shutdown_racing_with_producers_accounts_for_every_record() {
             .add_sink(sink.clone())
             .build()
             .unwrap();
-        let d = dispatch(layer);
-        let stop = Arc::new(AtomicBool::new(false));
-        let emitted = Arc::new(AtomicU64::new(0));
-        let producers: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let (d, stop, emitted) = (d.clone(), stop.clone(), emitted.clone());
-                std::thread::spawn(move || {
-                    tracing::dispatcher::with_default(&d, || {
-                        while !stop.load(Ordering::Relaxed) {
-                            tracing::info!("event");
-                            emitted.fetch_add(1, Ordering::Relaxed);
-                        }
-                    });
-                })
-            })
-            .collect();
-        while emitted.load(Ordering::Relaxed) < 200 {
-            std::thread::yield_now();
-        }
+        let producers = Emitters::start(&dispatch(layer), THREADS);
+        producers.wait_for(200);
         guard.handle().shutdown(WAIT).unwrap();
         // Keep emitting past the shutdown for a moment.
-        let after = emitted.load(Ordering::Relaxed);
-        while emitted.load(Ordering::Relaxed) < after + 50 {
-            std::thread::yield_now();
-        }
-        stop.store(true, Ordering::Relaxed);
-        for p in producers {
-            p.join().unwrap();
-        }
+        producers.wait_for(producers.emitted() + 50);
+        let emitted = producers.stop();
         let stats = guard.stats();
-        let emitted = emitted.load(Ordering::Relaxed);
         assert_eq!(
             stats.written + stats.dropped,
             emitted,

@@ -2,11 +2,9 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{WAIT, dispatch, parse};
+use common::{Emitters, WAIT, dispatch, parse};
 use evtrail::{Batch, ErrorKind, MemorySink, Overflow, Sink, SinkError};
 
 /// Slows every write down, so a flush that returned early would be caught.
@@ -78,30 +76,16 @@ fn flush_works_while_other_threads_keep_the_queue_busy() {
         .add_sink(sink.clone())
         .build()
         .unwrap();
-    let d = dispatch(layer);
-    let emitted = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let producer = {
-        let (d, emitted, stop) = (d.clone(), emitted.clone(), stop.clone());
-        std::thread::spawn(move || {
-            tracing::dispatcher::with_default(&d, || {
-                while !stop.load(Ordering::Relaxed) {
-                    tracing::info!("busy");
-                    emitted.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
-    };
+    let producer = Emitters::start(&dispatch(layer), 1);
     for _ in 0..5 {
-        let before = emitted.load(Ordering::SeqCst);
+        let before = producer.emitted();
         guard.flush(WAIT).unwrap();
         assert!(
             sink.len() as u64 >= before,
             "flush returned before earlier events were written"
         );
     }
-    stop.store(true, Ordering::Relaxed);
-    producer.join().unwrap();
+    producer.stop();
 }
 
 #[test]

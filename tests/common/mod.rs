@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use evtrail::{Batch, Sink, SinkError};
@@ -41,6 +42,60 @@ pub fn memory_pipeline() -> (evtrail::MemorySink, evtrail::Layer, evtrail::Guard
         .build()
         .expect("build");
     (sink, layer, guard)
+}
+
+/// Threads that emit `info` events through a dispatcher until stopped,
+/// counting each event once its call has returned.
+pub struct Emitters {
+    stop: Arc<AtomicBool>,
+    emitted: Arc<AtomicU64>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Emitters {
+    pub fn start(d: &tracing::Dispatch, threads: usize) -> Emitters {
+        let stop = Arc::new(AtomicBool::new(false));
+        let emitted = Arc::new(AtomicU64::new(0));
+        let threads = (0..threads)
+            .map(|_| {
+                let (d, stop, emitted) = (d.clone(), stop.clone(), emitted.clone());
+                std::thread::spawn(move || {
+                    tracing::dispatcher::with_default(&d, || {
+                        while !stop.load(Ordering::Relaxed) {
+                            tracing::info!("event");
+                            emitted.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                })
+            })
+            .collect();
+        Emitters {
+            stop,
+            emitted,
+            threads,
+        }
+    }
+
+    /// Events emitted so far.
+    pub fn emitted(&self) -> u64 {
+        self.emitted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` events have been emitted.
+    pub fn wait_for(&self, n: u64) {
+        while self.emitted() < n {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Stops and joins the threads; returns how many events they emitted.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        self.emitted.load(Ordering::SeqCst)
+    }
 }
 
 /// A dispatcher with only the evtrail layer.
