@@ -216,10 +216,12 @@ fn a_drained_queue_leaves_its_buffers_for_the_next_events() {
     assert_eq!(user_records(&parse(&sink.lines())).len() as u64, 2 * EVENTS);
 }
 
-/// A sink whose first write waits until the test opens the gate.
+/// A sink whose first write waits until the test opens the gate, having
+/// said that it began (if anybody listens).
 struct Gate {
     open: Receiver<()>,
     waited: bool,
+    entered: Option<crossbeam_channel::Sender<()>>,
     inner: MemorySink,
 }
 
@@ -230,6 +232,9 @@ impl Sink for Gate {
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
         if !self.waited {
             self.waited = true;
+            if let Some(entered) = &self.entered {
+                let _ = entered.send(());
+            }
             let _ = self.open.recv_timeout(WAIT);
         }
         self.inner.write(batch)
@@ -256,6 +261,7 @@ fn gated(
         .add_sink(Gate {
             open: gate,
             waited: false,
+            entered: None,
             inner: sink.clone(),
         })
         .build()
@@ -491,28 +497,6 @@ impl evtrail::Clock for WorkerKillingClock {
     }
 }
 
-/// A sink whose first write says it has begun, then waits for the gate.
-struct Stall {
-    entered: crossbeam_channel::Sender<()>,
-    open: Receiver<()>,
-    inner: MemorySink,
-}
-
-impl Sink for Stall {
-    fn name(&self) -> &str {
-        "stall"
-    }
-    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
-        if self.entered.try_send(()).is_ok() {
-            let _ = self.open.recv_timeout(WAIT);
-        }
-        self.inner.write(batch)
-    }
-    fn flush(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-}
-
 /// Should the worker thread die (here: a user's clock panics on it), the
 /// application must not notice beyond errors: what was queued and what
 /// producers emit afterwards is counted as dropped, producers under `Block`
@@ -531,9 +515,10 @@ fn a_dead_worker_releases_producers_and_counts_what_they_emit() {
         .capacity(4)
         .overflow(Overflow::Block)
         .clock(WorkerKillingClock(armed.clone()))
-        .add_sink(Stall {
-            entered: entered_tx,
+        .add_sink(Gate {
             open: gate,
+            waited: false,
+            entered: Some(entered_tx),
             inner: sink.clone(),
         })
         .build()
