@@ -269,6 +269,22 @@ fn gated(
     (open, sink, layer, guard)
 }
 
+/// Emits `n` events (field `i` counting from 0) on a thread of their own,
+/// failing with `hung` unless it finishes within [`WAIT`].
+fn emit_on_a_thread(d: tracing::Dispatch, n: u64, hung: &str) {
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    let producer = std::thread::spawn(move || {
+        tracing::dispatcher::with_default(&d, || {
+            for i in 0..n {
+                tracing::info!(i, "event");
+            }
+        });
+        done_tx.send(()).unwrap();
+    });
+    done.recv_timeout(WAIT).expect(hung);
+    producer.join().unwrap();
+}
+
 #[test]
 fn drop_policy_never_blocks_and_accounts_for_every_lost_record() {
     const SENT: u64 = 20_000;
@@ -276,18 +292,7 @@ fn drop_policy_never_blocks_and_accounts_for_every_lost_record() {
     let d = dispatch(layer);
     // The sink is stuck until the producer is done: if emitting blocked,
     // the producer would never finish and this would time out.
-    let (done_tx, done) = crossbeam_channel::bounded(1);
-    let producer = std::thread::spawn(move || {
-        tracing::dispatcher::with_default(&d, || {
-            for i in 0..SENT {
-                tracing::info!(i, "event");
-            }
-        });
-        done_tx.send(()).unwrap();
-    });
-    done.recv_timeout(WAIT)
-        .expect("the producer blocked under DropNewest");
-    producer.join().unwrap();
+    emit_on_a_thread(d, SENT, "the producer blocked under DropNewest");
     open.send(()).unwrap();
     guard.flush(WAIT).unwrap();
 
@@ -548,18 +553,7 @@ fn a_dead_worker_releases_producers_and_counts_what_they_emit() {
     assert_eq!(err.kind(), evtrail::ErrorKind::Closed, "{err}");
 
     const AFTER: u64 = 100;
-    let (done_tx, done) = crossbeam_channel::bounded(1);
-    let producer = std::thread::spawn(move || {
-        tracing::dispatcher::with_default(&d, || {
-            for i in 0..AFTER {
-                tracing::info!(i, "after");
-            }
-        });
-        done_tx.send(()).unwrap();
-    });
-    done.recv_timeout(WAIT)
-        .expect("a producer waited for a dead worker");
-    producer.join().unwrap();
+    emit_on_a_thread(d, AFTER, "a producer waited for a dead worker");
     let stats = guard.stats();
     assert_eq!(stats.written, 1, "{stats:?}");
     assert_eq!(stats.dropped, 3 + AFTER, "{stats:?}");
