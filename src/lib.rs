@@ -81,6 +81,11 @@
 //! * **Shutdown.** Dropping the [`Guard`] (or [`Handle::shutdown`]) drains
 //!   the queue, flushes and closes the sinks within the
 //!   [`flush_timeout`](Builder::flush_timeout), and joins the worker.
+//!   A record emitted while it runs is written if it reaches the queue
+//!   before the worker's last look at it, and counted as dropped
+//!   otherwise, as is every record emitted after it: every event that
+//!   passed the filter (re-entrant ones aside, below) ends up in
+//!   [`Stats::written`] or [`Stats::dropped`].
 //! * **Failing sinks.** A sink error is counted, reported once per episode
 //!   as an `evtrail.sink_failed` record and on stderr, and retried with
 //!   backoff; records the sink did not take are kept (up to
