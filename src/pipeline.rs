@@ -340,17 +340,16 @@ impl Shared {
         sweep(&self.strays, &self.drops);
     }
 
-    /// Sends a request to the worker, waiting at most until `deadline`; a
-    /// request that could not be sent is dropped.
-    fn send_request(&self, msg: Msg, deadline: Instant) -> Result<(), SendTimeoutError<()>> {
-        match self.tx.send_deadline(msg, deadline) {
-            Ok(()) => {
-                self.after_send();
-                Ok(())
-            }
-            Err(SendTimeoutError::Timeout(_)) => Err(SendTimeoutError::Timeout(())),
-            Err(SendTimeoutError::Disconnected(_)) => Err(SendTimeoutError::Disconnected(())),
+    /// Sends a request to the worker, waiting at most until `deadline`;
+    /// `false` when there was no room in time (the request is dropped).
+    /// The queue never disconnects, as `strays` keeps it open: a worker
+    /// that is gone shows as a request whose answer channel closes.
+    fn send_request(&self, msg: Msg, deadline: Instant) -> bool {
+        let sent = self.tx.send_deadline(msg, deadline).is_ok();
+        if sent {
+            self.after_send();
         }
+        sent
     }
 
     /// Sends, waiting for room as long as it takes; the message comes back
@@ -1621,15 +1620,8 @@ impl Handle {
             ));
         }
         let (ack, done) = crossbeam_channel::bounded(1);
-        match self.shared.send_request(Msg::Flush(ack), deadline) {
-            Ok(()) => {}
-            Err(SendTimeoutError::Timeout(_)) => return Err(timeout_error("flush", timeout)),
-            Err(SendTimeoutError::Disconnected(_)) => {
-                return Err(Error::new(
-                    ErrorKind::Closed,
-                    "cannot flush: evtrail has been shut down",
-                ));
-            }
+        if !self.shared.send_request(Msg::Flush(ack), deadline) {
+            return Err(timeout_error("flush", timeout));
         }
         match done.recv_deadline(deadline) {
             Ok(true) if self.shared.drains.is_empty() => Ok(()),
@@ -1722,17 +1714,8 @@ impl Handle {
         // From here on, new records are dropped and counted, never queued
         // behind a worker that is going away.
         self.shared.room.close();
-        let stopped = |join: JoinHandle<()>| {
-            let _ = join.join();
-            Err(Error::new(
-                ErrorKind::Closed,
-                "cannot shut down: the evtrail-worker thread had already stopped",
-            ))
-        };
-        match sent {
-            Ok(()) => {}
-            Err(SendTimeoutError::Timeout(())) => return Err(timeout_error("shutdown", timeout)),
-            Err(SendTimeoutError::Disconnected(())) => return stopped(join),
+        if !sent {
+            return Err(timeout_error("shutdown", timeout));
         }
         match done.recv_deadline(deadline + Duration::from_millis(100)) {
             Ok(result) => {
@@ -1740,7 +1723,13 @@ impl Handle {
                 result
             }
             Err(RecvTimeoutError::Timeout) => Err(timeout_error("shutdown", timeout)),
-            Err(RecvTimeoutError::Disconnected) => stopped(join),
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = join.join();
+                Err(Error::new(
+                    ErrorKind::Closed,
+                    "cannot shut down: the evtrail-worker thread had already stopped",
+                ))
+            }
         }
     }
 
@@ -1849,10 +1838,8 @@ impl Handle {
             return Err(closed());
         }
         let (ack, done) = crossbeam_channel::bounded(1);
-        match self.shared.send_request(msg(ack), deadline) {
-            Ok(()) => {}
-            Err(SendTimeoutError::Timeout(_)) => return Err(timeout_error(what, timeout)),
-            Err(SendTimeoutError::Disconnected(_)) => return Err(closed()),
+        if !self.shared.send_request(msg(ack), deadline) {
+            return Err(timeout_error(what, timeout));
         }
         match done.recv_deadline(deadline) {
             Ok(()) => Ok(()),
