@@ -175,7 +175,7 @@ pub(crate) struct Shared {
     /// Emptied record buffers from the worker, for the next events.
     pool: Receiver<Buffers>,
     /// The queue's other end, for taking back what was sent after the
-    /// worker's last look (see [`Shared::sweep`]).
+    /// worker's last look (see [`Shared::after_send`]).
     strays: Receiver<Msg>,
 }
 
@@ -332,12 +332,8 @@ impl Shared {
     /// queue nobody reads.
     fn after_send(&self) {
         if self.room.retired_after_send() {
-            self.sweep();
+            sweep(&self.strays, &self.drops);
         }
-    }
-
-    fn sweep(&self) {
-        sweep(&self.strays, &self.drops);
     }
 
     /// Sends a request to the worker, waiting at most until `deadline`;
