@@ -31,9 +31,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         .environment("demo")
         .version(env!("CARGO_PKG_VERSION"))
         .log_dir(&dir)
-        .route(Route::to("audit").class("audit"))
-        .route(Route::to("security").class("security"))
-        .route(Route::to("jobs").target("quickstart::jobs"))
+        .add_route(Route::to("audit").class("audit"))
+        .add_route(Route::to("security").class("security"))
+        .add_route(Route::to("jobs").target("quickstart::jobs"))
         .capture_panics(true)
         .build()?;
     tracing_subscriber::registry().with(layer).init();

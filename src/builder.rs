@@ -65,8 +65,8 @@ enum FilterSetting {
 /// | [`batch_size`](Self::batch_size) | [`DEFAULT_BATCH_SIZE`] |
 /// | [`flush_interval`](Self::flush_interval) | [`DEFAULT_FLUSH_INTERVAL`] |
 /// | [`flush_timeout`](Self::flush_timeout) | [`DEFAULT_FLUSH_TIMEOUT`] |
-/// | [`max_value_len`](Self::max_value_len) | [`DEFAULT_MAX_VALUE_BYTES`] |
-/// | [`retry_buffer`](Self::retry_buffer) | [`DEFAULT_RETRY_BUFFER_BYTES`] |
+/// | [`max_value_bytes`](Self::max_value_bytes) | [`DEFAULT_MAX_VALUE_BYTES`] |
+/// | [`retry_buffer_bytes`](Self::retry_buffer_bytes) | [`DEFAULT_RETRY_BUFFER_BYTES`] |
 /// | [`default_stream`](Self::default_stream) | [`DEFAULT_STREAM`] (`app`) |
 /// | [`default_redaction`](Self::default_redaction) | on |
 /// | [`source_location`](Self::source_location) | on |
@@ -89,7 +89,7 @@ enum FilterSetting {
 ///     .key(evtrail::Key::generate()?) // in production: Key::from_file or Key::from_env
 ///     .environment("prod")
 ///     .log_dir(dir.path())
-///     .route(Route::to("audit").class("audit"))
+///     .add_route(Route::to("audit").class("audit"))
 ///     .overflow_for("payments", Overflow::Block)
 ///     .build()?;
 /// let subscriber = tracing_subscriber::registry().with(layer);
@@ -317,11 +317,17 @@ impl Builder {
         self
     }
 
-    /// Adds a routing rule. Default: no rules, everything goes to the
-    /// default stream.
-    pub fn route(mut self, route: Route) -> Builder {
+    /// Adds a routing rule; rules are tried in the order they were added.
+    /// Default: no rules, everything goes to the default stream.
+    pub fn add_route(mut self, route: Route) -> Builder {
         self.routes.push(route);
         self
+    }
+
+    /// Adds a routing rule: the former name of [`add_route`](Self::add_route).
+    #[deprecated(since = "0.2.0", note = "renamed to `add_route`")]
+    pub fn route(self, route: Route) -> Builder {
+        self.add_route(route)
     }
 
     /// The stream for records no route matches. Default [`DEFAULT_STREAM`].
@@ -354,16 +360,28 @@ impl Builder {
     /// The size limit of one captured value or message, in bytes; longer
     /// ones are cut with a marker. Default [`DEFAULT_MAX_VALUE_BYTES`];
     /// at least 64.
-    pub fn max_value_len(mut self, bytes: usize) -> Builder {
+    pub fn max_value_bytes(mut self, bytes: usize) -> Builder {
         self.max_value = bytes;
         self
     }
 
+    /// The former name of [`max_value_bytes`](Self::max_value_bytes).
+    #[deprecated(since = "0.2.0", note = "renamed to `max_value_bytes`")]
+    pub fn max_value_len(self, bytes: usize) -> Builder {
+        self.max_value_bytes(bytes)
+    }
+
     /// How many bytes of records to keep for a failing sink before the
     /// oldest are dropped (and counted). Default [`DEFAULT_RETRY_BUFFER_BYTES`].
-    pub fn retry_buffer(mut self, bytes: usize) -> Builder {
+    pub fn retry_buffer_bytes(mut self, bytes: usize) -> Builder {
         self.retry_buffer = bytes;
         self
+    }
+
+    /// The former name of [`retry_buffer_bytes`](Self::retry_buffer_bytes).
+    #[deprecated(since = "0.2.0", note = "renamed to `retry_buffer_bytes`")]
+    pub fn retry_buffer(self, bytes: usize) -> Builder {
+        self.retry_buffer_bytes(bytes)
     }
 
     /// Masks the whole value of fields with this name, matched like the
@@ -374,16 +392,28 @@ impl Builder {
     /// `authorization`, `cookie`, `set_cookie`; inside any string, bearer
     /// and basic credentials, `password=…`-style pairs and card numbers
     /// that pass the Luhn check (all but the last four digits masked).
-    pub fn redact_key(mut self, key: impl Into<String>) -> Builder {
+    pub fn add_redact_key(mut self, key: impl Into<String>) -> Builder {
         self.redact_keys.push(key.into());
         self
     }
 
+    /// The former name of [`add_redact_key`](Self::add_redact_key).
+    #[deprecated(since = "0.2.0", note = "renamed to `add_redact_key`")]
+    pub fn redact_key(self, key: impl Into<String>) -> Builder {
+        self.add_redact_key(key)
+    }
+
     /// Masks every match of this regular expression inside string values
     /// and messages. Checked by [`build`](Self::build).
-    pub fn redact_pattern(mut self, regex: impl Into<String>) -> Builder {
+    pub fn add_redact_pattern(mut self, regex: impl Into<String>) -> Builder {
         self.redact_patterns.push(regex.into());
         self
+    }
+
+    /// The former name of [`add_redact_pattern`](Self::add_redact_pattern).
+    #[deprecated(since = "0.2.0", note = "renamed to `add_redact_pattern`")]
+    pub fn redact_pattern(self, regex: impl Into<String>) -> Builder {
+        self.add_redact_pattern(regex)
     }
 
     /// Whether the built-in redaction rules apply. Default: on.
@@ -456,7 +486,7 @@ impl Builder {
         }
         if self.max_value < 64 {
             return Err(Error::config(format!(
-                "max_value_len must be at least 64 bytes, not {}",
+                "max_value_bytes must be at least 64 bytes, not {}",
                 self.max_value
             )));
         }

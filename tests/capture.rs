@@ -898,7 +898,7 @@ fn oversized_values_are_truncated_with_a_marker_not_dropped() {
         evtrail::builder()
             .unsigned()
             .service("test")
-            .max_value_len(64),
+            .max_value_bytes(64),
         || {
             let span = tracing::info_span!("s", blob = long.as_str());
             let _e = span.enter();
@@ -955,7 +955,7 @@ fn oversized_error_messages_are_truncated_too() {
         evtrail::builder()
             .unsigned()
             .service("test")
-            .max_value_len(64),
+            .max_value_bytes(64),
         || {
             tracing::error!(error = &err as &(dyn StdError + 'static), "failed");
         },

@@ -81,20 +81,20 @@ fn other_invalid_settings_are_rejected_with_their_reason() {
     let cases: Vec<(evtrail::Builder, &str)> = vec![
         (base().batch_size(0), "batch size must be at least 1 record"),
         (
-            base().max_value_len(10),
-            "max_value_len must be at least 64 bytes, not 10",
+            base().max_value_bytes(10),
+            "max_value_bytes must be at least 64 bytes, not 10",
         ),
         (
             base().filter("info,db=loud"),
             "invalid filter directive `db=loud`: expected a level after `=`",
         ),
         (
-            base().route(Route::to("../x")),
+            base().add_route(Route::to("../x")),
             "invalid stream name `../x`",
         ),
         (base().default_stream(""), "invalid stream name ``"),
         (
-            base().redact_pattern("(unclosed"),
+            base().add_redact_pattern("(unclosed"),
             "invalid redaction pattern `(unclosed`",
         ),
         (

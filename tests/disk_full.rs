@@ -140,7 +140,7 @@ fn a_full_disk_drops_and_counts_what_does_not_fit_and_writing_resumes_when_space
         .add_sink(witness.clone())
         .overflow(Overflow::Block)
         .rotation(Rotation::never())
-        .retry_buffer(RETRY_BUFFER)
+        .retry_buffer_bytes(RETRY_BUFFER)
         .build()
         .unwrap();
     let d = dispatch(layer);

@@ -38,7 +38,7 @@ fn pipeline(dir: &Path, sink: HttpSink) -> (tracing::Dispatch, Guard) {
         .key(key())
         .log_dir(dir)
         .overflow(Overflow::Block)
-        .route(Route::to("delivery").event("evtrail.push"))
+        .add_route(Route::to("delivery").event("evtrail.push"))
         .add_sink(sink)
         .build()
         .unwrap();

@@ -15,7 +15,7 @@ fn every_record_comes_back_once_in_seq_order_across_plain_and_gzip_files() {
         .key(evtrail::Key::generate().unwrap())
         .log_dir(tmp.path())
         .overflow(evtrail::Overflow::Block)
-        .route(evtrail::Route::to("audit").class("audit"))
+        .add_route(evtrail::Route::to("audit").class("audit"))
         .file_options(evtrail::FileOptions::default().compression(None))
         .build()
         .unwrap();

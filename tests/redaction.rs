@@ -269,7 +269,7 @@ fn user_redact_key_masks_prefixed_and_suffixed_names() {
         evtrail::builder()
             .unsigned()
             .service("test")
-            .redact_key("ssn"),
+            .add_redact_key("ssn"),
         || {
             tracing::info!(
                 customer_ssn = "123-45-6789",
@@ -299,7 +299,7 @@ fn user_redact_key_also_masks_promoted_fields() {
         evtrail::builder()
             .unsigned()
             .service("test")
-            .redact_key("user_id"),
+            .add_redact_key("user_id"),
         || tracing::info!(user_id = "alice@example.com", "signed in"),
     );
     assert_eq!(v["user"], json!(MASK));
@@ -312,7 +312,7 @@ fn user_redact_key_masks_key_value_pairs_in_text() {
         evtrail::builder()
             .unsigned()
             .service("test")
-            .redact_key("ssn"),
+            .add_redact_key("ssn"),
         || tracing::info!("lookup ssn=123-45-6789 done"),
     );
     assert_eq!(v["msg"], json!("lookup ssn=[REDACTED] done"));
@@ -325,7 +325,7 @@ fn user_redact_pattern_masks_inside_text() {
         evtrail::builder()
             .unsigned()
             .service("test")
-            .redact_pattern(r"\bSSN-\d{3}\b"),
+            .add_redact_pattern(r"\bSSN-\d{3}\b"),
         || {
             let span = tracing::info_span!("case", note = "opened for SSN-456 today");
             let _e = span.enter();
@@ -354,8 +354,8 @@ fn invalid_redact_pattern_is_a_config_error_naming_the_pattern() {
         .unsigned()
         .service("test")
         .add_sink(MemorySink::new())
-        .redact_pattern(r"\bok\b")
-        .redact_pattern("(unclosed[")
+        .add_redact_pattern(r"\bok\b")
+        .add_redact_pattern("(unclosed[")
         .build()
         .expect_err("an invalid pattern must fail the build");
     assert_eq!(err.kind(), ErrorKind::Config);
@@ -375,7 +375,7 @@ fn invalid_redact_pattern_fails_even_without_default_redaction() {
         .service("test")
         .add_sink(MemorySink::new())
         .default_redaction(false)
-        .redact_pattern("a{2,1}")
+        .add_redact_pattern("a{2,1}")
         .build()
         .expect_err("an invalid pattern must fail the build");
     assert_eq!(err.kind(), ErrorKind::Config);
@@ -409,8 +409,8 @@ fn default_redaction_off_still_applies_user_keys_and_patterns() {
             .unsigned()
             .service("test")
             .default_redaction(false)
-            .redact_key("ssn")
-            .redact_pattern(r"\bSSN-\d{3}\b"),
+            .add_redact_key("ssn")
+            .add_redact_pattern(r"\bSSN-\d{3}\b"),
         || {
             tracing::info!(
                 password = "hunter2",
@@ -456,7 +456,7 @@ fn card_number_cut_by_truncation_does_not_leak_its_leading_digits() {
         evtrail::builder()
             .unsigned()
             .service("test")
-            .max_value_len(64),
+            .max_value_bytes(64),
         || tracing::warn!(note = note.as_str(), "{}", note),
     );
     let kept = v["fields"]["note"].as_str().unwrap();

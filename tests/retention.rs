@@ -129,7 +129,7 @@ fn writer(dir: &Path, retention: Retention) -> (evtrail::Layer, evtrail::Guard) 
         .log_dir(dir)
         .overflow(Overflow::Block)
         .rotation(Rotation::default().max_bytes(MAX))
-        .route(Route::to("audit").class("audit"))
+        .add_route(Route::to("audit").class("audit"))
         .file_options(
             FileOptions::default()
                 .compression(None)

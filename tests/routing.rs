@@ -18,9 +18,9 @@ fn routed(dir: &Path) -> Builder {
         .unsigned()
         .service("test")
         .log_dir(dir)
-        .route(Route::to("audit").class("audit"))
-        .route(Route::to("database").target("app::db"))
-        .route(Route::to("email").event("email_sent"))
+        .add_route(Route::to("audit").class("audit"))
+        .add_route(Route::to("database").target("app::db"))
+        .add_route(Route::to("email").event("email_sent"))
 }
 
 /// Builds, runs `f` under the layer, flushes; returns the guard.
@@ -183,7 +183,7 @@ fn conditions_on_one_route_must_all_hold() {
         .unsigned()
         .service("test")
         .log_dir(dir.path())
-        .route(
+        .add_route(
             Route::to("db_problems")
                 .target("app::db")
                 .level(Level::WARN),
@@ -272,7 +272,7 @@ fn unsafe_stream_names_are_config_errors() {
             .unsigned()
             .service("test")
             .add_sink(MemorySink::new())
-            .route(Route::to(bad).class("audit"))
+            .add_route(Route::to(bad).class("audit"))
             .build()
             .expect_err(bad);
         assert_eq!(err.kind(), ErrorKind::Config, "{bad}");

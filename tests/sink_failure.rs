@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{FlakySink, WAIT, dispatch, events, flush_until_clean, parse, user_records};
-use evtrail::{Batch, ErrorKind, MemorySink, Sink, SinkError};
+use evtrail::sink::{Batch, Sink, SinkError};
+use evtrail::{ErrorKind, MemorySink};
 
 #[test]
 fn a_sink_that_fails_then_recovers_loses_nothing_and_is_reported_once() {
@@ -201,7 +202,7 @@ fn a_full_retry_buffer_drops_the_oldest_and_says_so() {
     let (layer, guard) = evtrail::builder()
         .unsigned()
         .service("test")
-        .retry_buffer(4 * 1024)
+        .retry_buffer_bytes(4 * 1024)
         .add_sink(witness.clone())
         .add_sink(flaky.clone())
         .build()

@@ -37,7 +37,7 @@ fn fixture() -> Fixture {
         .file_options(evtrail::FileOptions::default().compression(None))
         .overflow(evtrail::Overflow::Block)
         .seal_every(500, std::time::Duration::from_secs(3600))
-        .route(evtrail::Route::to("audit").class("audit"))
+        .add_route(evtrail::Route::to("audit").class("audit"))
         .build()
         .unwrap();
     let d = dispatch(layer);
