@@ -17,7 +17,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use evtrail::{Batch, FileOptions, FileSink, Key, Overflow, Rotation, Sink, SinkError};
+use evtrail::sink::{Batch, Sink, SinkError};
+use evtrail::{FileOptions, FileSink, Key, Overflow, Rotation};
 use flate2::read::MultiGzDecoder;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;

@@ -4,8 +4,9 @@
 //! event, with the spans around it, becomes a structured JSON record that
 //! is handed over a bounded channel to a background thread, which enriches,
 //! redacts, routes and encodes it and writes it to its sinks: files, stdout,
-//! memory, or your own [`Sink`]. The thread that emits the event only copies
-//! its fields; it never formats, signs or writes.
+//! memory, or your own [`Sink`] (the [`sink`] module says how to write one).
+//! The thread that emits the event only copies its fields; it never
+//! formats, signs or writes.
 //!
 //! # Quick start
 //!
@@ -132,7 +133,7 @@ mod redact;
 mod rotation;
 mod route;
 mod sign;
-mod sink;
+pub mod sink;
 pub mod verify;
 
 pub use builder::{
@@ -147,10 +148,13 @@ pub use rotation::{Clock, DEFAULT_MAX_FILE_BYTES, Period, Rotation};
 pub use route::{DEFAULT_STREAM, Route};
 pub use sign::{DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Seal};
 pub use sink::{
-    Batch, DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE,
-    DEFAULT_FILE_MODE, DeliveryStats, Durability, Entry, FileOptions, FileSink, MemorySink,
-    Retention, Sink, SinkContext, SinkError, StdoutFormat, StdoutSink,
+    DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
+    Durability, FileOptions, FileSink, MemorySink, Retention, Sink, StdoutFormat, StdoutSink,
 };
+// What only a custom sink's author needs lives in `evtrail::sink`; these
+// root paths are kept, hidden, for one release.
+#[doc(hidden)]
+pub use sink::{Batch, DeliveryStats, Entry, SinkContext, SinkError};
 
 /// The record format, specified.
 #[doc = include_str!("format.md")]

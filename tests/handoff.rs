@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{Emitters, WAIT, dispatch, events, parse, user_records};
 use crossbeam_channel::Receiver;
-use evtrail::{Batch, MemorySink, Overflow, Sink, SinkError};
+use evtrail::sink::{Batch, Sink, SinkError};
+use evtrail::{MemorySink, Overflow};
 
 /// Remembers (thread, index) of every line, scanning instead of parsing
 /// so 800,000 lines stay cheap.

@@ -5,7 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Emitters, WAIT, dispatch, parse};
-use evtrail::{Batch, ErrorKind, MemorySink, Overflow, Sink, SinkError};
+use evtrail::sink::{Batch, Sink, SinkError};
+use evtrail::{ErrorKind, MemorySink, Overflow};
 
 /// Slows every write down, so a flush that returned early would be caught.
 #[derive(Clone)]

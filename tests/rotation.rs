@@ -477,14 +477,14 @@ impl evtrail::Sink for Gate {
     fn name(&self) -> &str {
         "gate"
     }
-    fn write(&mut self, _: &evtrail::Batch) -> Result<(), evtrail::SinkError> {
+    fn write(&mut self, _: &evtrail::sink::Batch) -> Result<(), evtrail::sink::SinkError> {
         if self.armed.swap(false, Ordering::SeqCst) {
             let _ = self.entered.send(());
             let _ = self.release.recv_timeout(WAIT);
         }
         Ok(())
     }
-    fn flush(&mut self) -> Result<(), evtrail::SinkError> {
+    fn flush(&mut self) -> Result<(), evtrail::sink::SinkError> {
         Ok(())
     }
 }

@@ -165,7 +165,7 @@ struct Active {
 /// segment, and rolls, compresses and cleans up the files.
 ///
 /// When a record starts a new segment (see
-/// [`Entry::starts_segment`](crate::Entry::starts_segment)), the active file,
+/// [`Entry::starts_segment`](crate::sink::Entry::starts_segment)), the active file,
 /// if it holds anything, is renamed to `<stream>.<UTC time>.<counter>.log`
 /// (for example `app.2026-11-22T10-00-00Z.0003.log`; the time is when it was
 /// rolled, and the counter is one more than any rolled file's in the

@@ -7,6 +7,34 @@
 //! sink did not accept (bounded), retries with backoff, reports the failure
 //! once per episode as an `evtrail.sink_failed` record on the other sinks
 //! and on stderr, and counts everything in [`Stats`](crate::Stats).
+//!
+//! # Writing a sink
+//!
+//! Implement [`Sink`] and pass it to
+//! [`Builder::add_sink`](crate::Builder::add_sink). What the pipeline
+//! expects of it, and what every built-in sink is tested for (the crate's
+//! `tests/sink_conformance.rs` runs each of them through the same checks; a
+//! new sink should pass them too):
+//!
+//! * **Lines are stored whole and in order.** Each [`Entry::line`] is the
+//!   signed record; a sink that changes a byte, reorders two records of a
+//!   stream or drops one makes the log fail verification. A sink that
+//!   re-encodes (a store's own format) keeps the line in a field.
+//! * **A write says what it kept.** `Ok` means every entry of the batch was
+//!   taken. An error says whether a retry can help
+//!   ([`SinkError::retryable`] or [`SinkError::permanent`]) and how many
+//!   leading entries were kept anyway ([`SinkError::with_accepted`]); the
+//!   worker retries the rest, and counts what it gives up on as dropped.
+//! * **[`flush`](Sink::flush) makes what was written visible** to the
+//!   sink's readers ([`Handle::flush`](crate::Handle::flush) relies on it).
+//! * **[`roll`](Sink::roll) and segment starts lose nothing**, and an empty
+//!   batch is not an error.
+//! * **[`close`](Sink::close) is called once at shutdown**, after the last
+//!   write; calling it again must do no harm.
+//! * **Never panic, never block for long.** A sink runs on the worker
+//!   thread: a slow sink holds up every other sink. A sink that delivers
+//!   over a network hands the batch to a thread of its own (as
+//!   `evtrail::http`'s does) instead of waiting in `write`.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -45,7 +73,7 @@ pub use stdout::{StdoutFormat, StdoutSink};
 /// # Examples
 ///
 /// ```
-/// use evtrail::{Batch, Sink, SinkError};
+/// use evtrail::sink::{Batch, Sink, SinkError};
 ///
 /// /// Counts lines instead of writing them.
 /// struct Counter(usize);
@@ -263,7 +291,7 @@ struct EntryMeta {
 /// # Examples
 ///
 /// ```
-/// use evtrail::Batch;
+/// use evtrail::sink::Batch;
 /// use std::time::SystemTime;
 ///
 /// let mut batch = Batch::new();

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use evtrail::{Batch, Sink, SinkError};
+use evtrail::sink::{Batch, Sink, SinkError};
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt;
 
