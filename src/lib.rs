@@ -119,6 +119,7 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod builder;
+mod encode;
 mod error;
 mod filter;
 #[cfg(feature = "http")]
@@ -133,6 +134,7 @@ mod rotation;
 mod route;
 mod sign;
 mod sink;
+mod time;
 pub mod verify;
 
 pub use builder::{
