@@ -120,6 +120,7 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod builder;
+mod encode;
 mod error;
 mod filter;
 #[cfg(feature = "http")]
@@ -134,6 +135,7 @@ mod rotation;
 mod route;
 mod sign;
 pub mod sink;
+mod time;
 pub mod verify;
 
 pub use builder::{
