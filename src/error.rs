@@ -17,6 +17,9 @@ pub enum ErrorKind {
     Closed,
     /// A sink still holds records it could not write.
     Sink,
+    /// What was read back is not what evtrail writes: a line that is not a
+    /// record, or one longer than the reader's limit.
+    Malformed,
 }
 
 /// The error returned by evtrail's fallible operations.

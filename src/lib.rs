@@ -125,9 +125,13 @@ mod error;
 mod filter;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod incidents;
 mod key;
 mod layer;
+mod logdir;
+mod marker;
 mod pipeline;
+pub mod query;
 pub mod read;
 mod record;
 mod redact;

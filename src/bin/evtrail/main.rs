@@ -1,0 +1,65 @@
+//! `evtrail`: look at signed evtrail logs, prove them genuine, and generate
+//! signing keys.
+//!
+//! Built with the `cli` feature (`cargo install evtrail --features cli`).
+//! Each subcommand is a file here that only parses its arguments, calls the
+//! library and renders its answer: what a log proves is decided by
+//! [`evtrail::verify`], what a search finds by [`evtrail::query`].
+//!
+//! Exit codes, as grep's and ripgrep's: 0 for yes (found something; no
+//! evidence of tampering), 1 for no (found nothing; evidence of
+//! tampering), 2 for a usage or I/O error (reported on stderr as
+//! `evtrail: <message>: <cause>…`).
+
+mod common;
+mod filters;
+mod incidents;
+mod keygen;
+mod output;
+mod query;
+mod tail;
+mod verify;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use common::{Chain, ERROR};
+
+/// Look at signed evtrail logs, prove them genuine, and generate signing
+/// keys.
+#[derive(Debug, Parser)]
+#[command(name = "evtrail", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Query(query::QueryArgs),
+    Tail(tail::TailArgs),
+    Incidents(incidents::IncidentsArgs),
+    Verify(verify::VerifyArgs),
+    Keygen(keygen::KeygenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Query(args) => query::run(args),
+        Command::Tail(args) => tail::run(args),
+        Command::Incidents(args) => incidents::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Keygen(args) => keygen::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // Nothing more can be done if stderr is gone as well.
+            let _ = writeln!(io::stderr().lock(), "evtrail: {}", Chain(&*e));
+            ExitCode::from(ERROR)
+        }
+    }
+}

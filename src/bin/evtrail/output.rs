@@ -1,0 +1,296 @@
+//! Rendering matches: a table for people (colour on a terminal only,
+//! values cut to the width), the stored lines, JSON with the signature
+//! verdict, or CSV for scripts.
+
+use std::io::{self, IsTerminal, Write};
+
+use anstyle::{AnsiColor, Style};
+use clap::ValueEnum;
+use evtrail::query::{Match, Signature};
+use unicode_width::UnicodeWidthChar;
+
+/// How matches are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned columns for people (the default on a terminal).
+    Table,
+    /// The stored lines, untouched, so they can be verified again (the
+    /// default when piped).
+    Jsonl,
+    /// One JSON object per match: `valid_signature`, `file`, `line` and the
+    /// parsed `record`.
+    Json,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+impl Format {
+    /// `given`, or the default for where stdout goes.
+    pub(crate) fn or_default(given: Option<Format>) -> Format {
+        given.unwrap_or(if io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Jsonl
+        })
+    }
+}
+
+/// The table's columns when `--fields` is not given, with their widest
+/// width (the message takes what is left).
+const DEFAULT_COLUMNS: &[(&str, usize)] = &[
+    ("time", 23),
+    ("level", 5),
+    ("stream", 10),
+    ("class", 10),
+    ("event", 22),
+    ("code", 6),
+    ("user", 12),
+    ("tenant", 10),
+    ("op", 14),
+    ("msg", 0),
+];
+
+/// The narrowest a `msg` column is squeezed to.
+const MIN_MSG: usize = 20;
+
+/// Columns that are not record fields.
+fn special(m: &Match, column: &str) -> Option<String> {
+    Some(match column {
+        "time" => {
+            // `2026-11-22T10:00:00.123456Z` → `2026-11-22 10:00:00.123`.
+            let ts = m.ts();
+            if ts.len() >= 23 {
+                format!("{} {}", &ts[..10], &ts[11..23])
+            } else {
+                ts.to_owned()
+            }
+        }
+        "sig" | "valid_signature" => m.signature().as_str().to_owned(),
+        "file" => m.file().display().to_string(),
+        "line" => m.line_number().to_string(),
+        _ => return None,
+    })
+}
+
+fn value(m: &Match, column: &str) -> String {
+    special(m, column)
+        .or_else(|| m.field(column))
+        .unwrap_or_default()
+}
+
+/// Writes matches in one format.
+pub(crate) struct Renderer {
+    format: Format,
+    columns: Vec<(String, usize)>,
+    out: anstream::AutoStream<io::Stdout>,
+    width: Option<usize>,
+    wrote_header: bool,
+}
+
+impl Renderer {
+    /// A renderer; `fields` picks the columns of the table and CSV, and
+    /// `signatures` adds the verdict column when keys were given.
+    pub(crate) fn new(format: Format, fields: Option<&[String]>, signatures: bool) -> Renderer {
+        let columns: Vec<(String, usize)> = match fields {
+            Some(f) => f.iter().map(|c| (c.clone(), 0)).collect(),
+            None => {
+                let mut c: Vec<(String, usize)> = DEFAULT_COLUMNS
+                    .iter()
+                    .map(|(n, w)| ((*n).to_owned(), *w))
+                    .collect();
+                if signatures {
+                    c.insert(1, ("sig".to_owned(), 11));
+                }
+                c
+            }
+        };
+        let stdout = io::stdout();
+        let width = stdout
+            .is_terminal()
+            .then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+            .flatten();
+        Renderer {
+            format,
+            columns,
+            out: anstream::AutoStream::auto(stdout),
+            width,
+            wrote_header: false,
+        }
+    }
+
+    /// Writes one match.
+    pub(crate) fn write(&mut self, m: &Match) -> io::Result<()> {
+        match self.format {
+            Format::Jsonl => writeln!(self.out, "{}", m.line()),
+            Format::Json => writeln!(self.out, "{}", m.to_json()),
+            Format::Csv => {
+                if !self.wrote_header {
+                    self.wrote_header = true;
+                    let header: Vec<String> = self.columns.iter().map(|(c, _)| csv(c)).collect();
+                    writeln!(self.out, "{}", header.join(","))?;
+                }
+                let row: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|(c, _)| csv(&value(m, c)))
+                    .collect();
+                writeln!(self.out, "{}", row.join(","))
+            }
+            Format::Table => {
+                if !self.wrote_header {
+                    self.wrote_header = true;
+                    self.table_header()?;
+                }
+                self.table_row(m)
+            }
+        }
+    }
+
+    /// The widths of the table's columns: each its fixed width, the last
+    /// the rest of the terminal (or unlimited when not on one).
+    fn widths(&self) -> Vec<usize> {
+        let n = self.columns.len();
+        let fixed: usize = self.columns[..n.saturating_sub(1)]
+            .iter()
+            .map(|(c, w)| if *w == 0 { c.len().max(12) } else { *w } + 2)
+            .sum();
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i + 1 == n {
+                    self.width
+                        .map_or(usize::MAX, |total| total.saturating_sub(fixed).max(MIN_MSG))
+                } else if *w == 0 {
+                    c.len().max(12)
+                } else {
+                    *w
+                }
+            })
+            .collect()
+    }
+
+    fn table_header(&mut self) -> io::Result<()> {
+        let widths = self.widths();
+        let bold = Style::new().bold();
+        let mut line = String::new();
+        for (i, ((name, _), w)) in self.columns.iter().zip(&widths).enumerate() {
+            let last = i + 1 == widths.len();
+            line.push_str(&cell(&name.to_uppercase(), *w, last));
+        }
+        writeln!(self.out, "{bold}{}{bold:#}", line.trim_end())
+    }
+
+    fn table_row(&mut self, m: &Match) -> io::Result<()> {
+        let widths = self.widths();
+        let mut line = String::new();
+        for (i, ((name, _), w)) in self.columns.iter().zip(&widths).enumerate() {
+            let last = i + 1 == widths.len();
+            let text = cell(&value(m, name), *w, last);
+            let style = match name.as_str() {
+                "level" => level_style(&value(m, name)),
+                "sig" | "valid_signature" => sig_style(m.signature()),
+                _ => Style::new(),
+            };
+            line.push_str(&format!("{style}{text}{style:#}"));
+        }
+        writeln!(self.out, "{}", line.trim_end())
+    }
+
+    /// Writes what is buffered.
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `text` made safe for a terminal (control characters shown escaped, so a
+/// hostile value cannot move the cursor or recolour the screen), cut to
+/// `width` columns with `…`, padded unless it is the last column.
+fn cell(text: &str, width: usize, last: bool) -> String {
+    let pieces: Vec<(String, usize)> = text
+        .chars()
+        .map(|c| {
+            let shown: String = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            };
+            let w = shown.chars().map(|c| c.width().unwrap_or(0)).sum();
+            (shown, w)
+        })
+        .collect();
+    let total: usize = pieces.iter().map(|(_, w)| w).sum();
+    let mut out = String::new();
+    let mut used = 0;
+    if total <= width {
+        pieces.iter().for_each(|(p, _)| out.push_str(p));
+        used = total;
+    } else {
+        for (p, w) in &pieces {
+            if used + w + 1 > width {
+                break;
+            }
+            out.push_str(p);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
+    }
+    if !last {
+        out.push_str(&" ".repeat(width.saturating_sub(used) + 2));
+    }
+    out
+}
+
+fn level_style(level: &str) -> Style {
+    let color = match level {
+        "ERROR" => AnsiColor::Red,
+        "WARN" => AnsiColor::Yellow,
+        "INFO" => AnsiColor::Green,
+        "DEBUG" => AnsiColor::Blue,
+        _ => return Style::new().dimmed(),
+    };
+    Style::new().fg_color(Some(color.into()))
+}
+
+fn sig_style(sig: Signature) -> Style {
+    match sig {
+        Signature::Valid => Style::new().fg_color(Some(AnsiColor::Green.into())),
+        Signature::Invalid => Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
+        _ => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+    }
+}
+
+/// A CSV field, quoted when it must be (RFC 4180).
+fn csv(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_cut_padded_and_defanged() {
+        assert_eq!(cell("abc", 5, false), "abc    ");
+        assert_eq!(cell("abcdefgh", 5, false), "abcd…  ");
+        assert_eq!(cell("abcdefgh", 5, true), "abcd…");
+        assert_eq!(cell("abcde", 5, true), "abcde");
+        assert_eq!(cell("a\u{1b}[31mb", 40, true), "a\\u{1b}[31mb");
+        assert_eq!(cell("two\nlines", 40, true), "two\\nlines");
+        // Wide characters take two columns.
+        assert_eq!(cell("日本語", 5, true), "日本…");
+    }
+
+    #[test]
+    fn csv_quotes_only_what_needs_it() {
+        assert_eq!(csv("plain"), "plain");
+        assert_eq!(csv("a,b"), "\"a,b\"");
+        assert_eq!(csv("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv("two\nlines"), "\"two\nlines\"");
+    }
+}

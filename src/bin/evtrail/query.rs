@@ -1,0 +1,151 @@
+//! `evtrail query`: the records a filter selects, across every stream, in
+//! time order, with each one's signature checked when a key is given.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use evtrail::query::{Query, Signature};
+
+use crate::common::{CLEAN, Chain, Context, FOUND_PROBLEM, KeyArgs, Result, is_broken_pipe, now};
+use crate::filters::{DefaultRange, FilterArgs};
+use crate::output::{Format, Renderer};
+
+/// Search logs: every stream, rolled and gzipped files included, merged
+/// into time order.
+///
+/// Searches the current hour unless told otherwise (--since, --from/--to,
+/// --all-time); times are UTC. With --key-file or --key-env, every record
+/// shown carries its signature's verdict: valid, invalid (altered, or a
+/// record removed or inserted just before it) or unknown_key.
+///
+/// Exit status: 0 when something was found, 1 when nothing was, 2 on a
+/// usage or I/O error. Lines that cannot be read are reported on stderr
+/// and the search goes on.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  evtrail query logs --event payment_failed --since 10m --reverse
+  evtrail query logs --op order-1042 --all-time
+  evtrail query logs --class security --class correction --user u-17 --tenant acme \\
+      --from 2026-11-22 --key-file evtrail.key \\
+      --fields time,sig,class,event,user,ip,node,op,msg
+  evtrail query logs --where 'fields.amount>100' --format csv > big.csv
+  evtrail query logs --level warn --since 1d --count")]
+pub(crate) struct QueryArgs {
+    /// Log directories (every `*.log` and `*.log.gz` directly inside) or
+    /// single log files.
+    #[arg(value_name = "PATH", default_value = ".")]
+    paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    filters: FilterArgs,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    /// Newest first.
+    #[arg(long, short = 'r')]
+    reverse: bool,
+
+    /// At most N records (with --reverse, the newest N).
+    #[arg(long, short = 'n', value_name = "N")]
+    limit: Option<usize>,
+
+    /// Only print how many records match.
+    #[arg(long, short = 'c', conflicts_with_all = ["reverse", "limit", "format", "fields"])]
+    count: bool,
+
+    /// Output format [default: table on a terminal, jsonl otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+
+    /// The columns of the table or CSV, comma-separated: record fields
+    /// (`event`, `fields.amount`, `spans.request.path`) or `time`, `sig`,
+    /// `file`, `line`.
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    fields: Option<Vec<String>>,
+}
+
+pub(crate) fn run(args: QueryArgs) -> Result<u8> {
+    let range = args.filters.range(now()?, DefaultRange::CurrentHour)?;
+    let mut query = Query::new(args.filters.filter()?, range)
+        .streams(args.filters.streams().iter().cloned())
+        .markers(args.filters.markers())
+        .reverse(args.reverse);
+    if let Some(n) = args.limit {
+        query = query.limit(n);
+    }
+    let keys = args.keys.keyring()?;
+    let checks = keys.is_some();
+    if let Some(keys) = keys {
+        query = query.keys(keys);
+    }
+    let human = io::stderr().is_terminal();
+
+    if args.count {
+        let (n, problems) = query.count(&args.paths)?;
+        for p in &problems {
+            warn(p);
+        }
+        crate::common::print(&n.to_string())?;
+        if human {
+            note(&format!("searched {range}"));
+        }
+        return Ok(if n > 0 { CLEAN } else { FOUND_PROBLEM });
+    }
+
+    let format = Format::or_default(args.format);
+    let mut out = Renderer::new(format, args.fields.as_deref(), checks);
+    let mut found = 0u64;
+    let mut invalid = 0u64;
+    for item in query.run(&args.paths)? {
+        match item {
+            Ok(m) => {
+                found += 1;
+                if m.signature() == Signature::Invalid {
+                    invalid += 1;
+                }
+                if let Err(e) = out.write(&m) {
+                    if is_broken_pipe(&e) {
+                        return Ok(CLEAN);
+                    }
+                    return Err(Context::wrap("cannot write to standard output", e));
+                }
+            }
+            Err(e) => warn(&e),
+        }
+    }
+    if let Err(e) = out.finish()
+        && !is_broken_pipe(&e)
+    {
+        return Err(Context::wrap("cannot write to standard output", e));
+    }
+    // The summary is for people: on a terminal's stderr, or under the
+    // table.
+    if human || format == Format::Table {
+        let mut text = format!(
+            "{found} record{} in {range}",
+            if found == 1 { "" } else { "s" }
+        );
+        if !checks {
+            text.push_str("; signatures not checked (no --key-file or --key-env)");
+        } else if invalid > 0 {
+            text.push_str(&format!("; {invalid} with an INVALID signature"));
+        } else {
+            text.push_str("; signatures checked");
+        }
+        note(&text);
+    }
+    Ok(if found > 0 { CLEAN } else { FOUND_PROBLEM })
+}
+
+/// A problem met on the way, on stderr; the search goes on.
+pub(crate) fn warn(e: &evtrail::Error) {
+    let _ = writeln!(io::stderr().lock(), "evtrail: warning: {}", Chain(e));
+}
+
+/// A line for people on stderr.
+pub(crate) fn note(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "evtrail: {text}");
+}

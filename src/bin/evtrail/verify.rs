@@ -1,0 +1,128 @@
+//! `evtrail verify`: prove logs genuine, stream by stream.
+
+use std::cell::RefCell;
+use std::fs;
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use clap::Args;
+use evtrail::Seal;
+use evtrail::verify::Verifier;
+
+use crate::common::{CLEAN, Context, FOUND_PROBLEM, KeyArgs, Progress, Result, print};
+
+/// Check that signed logs were not altered, removed, inserted, reordered or
+/// cut short.
+///
+/// Reads every record's signature and the chain between records, stream by
+/// stream, and prints what it verified and every finding. At least one key
+/// (--key-file or --key-env) is required; give several for logs written
+/// across key rotations.
+///
+/// Exit status: 0 when every record verified and there is no evidence of
+/// tampering, 1 when there is evidence of tampering or when records could
+/// not be verified, 2 on a usage or I/O error. Records signed with a key
+/// that was not given are reported as `unknown_key` (unverifiable, not
+/// tampered); --allow-unverified accepts them (exit 0 if nothing else is
+/// wrong), for example when checking only what a newer key signed.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Log files (`.log`, `.log.gz`) or directories (every `*.log` and
+    /// `*.log.gz` file directly inside).
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    /// A seal exported earlier (`Handle::seals`), as STREAM:SEQ:SIG: the
+    /// stream must reach it, which proves its end was not cut off.
+    /// Repeatable.
+    #[arg(long = "anchor", value_name = "STREAM:SEQ:SIG")]
+    anchors: Vec<String>,
+
+    /// A file of anchors, one STREAM:SEQ:SIG a line; blank lines and lines
+    /// starting with `#` are ignored.
+    #[arg(long = "anchors-file", value_name = "FILE")]
+    anchors_file: Option<PathBuf>,
+
+    /// Exit 0 even when records could not be verified because their key
+    /// was not given (they are still reported).
+    #[arg(long)]
+    allow_unverified: bool,
+
+    /// Print the report as one JSON document instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
+    let Some(keys) = args.keys.keyring()? else {
+        return Err("no key given: pass --key-file FILE or --key-env VAR \
+                    (the key the log was signed with; repeat for several)"
+            .into());
+    };
+    let mut verifier = Verifier::new(keys);
+    for text in &args.anchors {
+        let seal: Seal = text.parse()?;
+        verifier = verifier.anchor(seal);
+    }
+    if let Some(path) = &args.anchors_file {
+        for seal in read_anchors(path)? {
+            verifier = verifier.anchor(seal);
+        }
+    }
+
+    let progress = io::stderr()
+        .is_terminal()
+        .then(|| Rc::new(RefCell::new(Progress::new("verifying"))));
+    if let Some(p) = &progress {
+        let p = Rc::clone(p);
+        verifier = verifier.on_progress(move |done, total| p.borrow_mut().update(done, total));
+    }
+    let result = verifier.verify_paths(&args.paths);
+    if let Some(p) = &progress {
+        p.borrow_mut().clear();
+    }
+    let report = result?;
+
+    if report.streams.is_empty() && report.findings.is_empty() {
+        // Saying "OK" about an empty directory would hide a wrong path.
+        return Err("found no log files (`*.log`, `*.log.gz`) to verify".into());
+    }
+    let code = if !report.is_clean() || (report.unverified() > 0 && !args.allow_unverified) {
+        FOUND_PROBLEM
+    } else {
+        CLEAN
+    };
+    let text = if args.json {
+        report.to_json()
+    } else {
+        report.to_string()
+    };
+    print(&text)?;
+    Ok(code)
+}
+
+/// Reads an anchors file: one `STREAM:SEQ:SIG` a line; blank lines and
+/// `#` comments ignored.
+fn read_anchors(path: &Path) -> Result<Vec<Seal>> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| Context::wrap(format!("cannot read anchors file `{}`", path.display()), e))?;
+    let mut seals = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let seal = line.parse::<Seal>().map_err(|e| {
+            Context::wrap(
+                format!("anchors file `{}`, line {}", path.display(), i + 1),
+                e,
+            )
+        })?;
+        seals.push(seal);
+    }
+    Ok(seals)
+}

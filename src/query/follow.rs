@@ -1,0 +1,339 @@
+//! Following logs as they are written (`evtrail tail -f`): the active file
+//! of each stream is read as it grows, across rolls (the file is renamed
+//! and a new one begins), and streams that appear later are picked up.
+//! Every new record's signature and chain are checked as it arrives, the
+//! ones the filter does not select included.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::matches::Match;
+use super::signature::{Checker, Signature};
+use super::{Filter, Query};
+use crate::error::{Error, ErrorKind};
+use crate::sign::split_signed;
+
+/// What following found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Followed {
+    /// A new record the filter selects.
+    Match(Match),
+    /// A new record the filter does not select whose signature or chain
+    /// does not verify: worth an alarm all the same.
+    Broken(Match),
+}
+
+/// One stream's active file, as far as it was read.
+#[derive(Debug)]
+struct Active {
+    path: PathBuf,
+    file: Option<File>,
+    id: Option<(u64, u64)>,
+    /// Bytes of a line not finished yet.
+    partial: Vec<u8>,
+    line_no: u64,
+    /// The last whole line, which the next one chains on.
+    prev: Option<Vec<u8>>,
+}
+
+/// Follows the active files of log directories; see [`Query::follow`].
+#[derive(Debug)]
+pub struct Follow {
+    dirs: Vec<PathBuf>,
+    filter: Filter,
+    streams_wanted: Vec<String>,
+    markers: bool,
+    checker: Option<CheckerDebug>,
+    active: BTreeMap<String, Active>,
+    shown: HashSet<(String, u64)>,
+}
+
+/// `Checker` holds keys, which have no `Debug` worth printing.
+struct CheckerDebug(Checker);
+
+impl std::fmt::Debug for CheckerDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Checker")
+    }
+}
+
+/// A file's identity: device and inode where there are such.
+fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+impl Query {
+    /// Starts following the active files in `dirs` from their current
+    /// ends: [`Follow::poll`] then returns what was written since.
+    /// Records whose `(stream, seq)` are passed to [`Follow::shown`] are not
+    /// returned again.
+    ///
+    /// The time range does not apply; the filter, streams, keys and
+    /// [`markers`](Query::markers) do.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when a directory cannot be
+    /// listed or an active file cannot be read.
+    pub fn follow<P: AsRef<Path>>(&self, dirs: &[P]) -> Result<Follow, Error> {
+        let mut follow = Follow {
+            dirs: dirs.iter().map(|d| d.as_ref().to_path_buf()).collect(),
+            filter: self.filter.clone(),
+            streams_wanted: self.streams.clone(),
+            markers: self.markers,
+            checker: self.keys.clone().map(|k| CheckerDebug(Checker::new(k))),
+            active: BTreeMap::new(),
+            shown: HashSet::new(),
+        };
+        for (stream, path) in follow.active_files()? {
+            let mut a = Active::new(path);
+            a.open_at_end()?;
+            follow.active.insert(stream, a);
+        }
+        Ok(follow)
+    }
+}
+
+impl Active {
+    fn new(path: PathBuf) -> Active {
+        Active {
+            path,
+            file: None,
+            id: None,
+            partial: Vec::new(),
+            line_no: 0,
+            prev: None,
+        }
+    }
+
+    fn io_error(&self, e: io::Error) -> Error {
+        Error::with_source(
+            ErrorKind::Io,
+            format!("cannot follow `{}`", self.path.display()),
+            e,
+        )
+    }
+
+    /// Opens the file and places the reader at its end, remembering the
+    /// last whole line (the next record chains on it) and the line count.
+    fn open_at_end(&mut self) -> Result<(), Error> {
+        let mut f = File::open(&self.path).map_err(|e| self.io_error(e))?;
+        let meta = f.metadata().map_err(|e| self.io_error(e))?;
+        let mut all = Vec::new();
+        f.read_to_end(&mut all).map_err(|e| self.io_error(e))?;
+        let complete = all.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        self.line_no = memchr::memchr_iter(b'\n', &all[..complete]).count() as u64;
+        if complete > 0 {
+            let body = &all[..complete - 1];
+            let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+            self.prev = Some(body[start..].to_vec());
+        }
+        f.seek(SeekFrom::Start(complete as u64))
+            .map_err(|e| self.io_error(e))?;
+        self.id = file_id(&meta);
+        self.file = Some(f);
+        Ok(())
+    }
+
+    /// Whole new lines since the last read, with their numbers.
+    fn read_new(&mut self) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        let mut lines = Vec::new();
+        let Some(f) = &mut self.file else {
+            return Ok(lines);
+        };
+        let mut fresh = Vec::new();
+        if let Err(e) = f.read_to_end(&mut fresh) {
+            return Err(self.io_error(e));
+        }
+        self.partial.extend_from_slice(&fresh);
+        let complete = self
+            .partial
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if complete > 0 {
+            for line in self.partial[..complete - 1].split(|&b| b == b'\n') {
+                self.line_no += 1;
+                lines.push((self.line_no, line.to_vec()));
+            }
+        }
+        self.partial.drain(..complete);
+        Ok(lines)
+    }
+
+    /// Whether the path now names another file than the one being read
+    /// (the writer rolled it).
+    fn rolled(&self) -> bool {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => file_id(&meta) != self.id || self.file.is_none(),
+            Err(_) => false,
+        }
+    }
+}
+
+impl Follow {
+    /// Says that the record `(stream, seq)` was shown already (by the
+    /// search before following), so that it is not returned again.
+    pub fn shown(&mut self, stream: &str, seq: u64) {
+        self.shown.insert((stream.to_owned(), seq));
+    }
+
+    /// The active file of every wanted stream in the directories.
+    fn active_files(&self) -> Result<Vec<(String, PathBuf)>, Error> {
+        let mut out = Vec::new();
+        for dir in &self.dirs {
+            let list = std::fs::read_dir(dir).map_err(|e| {
+                Error::with_source(ErrorKind::Io, format!("cannot list `{}`", dir.display()), e)
+            })?;
+            for entry in list.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let Some(stream) = name.strip_suffix(".log") else {
+                    continue;
+                };
+                // Rolled files have a time and a counter: `app.<time>.<n>.log`.
+                if stream.contains('.') || name.starts_with('.') {
+                    continue;
+                }
+                if self.streams_wanted.is_empty() || self.streams_wanted.iter().any(|w| w == stream)
+                {
+                    out.push((stream.to_owned(), entry.path()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// What was written since the last poll (or since following began), in
+    /// the order it was written per stream. An `Err` item reports a file
+    /// that could not be read or a line that is not a record; following
+    /// goes on.
+    pub fn poll(&mut self) -> Vec<Result<Followed, Error>> {
+        let mut out = Vec::new();
+        // Streams that appeared since: read from their start.
+        match self.active_files() {
+            Ok(files) => {
+                for (stream, path) in files {
+                    self.active
+                        .entry(stream)
+                        .or_insert_with(|| Active::new(path));
+                }
+            }
+            Err(e) => out.push(Err(e)),
+        }
+        let streams: Vec<String> = self.active.keys().cloned().collect();
+        for stream in streams {
+            // Read what the current file holds; if the writer rolled it,
+            // what it wrote before the roll is in the old file, so that is
+            // read to its end before the new file is opened.
+            loop {
+                let active = self.active.get_mut(&stream).expect("listed");
+                let rolled = active.rolled();
+                let lines = match active.read_new() {
+                    Ok(lines) => lines,
+                    Err(e) => {
+                        out.push(Err(e));
+                        break;
+                    }
+                };
+                let path = active.path.clone();
+                for (line_no, line) in lines {
+                    if let Some(item) = self.take(&stream, &path, line_no, &line) {
+                        out.push(item);
+                    }
+                }
+                if !rolled {
+                    break;
+                }
+                let active = self.active.get_mut(&stream).expect("listed");
+                match File::open(&active.path) {
+                    Ok(f) => {
+                        active.id = f.metadata().ok().and_then(|m| file_id(&m));
+                        active.file = Some(f);
+                        active.partial.clear();
+                        active.line_no = 0;
+                    }
+                    Err(e) => {
+                        out.push(Err(active.io_error(e)));
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Checks and filters one new line of `stream`.
+    fn take(
+        &mut self,
+        stream: &str,
+        path: &Path,
+        line_no: u64,
+        line: &[u8],
+    ) -> Option<Result<Followed, Error>> {
+        let active = self.active.get_mut(stream).expect("listed");
+        let prev = active.prev.replace(line.to_vec());
+        let record: Value = match serde_json::from_slice(line) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                return Some(Err(Error::new(
+                    ErrorKind::Malformed,
+                    format!("`{}`, line {line_no}: not a record", path.display()),
+                )));
+            }
+        };
+        let mut signature = match &mut self.checker {
+            Some(c) => c.0.check(line, prev.as_deref(), &record),
+            None => Signature::NotChecked,
+        };
+        // Across a roll, the new segment must name the record the old file
+        // ended with.
+        if signature == Signature::Valid
+            && record["event"] == crate::marker::SEGMENT_START
+            && let Some(prev) = prev.as_deref().and_then(split_signed)
+            && record
+                .pointer("/fields/prev_sig")
+                .and_then(Value::as_str)
+                .map(str::as_bytes)
+                != Some(prev.1)
+        {
+            signature = Signature::Invalid;
+        }
+        let seq = record["seq"].as_u64();
+        let is_marker = record["target"] == "evtrail"
+            && record["event"]
+                .as_str()
+                .is_some_and(|e| crate::marker::ALL.contains(&e));
+        let selected = (self.markers || !is_marker)
+            && self.filter.matches_value(&record)
+            && !seq.is_some_and(|s| self.shown.contains(&(stream.to_owned(), s)));
+        let m = Match::new(
+            String::from_utf8_lossy(line).into_owned(),
+            record,
+            path,
+            line_no,
+            signature,
+        );
+        if selected {
+            Some(Ok(Followed::Match(m)))
+        } else if signature == Signature::Invalid {
+            Some(Ok(Followed::Broken(m)))
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! Running a search: each stream's files scanned in turn, candidates
+//! parsed, filtered and checked, and the streams merged into time order.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use memchr::memmem::Finder;
+use serde_json::Value;
+
+use super::Query;
+use super::filter::lookup;
+use super::scan::{Candidate, Scan, Skipped};
+use super::signature::{Checker, Signature};
+use super::source::{LogFile, StreamFiles};
+use crate::error::{Error, ErrorKind};
+use crate::logdir::open;
+
+/// One record a search found.
+#[derive(Clone, Debug)]
+pub struct Match {
+    line: String,
+    record: Value,
+    file: Arc<Path>,
+    line_no: u64,
+    signature: Signature,
+}
+
+impl Match {
+    pub(super) fn new(
+        line: String,
+        record: Value,
+        file: &Path,
+        line_no: u64,
+        signature: Signature,
+    ) -> Match {
+        Match {
+            line,
+            record,
+            file: file.into(),
+            line_no,
+            signature,
+        }
+    }
+
+    /// The parsed record.
+    pub(crate) fn record(&self) -> &Value {
+        &self.record
+    }
+
+    /// The record's line exactly as stored (it can be verified again).
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// The value at a dotted `path` (`event`, `fields.amount`,
+    /// `spans.request.op`; see [`Filter`](super::Filter)) as text: strings
+    /// as they are, other values as JSON. `None` when absent or null.
+    pub fn field(&self, path: &str) -> Option<String> {
+        lookup(&self.record, path)
+    }
+
+    /// The record's stream.
+    pub fn stream(&self) -> &str {
+        self.record["stream"].as_str().unwrap_or_default()
+    }
+
+    /// The record's `seq`, when it has one.
+    pub fn seq(&self) -> Option<u64> {
+        self.record["seq"].as_u64()
+    }
+
+    /// The record's `ts` (`2026-11-22T10:00:00.123456Z`), empty when it has
+    /// none.
+    pub fn ts(&self) -> &str {
+        self.record["ts"].as_str().unwrap_or_default()
+    }
+
+    /// The file the record was read from.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The record's line number in [`file`](Self::file), from 1.
+    pub fn line_number(&self) -> u64 {
+        self.line_no
+    }
+
+    /// The verdict on its signature.
+    pub fn signature(&self) -> Signature {
+        self.signature
+    }
+
+    /// The match as one JSON object: `{"valid_signature": …, "file": …,
+    /// "line": …, "record": {…}}`.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "valid_signature": self.signature.as_str(),
+            "file": self.file.display().to_string(),
+            "line": self.line_no,
+            "record": self.record,
+        })
+        .to_string()
+    }
+}
+
+/// What every stream's scan shares: the search's settings and its tests.
+struct Ctx {
+    query: Query,
+    checker: Option<Checker>,
+    /// The range's bounds as `ts` text.
+    from: Option<String>,
+    to: Option<String>,
+    markers: MarkerTest,
+}
+
+impl Ctx {
+    fn new(query: Query) -> Ctx {
+        let (from, to) = query.range.ts_bounds();
+        Ctx {
+            checker: query.keys.clone().map(Checker::new),
+            query,
+            from,
+            to,
+            markers: MarkerTest::new(),
+        }
+    }
+
+    /// Whether a line's raw `ts` is in range; lines without one are in no
+    /// bounded range.
+    fn in_range(&self, line: &[u8]) -> bool {
+        if self.from.is_none() && self.to.is_none() {
+            return true;
+        }
+        let Some(ts) = raw_ts(line) else {
+            return false;
+        };
+        self.from.as_ref().is_none_or(|f| ts >= f.as_bytes())
+            && self.to.as_ref().is_none_or(|t| ts < t.as_bytes())
+    }
+
+    /// The first test, on the raw bytes: whether the line needs parsing.
+    fn wanted(&self, line: &[u8]) -> bool {
+        self.query.filter.prefilter().could_match(line)
+            && self.in_range(line)
+            && (self.query.markers || !self.markers.is_marker(line))
+    }
+}
+
+/// The record's `ts` text, from the start of its line.
+fn raw_ts(line: &[u8]) -> Option<&[u8]> {
+    let head = &line[..line.len().min(256)];
+    let at = memchr::memmem::find(head, br#""ts":""#)? + 6;
+    let len = memchr::memchr(b'"', &line[at..])?;
+    Some(&line[at..at + len])
+}
+
+/// Tells the chain's own records by their bytes: written by evtrail
+/// (target `evtrail`) with a marker event, both as the writer spells them.
+struct MarkerTest {
+    target: Finder<'static>,
+    events: Vec<Finder<'static>>,
+}
+
+impl MarkerTest {
+    fn new() -> MarkerTest {
+        MarkerTest {
+            target: Finder::new(br#""target":"evtrail""#).into_owned(),
+            events: crate::marker::ALL
+                .iter()
+                .map(|name| Finder::new(format!(r#""event":"{name}""#).as_bytes()).into_owned())
+                .collect(),
+        }
+    }
+
+    fn is_marker(&self, line: &[u8]) -> bool {
+        self.target.find(line).is_some() && self.events.iter().any(|f| f.find(line).is_some())
+    }
+}
+
+fn malformed(file: &Path, line_no: u64, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Malformed,
+        format!("`{}`, line {line_no}: {what}", file.display()),
+    )
+}
+
+/// A file being scanned.
+type Current = (Arc<Path>, Scan<Box<dyn Read>>);
+
+/// One stream's files, scanned in turn.
+struct StreamScan {
+    files: VecDeque<LogFile>,
+    current: Option<Current>,
+}
+
+/// What the next step of a scan found.
+enum Step {
+    Found(Match),
+    Problem(Error),
+    Done,
+}
+
+impl StreamScan {
+    fn new(files: Vec<LogFile>) -> StreamScan {
+        StreamScan {
+            files: files.into(),
+            current: None,
+        }
+    }
+
+    /// Calls `on_line` with each candidate that passes the raw test until
+    /// it returns something; reports what went wrong on the way.
+    fn step<T>(
+        &mut self,
+        ctx: &mut Ctx,
+        mut on_line: impl FnMut(&mut Ctx, &Path, Candidate<'_>) -> Option<Result<T, Error>>,
+    ) -> Option<Result<T, Error>> {
+        loop {
+            if self.current.is_none() {
+                let file = self.files.pop_front()?;
+                let path: Arc<Path> = file.path.into();
+                match open(&path) {
+                    Ok(reader) => {
+                        let needle = ctx.query.filter.prefilter().scan_needle();
+                        self.current =
+                            Some((path.clone(), Scan::new(reader, needle, ctx.query.max_line)));
+                    }
+                    Err(e) => {
+                        return Some(Err(Error::with_source(
+                            ErrorKind::Io,
+                            format!("cannot open `{}`", path.display()),
+                            e,
+                        )));
+                    }
+                }
+            }
+            let (path, scan) = self.current.as_mut()?;
+            let path = path.clone();
+            match scan.next() {
+                Ok(None) => self.current = None,
+                Err(e) => {
+                    self.current = None;
+                    return Some(Err(Error::with_source(
+                        ErrorKind::Io,
+                        format!(
+                            "`{}`: cannot read on (the lines before were searched)",
+                            path.display()
+                        ),
+                        e,
+                    )));
+                }
+                Ok(Some(Err(Skipped::TooLong { line_no, bytes }))) => {
+                    return Some(Err(malformed(
+                        &path,
+                        line_no,
+                        format!(
+                            "a line of {bytes} bytes, longer than the limit of {}; skipped",
+                            ctx.query.max_line
+                        ),
+                    )));
+                }
+                Ok(Some(Ok(c))) => {
+                    if !ctx.wanted(c.line) {
+                        continue;
+                    }
+                    if let Some(out) = on_line(ctx, &path, c) {
+                        return Some(out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next match of this stream.
+    fn next_step(&mut self, ctx: &mut Ctx) -> Step {
+        let out = self.step(ctx, |ctx, path, c| {
+            let record = match parse(path, &c) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(e)),
+            };
+            if !ctx.query.filter.matches_value(&record) {
+                return None;
+            }
+            let signature = match &mut ctx.checker {
+                Some(checker) => checker.check(c.line, c.prev, &record),
+                None => Signature::NotChecked,
+            };
+            Some(Ok(Match::new(
+                String::from_utf8_lossy(c.line).into_owned(),
+                record,
+                path,
+                c.line_no,
+                signature,
+            )))
+        });
+        match out {
+            None => Step::Done,
+            Some(Ok(m)) => Step::Found(m),
+            Some(Err(e)) => Step::Problem(e),
+        }
+    }
+}
+
+fn parse(path: &Path, c: &Candidate<'_>) -> Result<Value, Error> {
+    match serde_json::from_slice::<Value>(c.line) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(malformed(
+            path,
+            c.line_no,
+            "not a record (not a JSON object)",
+        )),
+        Err(e) => Err(malformed(
+            path,
+            c.line_no,
+            format_args!("not a record ({e})"),
+        )),
+    }
+}
+
+/// The matches of a search, in time order; see [`Query::run`].
+pub struct Matches {
+    ctx: Ctx,
+    streams: Vec<StreamScan>,
+    /// The next match of each stream, by `ts` then stream.
+    heap: BinaryHeap<Reverse<(String, usize)>>,
+    heads: Vec<Option<Match>>,
+    problems: VecDeque<Error>,
+    started: bool,
+    yielded: usize,
+    /// With `reverse`, everything, newest first, once gathered.
+    reversed: Option<Vec<Match>>,
+}
+
+impl std::fmt::Debug for Matches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matches")
+            .field("streams", &self.streams.len())
+            .field("yielded", &self.yielded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Matches {
+    pub(super) fn new(query: Query, streams: Vec<StreamFiles>) -> Matches {
+        let scans: Vec<StreamScan> = streams
+            .iter()
+            .map(|s| StreamScan::new(s.overlapping(&query.range)))
+            .collect();
+        let n = scans.len();
+        Matches {
+            ctx: Ctx::new(query),
+            streams: scans,
+            heap: BinaryHeap::new(),
+            heads: (0..n).map(|_| None).collect(),
+            problems: VecDeque::new(),
+            started: false,
+            yielded: 0,
+            reversed: None,
+        }
+    }
+
+    /// Pulls stream `i`'s next match into the heap, queueing problems.
+    fn pull(&mut self, i: usize) {
+        loop {
+            match self.streams[i].next_step(&mut self.ctx) {
+                Step::Found(m) => {
+                    self.heap.push(Reverse((m.ts().to_owned(), i)));
+                    self.heads[i] = Some(m);
+                    return;
+                }
+                Step::Problem(e) => self.problems.push_back(e),
+                Step::Done => return,
+            }
+        }
+    }
+
+    /// The next match in time order, oldest first.
+    fn next_forward(&mut self) -> Option<Match> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.streams.len() {
+                self.pull(i);
+            }
+        }
+        let Reverse((_, i)) = self.heap.pop()?;
+        let m = self.heads[i].take();
+        self.pull(i);
+        m
+    }
+}
+
+impl Iterator for Matches {
+    type Item = Result<Match, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let limit = self.ctx.query.limit;
+        if self.ctx.query.reverse && self.reversed.is_none() {
+            // Keep the newest `limit` (or all) and hand them out backwards.
+            let mut kept: VecDeque<Match> = VecDeque::new();
+            while let Some(m) = self.next_forward() {
+                if limit.is_some_and(|n| kept.len() == n) {
+                    kept.pop_front();
+                }
+                if limit != Some(0) {
+                    kept.push_back(m);
+                }
+            }
+            self.reversed = Some(kept.into_iter().collect());
+        }
+        if let Some(e) = self.problems.pop_front() {
+            return Some(Err(e));
+        }
+        if let Some(kept) = &mut self.reversed {
+            return kept.pop().map(Ok);
+        }
+        if limit.is_some_and(|n| self.yielded >= n) {
+            return None;
+        }
+        let m = self.next_forward()?;
+        self.yielded += 1;
+        Some(Ok(m))
+    }
+}
+
+/// Counts what `query` selects in `streams`, one stream per thread up to
+/// the machine's cores.
+pub(super) fn count(query: &Query, streams: Vec<StreamFiles>) -> (u64, Vec<Error>) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(streams.len().max(1));
+    let work = std::sync::Mutex::new(streams.into_iter().collect::<VecDeque<_>>());
+    let (total, problems) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut ctx = Ctx::new(Query {
+                        keys: None,
+                        ..query.clone()
+                    });
+                    let mut n = 0u64;
+                    let mut problems = Vec::new();
+                    loop {
+                        let next = work
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .pop_front();
+                        let Some(stream) = next else { break };
+                        let mut scan = StreamScan::new(stream.overlapping(&query.range));
+                        let empty = query.filter.is_empty();
+                        loop {
+                            let step = scan.step(&mut ctx, |ctx, path, c| {
+                                if empty {
+                                    return Some(Ok(()));
+                                }
+                                match parse(path, &c) {
+                                    Ok(v) => ctx.query.filter.matches_value(&v).then_some(Ok(())),
+                                    Err(e) => Some(Err(e)),
+                                }
+                            });
+                            match step {
+                                None => break,
+                                Some(Ok(())) => n += 1,
+                                Some(Err(e)) => problems.push(e),
+                            }
+                        }
+                    }
+                    (n, problems)
+                })
+            })
+            .collect();
+        let mut total = 0;
+        let mut problems = Vec::new();
+        for h in handles {
+            let (n, p) = h
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            total += n;
+            problems.extend(p);
+        }
+        (total, problems)
+    });
+    (total, problems)
+}
