@@ -129,7 +129,6 @@ pub mod incidents;
 mod key;
 mod layer;
 mod logdir;
-mod marker;
 mod pipeline;
 pub mod query;
 pub mod read;
