@@ -133,6 +133,7 @@ mod rotation;
 mod route;
 mod sign;
 mod sink;
+mod thread;
 pub mod verify;
 
 pub use builder::{

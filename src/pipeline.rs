@@ -1,7 +1,6 @@
 //! The hand-off from emitting threads to the worker, the worker loop, and
 //! the handle that controls them.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -26,6 +25,7 @@ use crate::sink::{
     Batch, DeliveryCounters, DeliveryStats, Drain, Inbox, Retention, SharedOptions, Sink,
     SinkContext, SinkError, error_chain,
 };
+use crate::thread::{mark_evtrail_thread, on_evtrail_thread};
 use std::path::PathBuf;
 
 /// What happens when the hand-off channel is full.
@@ -39,22 +39,6 @@ pub enum Overflow {
     /// other class. Drops are written to the log as `evtrail.dropped`
     /// records and counted in [`Stats`].
     DropNewest,
-}
-
-thread_local! {
-    /// Set on evtrail's own threads, so events emitted there (by a sink, or a
-    /// crate it calls) do not loop back into the pipeline.
-    static ON_EVTRAIL_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the current thread is one of evtrail's own.
-pub(crate) fn on_evtrail_thread() -> bool {
-    ON_EVTRAIL_THREAD.with(Cell::get)
-}
-
-/// Marks the current thread as one of evtrail's own.
-pub(crate) fn mark_evtrail_thread() {
-    ON_EVTRAIL_THREAD.with(|c| c.set(true));
 }
 
 pub(crate) enum Msg {
