@@ -16,6 +16,7 @@ use tracing::level_filters::LevelFilter;
 use crate::error::{Error, ErrorKind};
 use crate::filter::{Directives, RuntimeFilter};
 use crate::key::Key;
+use crate::marker::{self, Marker};
 use crate::record::now_nanos;
 use crate::record::{Buffers, Encoder, Record, Resolved, default_class, write_ts};
 use crate::rotation::{Clock, Rotation, nanos};
@@ -694,15 +695,6 @@ struct SignPolicy {
     old_kid: Option<String>,
 }
 
-/// The chain records evtrail writes into a stream.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Marker {
-    SegmentStart,
-    SegmentEnd(&'static str),
-    Seal,
-    KeyRotated,
-}
-
 impl Worker {
     fn run(mut self) {
         mark_evtrail_thread();
@@ -928,16 +920,7 @@ impl Worker {
         };
         let slot = &mut self.streams[idx];
         let Some(chain) = &mut slot.chain else { return };
-        let (event, msg) = match marker {
-            Marker::SegmentStart => ("evtrail.segment_start", "segment started"),
-            Marker::SegmentEnd(_) => ("evtrail.segment_end", "segment ended"),
-            Marker::Seal => ("evtrail.seal", "seal"),
-            Marker::KeyRotated => ("evtrail.key_rotated", "signing key rotated"),
-        };
-        let mut rec = Record::internal(Level::INFO, event, msg);
-        rec.ts = now;
-        rec.fields.add_str("class", "audit");
-        match marker {
+        let rec = match marker {
             Marker::SegmentStart => {
                 slot.bytes = 0;
                 slot.boundary = self.rotation.next_boundary(now);
@@ -952,37 +935,22 @@ impl Worker {
                 });
                 chain.segment = r.segment;
                 chain.in_segment = 0;
-                rec.fields.add_u64("segment", r.segment);
-                rec.fields.add_u64("prev_segment", r.prev_segment);
-                rec.fields.add_u64("prev_seq", r.prev_seq);
-                rec.fields.add_str(
-                    "prev_sig",
-                    std::str::from_utf8(&prev_sig).unwrap_or_default(),
-                );
-                rec.fields.add_str("prev_end", r.prev_end.as_str());
-                if r.prev_end == PrevEnd::Crash {
-                    rec.fields.add_u64("torn_bytes", r.torn_bytes);
-                }
-                rec.fields.add_u64("seal_records", policy.seal_records);
-                rec.fields
-                    .add_u64("seal_ms", policy.seal_interval.as_millis() as u64);
+                marker::segment_start(
+                    now,
+                    &r,
+                    &prev_sig,
+                    policy.seal_records,
+                    policy.seal_interval,
+                )
             }
             Marker::SegmentEnd(reason) => {
-                rec.fields.add_u64("segment", chain.segment);
-                rec.fields.add_u64("count", chain.in_segment + 1);
-                rec.fields.add_str("reason", reason);
+                marker::segment_end(now, chain.segment, chain.in_segment + 1, reason)
             }
-            Marker::Seal => {
-                rec.fields.add_u64("segment", chain.segment);
-                rec.fields.add_u64("count", chain.in_segment + 1);
-            }
+            Marker::Seal => marker::seal(now, chain.segment, chain.in_segment + 1),
             Marker::KeyRotated => {
-                rec.fields.add_str("new_kid", policy.key.id());
-                if let Some(old) = &policy.old_kid {
-                    rec.fields.add_str("old_kid", old);
-                }
+                marker::key_rotated(now, policy.key.id(), policy.old_kid.as_deref())
             }
-        }
+        };
         let res = self.encoder.resolve(&rec);
         slot.seq += 1;
         let buf = self.batch.line_buf();
