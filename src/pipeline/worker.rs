@@ -107,6 +107,39 @@ pub(super) struct StreamSlot {
     pub(super) pending_start: bool,
 }
 
+impl StreamSlot {
+    /// Numbers `rec` as the stream's next record, encodes it into `batch`,
+    /// signs it when the stream is chained (else closes it unsigned), and
+    /// closes its entry; the line counts towards the segment's size. Every
+    /// line of a stream, an event's or a marker's, is written this way.
+    fn append(
+        &mut self,
+        encoder: &mut Encoder,
+        batch: &mut Batch,
+        rec: &Record,
+        res: &Resolved,
+        segment_start: bool,
+    ) {
+        self.seq += 1;
+        let buf = batch.line_buf();
+        let start = buf.len();
+        encoder.encode_open(rec, res, &self.name, self.seq, buf);
+        match &mut self.chain {
+            Some(chain) => chain.seal_line(buf, start),
+            None => buf.push(b'}'),
+        }
+        self.bytes += (buf.len() - start) as u64 + 1;
+        batch.finish_entry(
+            self.name.clone(),
+            self.seq,
+            rec.level,
+            rec.ts,
+            start,
+            segment_start,
+        );
+    }
+}
+
 /// What the worker needs to keep signing.
 pub(super) struct SignPolicy {
     pub(super) key: Key,
@@ -375,28 +408,22 @@ impl Worker {
                 marker::key_rotated(now, policy.key.id(), policy.old_kid.as_deref())
             }
         };
-        let res = self.encoder.resolve(&rec);
-        slot.seq += 1;
-        let buf = self.batch.line_buf();
-        let start = buf.len();
-        self.encoder
-            .encode_open(&rec, &res, &slot.name, slot.seq, buf);
-        chain.seal_line(buf, start);
+        // Every marker starts the count towards the next seal afresh.
         chain.since_seal = 0;
-        slot.bytes += (buf.len() - start) as u64 + 1;
-        self.batch.finish_entry(
-            slot.name.clone(),
-            slot.seq,
-            rec.level,
-            rec.ts,
-            start,
+        let res = self.encoder.resolve(&rec);
+        slot.append(
+            &mut self.encoder,
+            &mut self.batch,
+            &rec,
+            &res,
             marker == Marker::SegmentStart,
         );
         slot.last_seal = Instant::now();
         if matches!(
             marker,
             Marker::Seal | Marker::SegmentEnd(_) | Marker::SegmentStart
-        ) {
+        ) && let Some(chain) = &slot.chain
+        {
             let seal = Seal {
                 stream: slot.name.to_string(),
                 seq: slot.seq,
@@ -466,32 +493,15 @@ impl Worker {
                 self.roll(idx, rec.ts);
             }
             let slot = &mut self.streams[idx];
-            slot.seq += 1;
-            let buf = self.batch.line_buf();
-            let start = buf.len();
-            self.encoder
-                .encode_open(rec, &res, &slot.name, slot.seq, buf);
+            let starts = std::mem::take(&mut slot.pending_start);
+            slot.append(&mut self.encoder, &mut self.batch, rec, &res, starts);
             let due = match &mut slot.chain {
                 Some(chain) => {
-                    chain.seal_line(buf, start);
                     chain.since_seal += 1;
                     chain.since_seal >= seal_records
                 }
-                None => {
-                    buf.push(b'}');
-                    false
-                }
+                None => false,
             };
-            slot.bytes += (buf.len() - start) as u64 + 1;
-            let starts = std::mem::take(&mut slot.pending_start);
-            self.batch.finish_entry(
-                slot.name.clone(),
-                slot.seq,
-                rec.level,
-                rec.ts,
-                start,
-                starts,
-            );
             if due {
                 self.mark(idx, Marker::Seal);
             }
