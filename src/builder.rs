@@ -10,15 +10,14 @@ use crate::error::Error;
 use crate::filter::Directives;
 use crate::key::Key;
 use crate::layer::Layer;
-use crate::pipeline::{
-    self, Guard, Handle, Overflow, Settings, Signing, on_evtrail_thread, panic_record,
-};
+use crate::pipeline::{self, Guard, Handle, Overflow, Settings, Signing, panic_record};
 use crate::record::{Encoder, StaticContext};
 use crate::redact::Redactor;
 use crate::rotation::{Clock, Rotation};
 use crate::route::{DEFAULT_STREAM, Route, Router};
 use crate::sign::{self, DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Resume, State};
 use crate::sink::{FileOptions, FileSink, Sink};
+use crate::thread::on_evtrail_thread;
 
 /// Default capacity of the hand-off channel, in records.
 pub const DEFAULT_CAPACITY: usize = 16_384;

@@ -11,8 +11,9 @@ use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::pipeline::{Shared, on_evtrail_thread};
+use crate::pipeline::Shared;
 use crate::record::{Buffers, Capture, FieldSet, Meta, OwnedMeta, Record, SpanData};
+use crate::thread::on_evtrail_thread;
 
 /// The `tracing-subscriber` layer that feeds evtrail.
 ///

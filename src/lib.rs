@@ -129,6 +129,7 @@ pub mod incidents;
 mod key;
 mod layer;
 mod logdir;
+mod marker;
 mod pipeline;
 pub mod query;
 pub mod read;
@@ -138,6 +139,7 @@ mod rotation;
 mod route;
 mod sign;
 pub mod sink;
+mod thread;
 mod time;
 pub mod verify;
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::error::{Error, ErrorKind};
 use crate::key::{GENESIS, Key, SIG_LEN, Sig, StreamMac, is_sig_char};
+use crate::marker::{self, MarkerKind};
 
 /// Default number of records after which a seal is written.
 pub const DEFAULT_SEAL_RECORDS: u64 = 10_000;
@@ -359,7 +360,7 @@ fn read_tail(path: &Path) -> Result<Option<Tail>, Error> {
         .split(|&b| b == b'\n')
         .next()
         .and_then(|l| serde_json::from_slice::<Value>(l).ok())
-        .filter(|v| v["event"] == "evtrail.segment_start")
+        .filter(|v| marker_of(v) == Some(MarkerKind::SegmentStart))
         .and_then(|v| v["fields"]["segment"].as_u64());
     // Enough to hold the last lines; records are bounded in size.
     let window = len.min(4 * 1024 * 1024);
@@ -375,7 +376,11 @@ fn read_tail(path: &Path) -> Result<Option<Tail>, Error> {
         let record = split_signed(line)
             .and_then(|(_, sig)| Some((sig, serde_json::from_slice::<Value>(line).ok()?)))
             .and_then(|(sig, v)| {
-                Some((sig, v["seq"].as_u64()?, v["event"] == "evtrail.segment_end"))
+                Some((
+                    sig,
+                    v["seq"].as_u64()?,
+                    marker_of(&v) == Some(MarkerKind::SegmentEnd),
+                ))
             });
         if let Some((sig, seq, clean)) = record {
             let mut arr = [0u8; SIG_LEN];
@@ -392,6 +397,11 @@ fn read_tail(path: &Path) -> Result<Option<Tail>, Error> {
         torn += line.len() as u64 + 1;
     }
     Ok(None)
+}
+
+/// Which chain marker a parsed record is, if any.
+fn marker_of(v: &Value) -> Option<MarkerKind> {
+    v["event"].as_str().and_then(marker::kind)
 }
 
 /// Works out where each stream's chain goes on, from the newest file in

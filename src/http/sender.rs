@@ -15,8 +15,8 @@ use flate2::write::GzEncoder;
 use tracing::Level;
 
 use super::{Chunk, Control, Encode, HttpSinkBuilder, Outgoing, State, Verdict};
-use crate::pipeline::mark_evtrail_thread;
 use crate::record::{Record, now_nanos, write_ts};
+use crate::thread::mark_evtrail_thread;
 
 /// How much of an error answer is kept for the dead-letter file and the
 /// `evtrail.push` event.

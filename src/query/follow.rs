@@ -317,7 +317,7 @@ impl Follow {
         let is_marker = record["target"] == "evtrail"
             && record["event"]
                 .as_str()
-                .is_some_and(|e| crate::marker::ALL.contains(&e));
+                .is_some_and(|e| crate::marker::kind(e).is_some());
         let selected = (self.markers || !is_marker)
             && self.filter.matches_value(&record)
             && !seq.is_some_and(|s| self.shown.contains(&(stream.to_owned(), s)));

@@ -345,7 +345,7 @@ impl Worker {
     fn run(self) {
         // Anything this thread emits through `tracing` must not be fed back
         // into the pipeline that is writing the files.
-        crate::pipeline::mark_evtrail_thread();
+        crate::thread::mark_evtrail_thread();
         lower_priority();
         while let Ok(path) = self.rx.recv() {
             self.gate.wait();

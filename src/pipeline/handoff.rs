@@ -1,0 +1,381 @@
+//! The hand-off: what an emitting thread does with a record. It picks the
+//! class's [`Overflow`] policy, sends the record over the bounded queue (or
+//! counts it as dropped), and never formats, signs, writes or panics. Also
+//! what the layer, the handle and the panic hook share ([`Shared`]), and
+//! where `Block` producers wait ([`Room`]). Everything here runs on the
+//! application's threads, for every event that passes the filter, so it
+//! stays as cheap as a few atomics and a channel send.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+
+use super::stats::Counters;
+use crate::error::Error;
+use crate::filter::RuntimeFilter;
+use crate::key::Key;
+use crate::record::{Buffers, Record, default_class, now_nanos};
+use crate::rotation::{Clock, nanos};
+use crate::sign::Seal;
+use crate::sink::{Drain, SharedOptions};
+use crate::thread::on_evtrail_thread;
+
+/// What happens when the hand-off channel is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Wait for room: lossless, but the emitting thread blocks while the
+    /// worker is behind. The default for the `security` and `audit` classes.
+    Block,
+    /// Drop the new record and count it: never blocks. The default for every
+    /// other class. Drops are written to the log as `evtrail.dropped`
+    /// records and counted in [`Stats`](super::Stats).
+    DropNewest,
+}
+
+pub(crate) enum Msg {
+    Record(Record),
+    /// Answered once everything sent before it is with the sinks and
+    /// flushed; `true` when no sink holds records back.
+    Flush(Sender<bool>),
+    Shutdown(Instant, Sender<Result<(), Error>>),
+    /// Close every stream's segment and start a new one.
+    Rotate(Sender<()>),
+    /// Announce a new key in every stream, then sign with it.
+    RotateKey(Box<Key>, Sender<()>),
+}
+
+/// Records lost at the hand-off, per class, since the worker last wrote a
+/// notice about them.
+#[derive(Debug, Default)]
+pub(crate) struct Drops {
+    pub(super) dirty: AtomicBool,
+    pub(super) total: AtomicU64,
+    windows: Mutex<BTreeMap<String, DropWindow>>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub(super) struct DropWindow {
+    pub(super) pending: u64,
+    pub(super) first: u64,
+    pub(super) last: u64,
+    total: u64,
+}
+
+impl Drops {
+    fn record(&self, class: &str, ts: u64) {
+        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let win = match w.get_mut(class) {
+            Some(win) => win,
+            None => w.entry(class.to_owned()).or_default(),
+        };
+        if win.pending == 0 {
+            win.first = ts;
+        }
+        win.pending += 1;
+        win.total += 1;
+        win.last = win.last.max(ts);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Takes the windows with unreported drops.
+    pub(super) fn take(&self) -> Vec<(String, DropWindow)> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        for (class, win) in w.iter_mut() {
+            if win.pending > 0 {
+                out.push((class.clone(), win.clone()));
+                win.pending = 0;
+                win.last = 0;
+            }
+        }
+        out
+    }
+
+    pub(super) fn by_class(&self) -> Vec<(String, u64)> {
+        let w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        w.iter().map(|(c, win)| (c.clone(), win.total)).collect()
+    }
+}
+
+/// What the layer, the handle and the panic hook share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(super) tx: Sender<Msg>,
+    pub(super) capacity: usize,
+    pub(super) default_overflow: Overflow,
+    pub(super) overflow: Vec<(String, Overflow)>,
+    pub(crate) filter: RuntimeFilter,
+    pub(crate) max_value: usize,
+    pub(crate) flush_timeout: Duration,
+    pub(super) drops: Arc<Drops>,
+    pub(super) counters: Arc<Counters>,
+    pub(super) worker: Mutex<Option<JoinHandle<()>>>,
+    /// The latest seal of each stream, in the router's stream order.
+    pub(super) seals: Arc<Mutex<Vec<Option<Seal>>>>,
+    pub(super) signed: bool,
+    pub(super) clock: Option<Arc<dyn Clock>>,
+    pub(super) file_live: Option<SharedOptions>,
+    /// Sinks that deliver after `write` returns, waited for by flush.
+    pub(super) drains: Vec<Arc<dyn Drain>>,
+    /// Where `Block` producers wait for a full queue to drain, and whether
+    /// the pipeline is closed.
+    pub(super) room: Arc<Room>,
+    /// Emptied record buffers from the worker, for the next events.
+    pub(super) pool: Receiver<Buffers>,
+    /// The queue's other end, for taking back what was sent after the
+    /// worker's last look (see [`Shared::after_send`]).
+    pub(super) strays: Receiver<Msg>,
+}
+
+/// The longest a blocked producer sleeps before it looks at the queue
+/// again, should a wake-up be missed or the worker be gone.
+const ROOM_WAIT_SLICE: Duration = Duration::from_millis(10);
+
+/// Where producers under [`Overflow::Block`] wait for room.
+///
+/// A producer that found the queue full waits here until the worker has
+/// drained it to half, rather than in the channel's own `send`, which
+/// would wake it for every slot freed: with a producer faster than the
+/// worker that is a sleep and a wake-up per record on both threads. This
+/// way a full queue costs one wake-up per half a queue of records.
+#[derive(Debug)]
+pub(super) struct Room {
+    /// The queue length at or below which waiting producers are let go:
+    /// half the capacity.
+    pub(super) at: usize,
+    /// Producers between deciding to wait and leaving.
+    waiting: AtomicUsize,
+    lock: Mutex<()>,
+    cond: Condvar,
+    /// Set by a shutdown (or the worker's end): new records are dropped
+    /// and counted instead of queued.
+    closed: AtomicBool,
+    /// Set by the worker before its last drain of the queue: whatever a
+    /// producer sends after that, the worker may never see.
+    retired: AtomicBool,
+}
+
+impl Room {
+    pub(super) fn new(capacity: usize) -> Room {
+        Room {
+            at: capacity / 2,
+            waiting: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+            closed: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting records and releases the waiting producers.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// The worker is about to look at the queue for the last time (or is
+    /// gone). The fence pairs with the one in [`Room::retired_after_send`]:
+    /// a producer's send either comes before it, and the worker's last
+    /// drain sees that record, or the producer sees `retired` and takes
+    /// the record back out itself.
+    pub(super) fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        atomic::fence(Ordering::SeqCst);
+        self.close();
+    }
+
+    /// Whether the worker retired; asked after a send, which the fence
+    /// orders before the load.
+    fn retired_after_send(&self) -> bool {
+        atomic::fence(Ordering::SeqCst);
+        self.retired.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `ready` holds, a wake-up arrives, or one
+    /// [`ROOM_WAIT_SLICE`] passes; the caller tries to send again either way.
+    fn wait(&self, ready: impl Fn() -> bool) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if !ready() {
+            let _ = self.cond.wait_timeout(guard, ROOM_WAIT_SLICE);
+        }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Wakes every waiting producer, if there is any.
+    pub(super) fn wake(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.cond.notify_all();
+        }
+    }
+}
+
+impl Shared {
+    /// The time for a new record: the injected clock, or the system's.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.as_deref().map_or_else(now_nanos, nanos)
+    }
+
+    fn overflow_for(&self, class: &str) -> Overflow {
+        self.overflow
+            .iter()
+            .find(|(c, _)| c == class)
+            .map_or(self.default_overflow, |(_, o)| *o)
+    }
+
+    /// Buffers of a record the worker has finished with, if any is waiting.
+    pub(crate) fn reuse(&self) -> Option<Buffers> {
+        self.pool.try_recv().ok()
+    }
+
+    /// Counts an event ignored because it came from evtrail's own thread.
+    pub(crate) fn note_reentrant(&self) {
+        self.counters.reentrant.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hands a record to the worker under its class's overflow policy.
+    /// Never fails and never panics: a record that cannot be handed over is
+    /// counted as dropped.
+    pub(crate) fn submit(&self, rec: Record) {
+        let policy = self.overflow_for(class_of(&rec));
+        if self.room.is_closed() {
+            return self.drop_record(&rec);
+        }
+        let returned = match policy {
+            Overflow::Block => self.send_blocking(Msg::Record(rec)),
+            Overflow::DropNewest => match self.tx.try_send(Msg::Record(rec)) {
+                Ok(()) => None,
+                Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
+            },
+        };
+        match returned {
+            None => self.after_send(),
+            Some(Msg::Record(rec)) => self.drop_record(&rec),
+            Some(_) => {}
+        }
+    }
+
+    /// Runs after every successful send. A shutdown can close the pipeline
+    /// between a producer's look at `closed` and its send, and the worker
+    /// may have drained the queue for the last time by then: such a record
+    /// is taken back out here and counted as dropped, never left in a
+    /// queue nobody reads.
+    fn after_send(&self) {
+        if self.room.retired_after_send() {
+            sweep(&self.strays, &self.drops);
+        }
+    }
+
+    /// Sends a request to the worker, waiting at most until `deadline`;
+    /// `false` when there was no room in time (the request is dropped).
+    /// The queue never disconnects, as `strays` keeps it open: a worker
+    /// that is gone shows as a request whose answer channel closes.
+    pub(super) fn send_request(&self, msg: Msg, deadline: Instant) -> bool {
+        let sent = self.tx.send_deadline(msg, deadline).is_ok();
+        if sent {
+            self.after_send();
+        }
+        sent
+    }
+
+    /// Sends, waiting for room as long as it takes; the message comes back
+    /// when the pipeline closed or the worker is gone.
+    fn send_blocking(&self, mut msg: Msg) -> Option<Msg> {
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => return None,
+                Err(TrySendError::Disconnected(m)) => return Some(m),
+                Err(TrySendError::Full(m)) => msg = m,
+            }
+            if self.room.is_closed() {
+                return Some(msg);
+            }
+            self.room
+                .wait(|| self.tx.len() <= self.room.at || self.room.is_closed());
+        }
+    }
+
+    /// Like `submit`, but waits at most `timeout` for room (the panic hook).
+    pub(crate) fn submit_timeout(&self, rec: Record, timeout: Duration) {
+        if self.room.is_closed() {
+            return self.drop_record(&rec);
+        }
+        // The worker must never wait for room it alone can make.
+        let timeout = if on_evtrail_thread() {
+            Duration::ZERO
+        } else {
+            timeout
+        };
+        match self.tx.send_timeout(Msg::Record(rec), timeout) {
+            Ok(()) => self.after_send(),
+            Err(
+                SendTimeoutError::Timeout(Msg::Record(rec))
+                | SendTimeoutError::Disconnected(Msg::Record(rec)),
+            ) => self.drop_record(&rec),
+            Err(_) => {}
+        }
+    }
+
+    fn drop_record(&self, rec: &Record) {
+        self.drops.record(class_of(rec), rec.ts);
+    }
+}
+
+/// Empties the queue of a retired worker: records are counted as dropped;
+/// a request's answer channel closes with it, so whoever made it hears
+/// that the pipeline is closed.
+pub(super) fn sweep(queue: &Receiver<Msg>, drops: &Drops) {
+    while let Ok(msg) = queue.try_recv() {
+        if let Msg::Record(rec) = msg {
+            drops.record(class_of(&rec), rec.ts);
+        }
+    }
+}
+
+/// The class of a record as seen on the emitting thread: its own `class`
+/// field, else the innermost span's, else derived from the level.
+fn class_of(rec: &Record) -> &str {
+    rec.fields
+        .find_str("class")
+        .or_else(|| rec.spans.iter().find_map(|s| s.fields.find_str("class")))
+        .unwrap_or_else(|| default_class(rec.level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_windows_count_exactly_and_reset_when_taken() {
+        let d = Drops::default();
+        d.record("info", 10);
+        d.record("info", 30);
+        d.record("error", 20);
+        let taken = d.take();
+        assert_eq!(taken.len(), 2);
+        let info = &taken.iter().find(|(c, _)| c == "info").unwrap().1;
+        assert_eq!((info.pending, info.first, info.last), (2, 10, 30));
+        assert!(d.take().is_empty());
+        d.record("info", 40);
+        assert_eq!(d.take()[0].1.pending, 1);
+        assert_eq!(
+            d.by_class(),
+            [("error".to_owned(), 1), ("info".to_owned(), 3)]
+        );
+        assert_eq!(d.total.load(Ordering::Relaxed), 4);
+    }
+}
