@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tracing::level_filters::LevelFilter;
 
+use crate::directives::Directives;
 use crate::error::Error;
-use crate::filter::Directives;
 use crate::key::Key;
 use crate::layer::Layer;
 use crate::pipeline::{self, Guard, Handle, Overflow, Settings, Signing, panic_record};

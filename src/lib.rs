@@ -120,9 +120,9 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod builder;
+mod directives;
 mod encode;
 mod error;
-mod filter;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod incidents;

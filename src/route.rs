@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use tracing::Level;
 
+use crate::directives::target_matches;
 use crate::error::Error;
-use crate::filter::target_matches;
 
 /// The stream records go to when no route matches.
 pub const DEFAULT_STREAM: &str = "app";

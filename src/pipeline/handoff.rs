@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
 use super::stats::Counters;
+use crate::directives::RuntimeFilter;
 use crate::error::Error;
-use crate::filter::RuntimeFilter;
 use crate::key::Key;
 use crate::record::{Buffers, Record, default_class, now_nanos};
 use crate::rotation::{Clock, nanos};

@@ -30,8 +30,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::directives::{Directives, RuntimeFilter};
 use crate::error::{Error, ErrorKind};
-use crate::filter::{Directives, RuntimeFilter};
 use crate::key::Key;
 use crate::record::Encoder;
 use crate::rotation::{Clock, Rotation};

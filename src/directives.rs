@@ -1,4 +1,6 @@
-//! The level filter that can be changed at runtime through the handle.
+//! Level filter directives (`info,my_app::db=debug`): which events the
+//! layer keeps, changeable at runtime through the handle. Selecting stored
+//! records is `query::Filter`'s job, not this one's.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
