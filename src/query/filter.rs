@@ -266,7 +266,7 @@ fn walk(v: &Value, segs: &[String], f: &mut dyn FnMut(&Value) -> bool) -> bool {
     let Some((seg, rest)) = segs.split_first() else {
         // At the end of the path an array stands for its elements.
         return match v {
-            Value::Array(items) => items.iter().any(|item| f(item)),
+            Value::Array(items) => items.iter().any(&mut *f),
             _ => f(v),
         };
     };
