@@ -68,6 +68,7 @@
 
 mod builder;
 mod encode;
+mod request;
 mod sender;
 mod spool;
 
@@ -203,7 +204,7 @@ struct SpoolState {
     noted_at: Instant,
     /// The batch being sent (or formed), which closing saves if the thread
     /// does not finish it in time.
-    in_flight: Option<Arc<sender::Request>>,
+    in_flight: Option<Arc<request::Request>>,
     /// What a full request left of the worker's last chunk: the oldest
     /// records in memory after the batch in flight.
     carry: Option<Chunk>,
