@@ -7,11 +7,11 @@ use std::time::Duration;
 use tracing::level_filters::LevelFilter;
 
 use crate::directives::Directives;
+use crate::encode::{Encoder, StaticContext};
 use crate::error::Error;
 use crate::key::Key;
 use crate::layer::Layer;
 use crate::pipeline::{self, Guard, Handle, Overflow, Settings, Signing, panic_record};
-use crate::record::{Encoder, StaticContext};
 use crate::redact::Redactor;
 use crate::rotation::{Clock, Rotation};
 use crate::route::{DEFAULT_STREAM, Route, Router};

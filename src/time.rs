@@ -24,7 +24,6 @@ pub(crate) fn write_ts(out: &mut Vec<u8>, nanos: u64) {
 
 /// [`write_ts`] into a new string, for the few places that keep a time as
 /// text (drop windows, sink failures).
-#[allow(dead_code)] // used once pipeline.rs switches over
 pub(crate) fn ts_string(nanos: u64) -> String {
     let mut v = Vec::with_capacity(27);
     write_ts(&mut v, nanos);
@@ -110,7 +109,6 @@ fn civil_secs(s: &[u8]) -> Option<i64> {
 /// Microseconds since the epoch of a record's `ts` as [`write_ts`] writes
 /// it (`2026-11-22T10:00:00.123456Z`), negative before 1970; `None` for
 /// anything else.
-#[allow(dead_code)] // used once verify.rs switches over
 pub(crate) fn parse_ts(ts: &str) -> Option<i64> {
     let b = ts.as_bytes();
     if !has_shape(b, TS_SHAPE) {

@@ -16,8 +16,9 @@ use tracing::Level;
 
 use super::request::Request;
 use super::{Chunk, Control, Encode, HttpSinkBuilder, State, Verdict};
-use crate::record::{Record, now_nanos, write_ts};
+use crate::record::Record;
 use crate::thread::mark_evtrail_thread;
+use crate::time::{now_nanos, write_ts};
 
 /// How much of an error answer is kept for the dead-letter file and the
 /// `evtrail.push` event.

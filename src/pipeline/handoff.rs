@@ -16,13 +16,15 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
 use super::stats::Counters;
 use crate::directives::RuntimeFilter;
+use crate::encode::default_class;
 use crate::error::Error;
 use crate::key::Key;
-use crate::record::{Buffers, Record, default_class, now_nanos};
+use crate::record::{Buffers, Record};
 use crate::rotation::{Clock, nanos};
 use crate::sign::Seal;
 use crate::sink::{Drain, SharedOptions};
 use crate::thread::on_evtrail_thread;
+use crate::time::now_nanos;
 
 /// What happens when the hand-off channel is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -31,9 +31,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::directives::{Directives, RuntimeFilter};
+use crate::encode::Encoder;
 use crate::error::{Error, ErrorKind};
 use crate::key::Key;
-use crate::record::Encoder;
 use crate::rotation::{Clock, Rotation};
 use crate::route::Router;
 use crate::sign::{Chain, Resume, State};

@@ -14,15 +14,17 @@ use tracing::Level;
 use super::delivery::{RETRY_MAX, SinkSlot, guarded};
 use super::handoff::{Drops, Msg, Room, sweep};
 use super::stats::Counters;
+use crate::encode::{Encoder, Resolved};
 use crate::error::{Error, ErrorKind};
 use crate::key::Key;
 use crate::marker::{self, Marker};
-use crate::record::{Buffers, Encoder, Record, Resolved, now_nanos, write_ts};
+use crate::record::{Buffers, Record};
 use crate::rotation::{Clock, Rotation, nanos};
 use crate::route::{RouteInput, Router};
 use crate::sign::{Chain, PrevEnd, Resume, Seal, State, StreamState as StateEntry};
 use crate::sink::{Batch, Drain, Inbox, error_chain};
 use crate::thread::mark_evtrail_thread;
+use crate::time::{now_nanos, ts_string};
 
 /// How often a recently busy worker looks at an empty queue.
 ///
@@ -680,10 +682,4 @@ impl Worker {
             ))
         }
     }
-}
-
-fn ts_string(nanos: u64) -> String {
-    let mut v = Vec::with_capacity(27);
-    write_ts(&mut v, nanos);
-    String::from_utf8(v).unwrap_or_default()
 }

@@ -16,11 +16,6 @@ use bounded::Bounded;
 pub(crate) use bounded::split_marker;
 pub(crate) use capture::Capture;
 
-// Transitional: these moved to `crate::encode` and `crate::time`; the
-// re-exports keep the paths other modules use until they switch over.
-pub(crate) use crate::encode::{Encoder, Resolved, StaticContext, default_class};
-pub(crate) use crate::time::{now_nanos, write_ts};
-
 /// A set of captured fields, with all string data in one buffer so a
 /// record costs two allocations however many fields it has.
 #[derive(Clone, Debug, Default)]
@@ -229,7 +224,7 @@ impl Record {
         let msg = fields.push_text(message, usize::MAX);
         fields.add_str("event", event);
         Record {
-            ts: now_nanos(),
+            ts: crate::time::now_nanos(),
             level,
             meta: Meta::Owned(Box::new(OwnedMeta {
                 target: "evtrail".to_owned(),
