@@ -12,11 +12,11 @@ use serde_json::Value;
 
 use super::Query;
 use super::filter::lookup;
+use super::reader::{Progress, open};
 use super::scan::{Candidate, Scan, Skipped};
 use super::signature::{Checker, Signature};
 use super::source::{LogFile, StreamFiles};
 use crate::error::{Error, ErrorKind};
-use crate::logdir::open;
 
 /// One record a search found.
 #[derive(Clone, Debug)]
@@ -114,12 +114,14 @@ struct Ctx {
     from: Option<String>,
     to: Option<String>,
     markers: MarkerTest,
+    progress: Option<Arc<Progress>>,
 }
 
 impl Ctx {
-    fn new(query: Query) -> Ctx {
+    fn new(query: Query, progress: Option<Arc<Progress>>) -> Ctx {
         let (from, to) = query.range.ts_bounds();
         Ctx {
+            progress,
             checker: query.keys.clone().map(Checker::new),
             query,
             from,
@@ -222,7 +224,7 @@ impl StreamScan {
             if self.current.is_none() {
                 let file = self.files.pop_front()?;
                 let path: Arc<Path> = file.path.into();
-                match open(&path) {
+                match open(&path, ctx.progress.clone()) {
                     Ok(reader) => {
                         let needle = ctx.query.filter.prefilter().scan_needle();
                         self.current =
@@ -350,8 +352,9 @@ impl Matches {
             .map(|s| StreamScan::new(s.overlapping(&query.range)))
             .collect();
         let n = scans.len();
+        let progress = progress_of(&query, scans.iter().flat_map(|s| &s.files));
         Matches {
-            ctx: Ctx::new(query),
+            ctx: Ctx::new(query, progress),
             streams: scans,
             heap: BinaryHeap::new(),
             heads: (0..n).map(|_| None).collect(),
@@ -428,6 +431,11 @@ impl Iterator for Matches {
 /// Counts what `query` selects in `streams`, one stream per thread up to
 /// the machine's cores.
 pub(super) fn count(query: &Query, streams: Vec<StreamFiles>) -> (u64, Vec<Error>) {
+    let streams: Vec<Vec<LogFile>> = streams
+        .iter()
+        .map(|s| s.overlapping(&query.range))
+        .collect();
+    let progress = progress_of(query, streams.iter().flatten());
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(streams.len().max(1));
@@ -436,10 +444,13 @@ pub(super) fn count(query: &Query, streams: Vec<StreamFiles>) -> (u64, Vec<Error
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
-                    let mut ctx = Ctx::new(Query {
-                        keys: None,
-                        ..query.clone()
-                    });
+                    let mut ctx = Ctx::new(
+                        Query {
+                            keys: None,
+                            ..query.clone()
+                        },
+                        progress.clone(),
+                    );
                     let mut n = 0u64;
                     let mut problems = Vec::new();
                     loop {
@@ -447,8 +458,8 @@ pub(super) fn count(query: &Query, streams: Vec<StreamFiles>) -> (u64, Vec<Error
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .pop_front();
-                        let Some(stream) = next else { break };
-                        let mut scan = StreamScan::new(stream.overlapping(&query.range));
+                        let Some(files) = next else { break };
+                        let mut scan = StreamScan::new(files);
                         let empty = query.filter.is_empty();
                         loop {
                             let step = scan.step(&mut ctx, |ctx, path, c| {
@@ -483,4 +494,17 @@ pub(super) fn count(query: &Query, streams: Vec<StreamFiles>) -> (u64, Vec<Error
         (total, problems)
     });
     (total, problems)
+}
+
+/// The progress of reading `files`, when the query asks for it.
+fn progress_of<'a>(
+    query: &Query,
+    files: impl Iterator<Item = &'a LogFile>,
+) -> Option<Arc<Progress>> {
+    let report = query.progress.clone()?;
+    let total = files
+        .filter_map(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
+    Some(Progress::new(total, report))
 }

@@ -61,6 +61,7 @@ mod follow;
 mod matches;
 mod pattern;
 mod range;
+mod reader;
 mod scan;
 mod signature;
 mod source;
@@ -92,6 +93,7 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 /// | [`limit`](Self::limit) | none |
 /// | [`markers`](Self::markers) | off: the chain's own records are left out |
 /// | [`max_line_bytes`](Self::max_line_bytes) | [`DEFAULT_MAX_LINE_BYTES`] |
+/// | [`on_progress`](Self::on_progress) | none |
 #[derive(Clone, Debug)]
 pub struct Query {
     pub(crate) filter: Filter,
@@ -102,6 +104,7 @@ pub struct Query {
     pub(crate) limit: Option<usize>,
     pub(crate) markers: bool,
     pub(crate) max_line: usize,
+    pub(crate) progress: Option<reader::OnProgress>,
 }
 
 impl Query {
@@ -116,6 +119,7 @@ impl Query {
             limit: None,
             markers: false,
             max_line: DEFAULT_MAX_LINE_BYTES,
+            progress: None,
         }
     }
 
@@ -162,6 +166,15 @@ impl Query {
     /// Default [`DEFAULT_MAX_LINE_BYTES`].
     pub fn max_line_bytes(mut self, bytes: usize) -> Query {
         self.max_line = bytes;
+        self
+    }
+
+    /// Calls `report(done, total)` as the search reads: bytes of the files
+    /// read so far and in all (on disk: gzip files count their compressed
+    /// size). Files the time range rules out are not counted. Default:
+    /// none.
+    pub fn on_progress(mut self, report: impl Fn(u64, u64) + Send + Sync + 'static) -> Query {
+        self.progress = Some(reader::OnProgress(std::sync::Arc::new(report)));
         self
     }
 

@@ -3,11 +3,14 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use clap::Args;
 use evtrail::query::{Query, Signature};
 
-use crate::common::{CLEAN, Chain, Context, FOUND_PROBLEM, KeyArgs, Result, is_broken_pipe, now};
+use crate::common::{
+    CLEAN, Chain, Context, FOUND_PROBLEM, KeyArgs, Progress, Result, is_broken_pipe, now,
+};
 use crate::filters::{DefaultRange, FilterArgs};
 use crate::output::{Format, Renderer};
 
@@ -82,9 +85,26 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
         query = query.keys(keys);
     }
     let human = io::stderr().is_terminal();
+    // A progress line on a terminal's stderr, cleared before each record
+    // is printed and drawn again after.
+    let progress = human.then(|| Arc::new(Mutex::new(Progress::new("searching"))));
+    if let Some(p) = &progress {
+        let p = Arc::clone(p);
+        query = query.on_progress(move |done, total| {
+            p.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .update(done, total);
+        });
+    }
+    let clear = || {
+        if let Some(p) = &progress {
+            p.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+    };
 
     if args.count {
         let (n, problems) = query.count(&args.paths)?;
+        clear();
         for p in &problems {
             warn(p);
         }
@@ -102,6 +122,7 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
     for item in query.run(&args.paths)? {
         match item {
             Ok(m) => {
+                clear();
                 found += 1;
                 if m.signature() == Signature::Invalid {
                     invalid += 1;
@@ -113,9 +134,13 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
                     return Err(Context::wrap("cannot write to standard output", e));
                 }
             }
-            Err(e) => warn(&e),
+            Err(e) => {
+                clear();
+                warn(&e);
+            }
         }
     }
+    clear();
     if let Err(e) = out.finish()
         && !is_broken_pipe(&e)
     {
