@@ -129,6 +129,7 @@ pub mod incidents;
 mod key;
 mod layer;
 mod logdir;
+mod mac;
 mod marker;
 mod pipeline;
 pub mod query;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tracing::Level;
 
-use crate::key::Sig;
+use crate::mac::Sig;
 use crate::record::Record;
 use crate::sign::{PrevEnd, Resume};
 
@@ -195,7 +195,7 @@ mod tests {
             torn_bytes: 7,
             ..Resume::fresh()
         };
-        let sig = [b'A'; crate::key::SIG_LEN];
+        let sig = [b'A'; crate::mac::SIG_LEN];
         let records = [
             segment_start(5, &resume, &sig, 10, Duration::from_secs(1)),
             segment_end(5, 1, 3, "shutdown"),

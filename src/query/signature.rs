@@ -9,7 +9,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::key::{Keyring, SIG_LEN, Sig, StreamMac};
+use crate::key::Keyring;
+use crate::mac::{SIG_LEN, Sig, StreamMac};
 use crate::sign::split_signed;
 
 /// The verdict on one record's signature.
