@@ -87,7 +87,7 @@ impl Query {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when a directory cannot be
+    /// [`ErrorKind::Io`] when a directory cannot be
     /// listed or an active file cannot be read.
     pub fn follow<P: AsRef<Path>>(&self, dirs: &[P]) -> Result<Follow, Error> {
         let mut follow = Follow {

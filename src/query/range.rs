@@ -22,7 +22,8 @@ use crate::error::Error;
 /// let hour = TimeRange::current_hour(now);
 /// assert_eq!(hour.to_string(), "2026-11-20 12:00:00Z .. 2026-11-20 13:00:00Z");
 /// let last = TimeRange::parse_since("10m", now)?;
-/// assert_eq!(last.to_string(), "2026-11-20 12:05:30Z .. 2026-11-20 12:15:30Z");
+/// // One second past now, so that what is written while the query runs is kept.
+/// assert_eq!(last.to_string(), "2026-11-20 12:05:30Z .. 2026-11-20 12:15:31Z");
 /// let day = TimeRange::parse("2026-11-20", "2026-11-21 06:30")?;
 /// assert_eq!(day.to_string(), "2026-11-20 00:00:00Z .. 2026-11-21 06:30:00Z");
 /// # Ok::<(), evtrail::Error>(())
