@@ -180,3 +180,92 @@ impl evtrail::Clock for ManualClock {
         std::time::UNIX_EPOCH + Duration::from_nanos(self.0.load(Ordering::SeqCst))
     }
 }
+
+/// What one run of the `evtrail` binary did.
+pub struct CliRun {
+    pub args: Vec<String>,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Display for CliRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "\n$ evtrail {}\nexit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--------------",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+impl CliRun {
+    /// Stdout's lines.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// The `evtrail` binary, with no `EVTRAIL_NOW` inherited. Only test
+/// targets that require the `cli` feature have it.
+pub fn evtrail_command() -> std::process::Command {
+    // `option_env!`: the other test targets, built without the feature,
+    // include this file too.
+    let Some(path) = option_env!("CARGO_BIN_EXE_evtrail") else {
+        panic!("the evtrail binary is built only with the `cli` feature")
+    };
+    let mut cmd = std::process::Command::new(path);
+    cmd.env_remove("EVTRAIL_NOW");
+    cmd
+}
+
+/// Runs `evtrail ARGS` with `env` set, to completion.
+pub fn evtrail<I, S>(args: I, env: &[(&str, &str)]) -> CliRun
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let mut cmd = evtrail_command();
+    cmd.args(&args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run the evtrail binary");
+    CliRun {
+        args: args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Nanoseconds since the epoch of `secs` seconds, for a [`ManualClock`].
+pub fn nanos(secs: u64) -> u64 {
+    secs * 1_000_000_000
+}
+
+/// A `ts` as records spell it, `secs` seconds after the epoch.
+pub fn ts_text(secs: u64) -> String {
+    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000000Z",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
+/// `secs` seconds after the epoch in RFC 3339, as `EVTRAIL_NOW` takes it.
+pub fn rfc3339(secs: u64) -> String {
+    ts_text(secs).replace(".000000Z", "Z")
+}
