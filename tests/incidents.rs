@@ -426,7 +426,6 @@ fn no_open_incident_exits_1_and_the_table_says_how_many_are_open() {
 }
 
 #[test]
-#[ignore = "bug: directories holding a stream of the same name are read one after the other, not merged in time order"]
 fn hosts_logging_to_the_same_stream_name_give_the_same_incidents() {
     let (_root, logs) = logs_in_streams("app", "app");
     let run = incidents(&logs, &[]);

@@ -130,24 +130,38 @@ impl Ctx {
         }
     }
 
-    /// Whether a line's raw `ts` is in range; lines without one are in no
-    /// bounded range.
-    fn in_range(&self, line: &[u8]) -> bool {
-        if self.from.is_none() && self.to.is_none() {
-            return true;
-        }
-        let Some(ts) = raw_ts(line) else {
-            return false;
-        };
+    /// Whether a `ts` is in range.
+    fn ts_in_range(&self, ts: &[u8]) -> bool {
         self.from.as_ref().is_none_or(|f| ts >= f.as_bytes())
             && self.to.as_ref().is_none_or(|t| ts < t.as_bytes())
     }
 
+    fn bounded(&self) -> bool {
+        self.from.is_some() || self.to.is_some()
+    }
+
     /// The first test, on the raw bytes: whether the line needs parsing.
+    /// A line without a `ts` is parsed, so that one that is not a record
+    /// is reported; one that is, is in no bounded range.
     fn wanted(&self, line: &[u8]) -> bool {
         self.query.filter.prefilter().could_match(line)
-            && self.in_range(line)
+            && (!self.bounded() || raw_ts(line).is_none_or(|ts| self.ts_in_range(ts)))
             && (self.query.markers || !self.markers.is_marker(line))
+    }
+
+    /// The test after parsing: the filter, and the range for a record
+    /// whose `ts` was not found in its first bytes.
+    fn selects(&self, line: &[u8], record: &Value) -> bool {
+        if self.bounded() && raw_ts(line).is_none() {
+            let in_range = record
+                .get("ts")
+                .and_then(Value::as_str)
+                .is_some_and(|ts| self.ts_in_range(ts.as_bytes()));
+            if !in_range {
+                return false;
+            }
+        }
+        self.query.filter.matches_value(record)
     }
 }
 
@@ -283,7 +297,7 @@ impl StreamScan {
                 Ok(v) => v,
                 Err(e) => return Some(Err(e)),
             };
-            if !ctx.query.filter.matches_value(&record) {
+            if !ctx.selects(c.line, &record) {
                 return None;
             }
             let signature = match &mut ctx.checker {
@@ -304,6 +318,20 @@ impl StreamScan {
             Some(Err(e)) => Step::Problem(e),
         }
     }
+}
+
+/// Whether the line is a JSON object, without building it.
+fn check_record(path: &Path, c: &Candidate<'_>) -> Result<(), Error> {
+    if c.line.first() != Some(&b'{') {
+        return Err(malformed(
+            path,
+            c.line_no,
+            "not a record (not a JSON object)",
+        ));
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(c.line)
+        .map(drop)
+        .map_err(|e| malformed(path, c.line_no, format_args!("not a record ({e})")))
 }
 
 fn parse(path: &Path, c: &Candidate<'_>) -> Result<Value, Error> {
@@ -460,14 +488,17 @@ pub(super) fn count(query: &Query, streams: Vec<StreamFiles>) -> (u64, Vec<Error
                             .pop_front();
                         let Some(files) = next else { break };
                         let mut scan = StreamScan::new(files);
-                        let empty = query.filter.is_empty();
                         loop {
                             let step = scan.step(&mut ctx, |ctx, path, c| {
-                                if empty {
-                                    return Some(Ok(()));
+                                if ctx.query.filter.is_empty()
+                                    && (!ctx.bounded() || raw_ts(c.line).is_some())
+                                {
+                                    // Nothing to select on but the range, already
+                                    // checked: the line needs only to be a record.
+                                    return Some(check_record(path, &c));
                                 }
                                 match parse(path, &c) {
-                                    Ok(v) => ctx.query.filter.matches_value(&v).then_some(Ok(())),
+                                    Ok(v) => ctx.selects(c.line, &v).then_some(Ok(())),
                                     Err(e) => Some(Err(e)),
                                 }
                             });

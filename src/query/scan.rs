@@ -88,6 +88,12 @@ impl<R: Read> Scan<R> {
             if let Some((ls, le)) = self.find() {
                 let line_no = self.line_no_at(ls);
                 self.pos = le + 1;
+                if le - ls > self.max_line {
+                    return Ok(Some(Err(Skipped::TooLong {
+                        line_no,
+                        bytes: (le - ls) as u64,
+                    })));
+                }
                 let prev = self.prev_of(ls);
                 return Ok(Some(Ok(Candidate {
                     line: &self.buf[ls..le],

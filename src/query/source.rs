@@ -72,7 +72,9 @@ pub(crate) fn discover(paths: &[PathBuf], wanted: &[String]) -> Result<Vec<Strea
         }
     }
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    let mut by_stream: BTreeMap<String, Vec<LogFile>> = BTreeMap::new();
+    // A stream is a name in one directory: `app` of two hosts' directories
+    // is two streams, each in its own order, merged by time later.
+    let mut by_stream: BTreeMap<(PathBuf, String), Vec<LogFile>> = BTreeMap::new();
     for path in collect_files(&refs)? {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
@@ -104,7 +106,8 @@ pub(crate) fn discover(paths: &[PathBuf], wanted: &[String]) -> Result<Vec<Strea
                 }
             };
         if wanted.is_empty() || wanted.contains(&stream) {
-            by_stream.entry(stream).or_default().push(file);
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            by_stream.entry((dir, stream)).or_default().push(file);
         }
     }
     Ok(by_stream
@@ -112,6 +115,9 @@ pub(crate) fn discover(paths: &[PathBuf], wanted: &[String]) -> Result<Vec<Strea
         .map(|mut files| {
             // Rolled files in roll order, the active file (no counter) last.
             files.sort_by_key(|f| (f.counter.is_none(), f.counter, f.path.clone()));
+            // A file caught mid-compression is there twice (`.log` and
+            // `.log.gz`, both whole): read the plain one.
+            files.dedup_by(|gz, plain| gz.counter.is_some() && gz.counter == plain.counter);
             StreamFiles { files }
         })
         .collect())
