@@ -15,6 +15,7 @@ use super::matches::Match;
 use super::signature::{Checker, Signature};
 use super::{Filter, Query};
 use crate::error::{Error, ErrorKind};
+use crate::logdir::{parse_rolled_name, rolled_stream};
 use crate::sign::split_signed;
 
 /// What following found.
@@ -31,6 +32,8 @@ pub enum Followed {
 /// One stream's active file, as far as it was read.
 #[derive(Debug)]
 struct Active {
+    dir: PathBuf,
+    stream: String,
     path: PathBuf,
     file: Option<File>,
     id: Option<(u64, u64)>,
@@ -39,6 +42,10 @@ struct Active {
     line_no: u64,
     /// The last whole line, which the next one chains on.
     prev: Option<Vec<u8>>,
+    /// The last `seq` read from this stream.
+    last_seq: Option<u64>,
+    /// The highest roll counter of this stream read, or there at the start.
+    rolled_upto: u64,
 }
 
 /// Follows the active files of log directories; see [`Query::follow`].
@@ -49,7 +56,8 @@ pub struct Follow {
     streams_wanted: Vec<String>,
     markers: bool,
     checker: Option<CheckerDebug>,
-    active: BTreeMap<String, Active>,
+    /// By the active file's path: one stream of one directory each.
+    active: BTreeMap<PathBuf, Active>,
     shown: HashSet<(String, u64)>,
 }
 
@@ -99,24 +107,31 @@ impl Query {
             active: BTreeMap::new(),
             shown: HashSet::new(),
         };
-        for (stream, path) in follow.active_files()? {
-            let mut a = Active::new(path);
+        for (dir, stream) in follow.active_files()? {
+            let mut a = Active::new(dir, stream);
+            a.rolled_upto = rolled_files(&a.dir, &a.stream, 0)
+                .last()
+                .map_or(0, |(counter, _)| *counter);
             a.open_at_end()?;
-            follow.active.insert(stream, a);
+            follow.active.insert(a.path.clone(), a);
         }
         Ok(follow)
     }
 }
 
 impl Active {
-    fn new(path: PathBuf) -> Active {
+    fn new(dir: PathBuf, stream: String) -> Active {
         Active {
-            path,
+            path: dir.join(format!("{stream}.log")),
+            dir,
+            stream,
             file: None,
             id: None,
             partial: Vec::new(),
             line_no: 0,
             prev: None,
+            last_seq: None,
+            rolled_upto: 0,
         }
     }
 
@@ -140,6 +155,9 @@ impl Active {
         if complete > 0 {
             let body = &all[..complete - 1];
             let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+            self.last_seq = serde_json::from_slice::<Value>(&body[start..])
+                .ok()
+                .and_then(|v| v["seq"].as_u64());
             self.prev = Some(body[start..].to_vec());
         }
         f.seek(SeekFrom::Start(complete as u64))
@@ -192,8 +210,9 @@ impl Follow {
         self.shown.insert((stream.to_owned(), seq));
     }
 
-    /// The active file of every wanted stream in the directories.
-    fn active_files(&self) -> Result<Vec<(String, PathBuf)>, Error> {
+    /// The active file of every wanted stream in the directories, as
+    /// (directory, stream).
+    fn active_files(&self) -> Result<Vec<(PathBuf, String)>, Error> {
         let mut out = Vec::new();
         for dir in &self.dirs {
             let list = std::fs::read_dir(dir).map_err(|e| {
@@ -205,13 +224,12 @@ impl Follow {
                 let Some(stream) = name.strip_suffix(".log") else {
                     continue;
                 };
-                // Rolled files have a time and a counter: `app.<time>.<n>.log`.
-                if stream.contains('.') || name.starts_with('.') {
+                if name.starts_with('.') || rolled_stream(name).is_some() {
                     continue;
                 }
                 if self.streams_wanted.is_empty() || self.streams_wanted.iter().any(|w| w == stream)
                 {
-                    out.push((stream.to_owned(), entry.path()));
+                    out.push((dir.clone(), stream.to_owned()));
                 }
             }
         }
@@ -227,39 +245,51 @@ impl Follow {
         // Streams that appeared since: read from their start.
         match self.active_files() {
             Ok(files) => {
-                for (stream, path) in files {
-                    self.active
-                        .entry(stream)
-                        .or_insert_with(|| Active::new(path));
+                for (dir, stream) in files {
+                    let a = Active::new(dir, stream);
+                    self.active.entry(a.path.clone()).or_insert(a);
                 }
             }
             Err(e) => out.push(Err(e)),
         }
-        let streams: Vec<String> = self.active.keys().cloned().collect();
-        for stream in streams {
-            // Read what the current file holds; if the writer rolled it,
-            // what it wrote before the roll is in the old file, so that is
-            // read to its end before the new file is opened.
+        let keys: Vec<PathBuf> = self.active.keys().cloned().collect();
+        for key in keys {
             loop {
-                let active = self.active.get_mut(&stream).expect("listed");
+                let active = self.active.get_mut(&key).expect("listed");
                 let rolled = active.rolled();
-                let lines = match active.read_new() {
-                    Ok(lines) => lines,
+                match active.read_new() {
+                    Ok(lines) => self.take_all(&key, &key, lines, None, &mut out),
                     Err(e) => {
                         out.push(Err(e));
                         break;
-                    }
-                };
-                let path = active.path.clone();
-                for (line_no, line) in lines {
-                    if let Some(item) = self.take(&stream, &path, line_no, &line) {
-                        out.push(item);
                     }
                 }
                 if !rolled {
                     break;
                 }
-                let active = self.active.get_mut(&stream).expect("listed");
+                // The writer rolled, maybe more than once since the last
+                // look: the files rolled since, in order, hold what is not
+                // read yet (the one read so far among them, perhaps
+                // compressed by now).
+                let active = self.active.get_mut(&key).expect("listed");
+                let (dir, stream, upto) = (
+                    active.dir.clone(),
+                    active.stream.clone(),
+                    active.rolled_upto,
+                );
+                for (counter, path) in rolled_files(&dir, &stream, upto) {
+                    let floor = self.active[&key].last_seq;
+                    match read_whole(&path) {
+                        Ok(lines) => self.take_all(&key, &path, lines, floor, &mut out),
+                        Err(e) => out.push(Err(Error::with_source(
+                            ErrorKind::Io,
+                            format!("cannot read `{}`", path.display()),
+                            e,
+                        ))),
+                    }
+                    self.active.get_mut(&key).expect("listed").rolled_upto = counter;
+                }
+                let active = self.active.get_mut(&key).expect("listed");
                 match File::open(&active.path) {
                     Ok(f) => {
                         active.id = f.metadata().ok().and_then(|m| file_id(&m));
@@ -277,25 +307,55 @@ impl Follow {
         out
     }
 
-    /// Checks and filters one new line of `stream`.
+    /// Takes `lines` of the file at `path`, for the stream whose active file
+    /// is `key`; with a `floor`, records up to that `seq` were read already.
+    fn take_all(
+        &mut self,
+        key: &Path,
+        path: &Path,
+        lines: Vec<(u64, Vec<u8>)>,
+        floor: Option<u64>,
+        out: &mut Vec<Result<Followed, Error>>,
+    ) {
+        for (line_no, line) in lines {
+            if let Some(item) = self.take(key, path, line_no, &line, floor) {
+                out.push(item);
+            }
+        }
+    }
+
+    /// Checks and filters one new line of the stream whose active file is
+    /// `key`, read from `path`; a record at or below `floor` was read before.
     fn take(
         &mut self,
-        stream: &str,
+        key: &Path,
         path: &Path,
         line_no: u64,
         line: &[u8],
+        floor: Option<u64>,
     ) -> Option<Result<Followed, Error>> {
-        let active = self.active.get_mut(stream).expect("listed");
-        let prev = active.prev.replace(line.to_vec());
+        let active = self.active.get_mut(key).expect("listed");
         let record: Value = match serde_json::from_slice(line) {
             Ok(v @ Value::Object(_)) => v,
             _ => {
+                active.prev = Some(line.to_vec());
                 return Some(Err(Error::new(
                     ErrorKind::Malformed,
                     format!("`{}`, line {line_no}: not a record", path.display()),
                 )));
             }
         };
+        let seq = record["seq"].as_u64();
+        if let (Some(floor), Some(seq)) = (floor, seq)
+            && seq <= floor
+        {
+            return None;
+        }
+        if seq.is_some() {
+            active.last_seq = seq;
+        }
+        let stream = active.stream.clone();
+        let prev = active.prev.replace(line.to_vec());
         let mut signature = match &mut self.checker {
             Some(c) => c.0.check(line, prev.as_deref(), &record),
             None => Signature::NotChecked,
@@ -313,7 +373,6 @@ impl Follow {
         {
             signature = Signature::Invalid;
         }
-        let seq = record["seq"].as_u64();
         let is_marker = record["target"] == "evtrail"
             && record["event"]
                 .as_str()
@@ -336,4 +395,46 @@ impl Follow {
             None
         }
     }
+}
+
+/// The rolled files of `stream` in `dir` with a counter above `above`, in
+/// roll order: the plain one where a file is there twice (caught
+/// mid-compression).
+fn rolled_files(dir: &Path, stream: &str, above: u64) -> Vec<(u64, PathBuf)> {
+    let Ok(list) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(u64, bool, PathBuf)> = list
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let rolled = parse_rolled_name(stream, name.to_str()?)?;
+            (rolled.counter > above).then(|| (rolled.counter, rolled.gzip, entry.path()))
+        })
+        .collect();
+    files.sort();
+    files.dedup_by_key(|(counter, _, _)| *counter);
+    files.into_iter().map(|(c, _, p)| (c, p)).collect()
+}
+
+/// Every whole line of a rolled file, plain or gzip, numbered from 1. A
+/// plain file compressed since it was listed is read from its `.gz`.
+fn read_whole(path: &Path) -> io::Result<Vec<(u64, Vec<u8>)>> {
+    let mut all = Vec::new();
+    let reader = match super::reader::open(path, None) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            super::reader::open(&crate::logdir::gzip_path(path), None)?
+        }
+        other => other?,
+    };
+    reader.take(u64::MAX).read_to_end(&mut all)?;
+    let complete = all.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if complete == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(all[..complete - 1]
+        .split(|&b| b == b'\n')
+        .zip(1..)
+        .map(|(line, n)| (n, line.to_vec()))
+        .collect())
 }
