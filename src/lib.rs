@@ -125,6 +125,7 @@ mod filter;
 pub mod http;
 mod key;
 mod layer;
+mod logdir;
 mod pipeline;
 pub mod read;
 mod record;

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind};
-use crate::verify::{DEFAULT_MAX_LINE_BYTES, Lines, collect_files, is_gzip_twin, open};
+use crate::logdir::{DEFAULT_MAX_LINE_BYTES, Lines, collect_files, is_gzip_twin, open};
 
 /// Iterates over the records of one stream in a log directory, in `seq`
 /// order: the rolled files (plain or gzip) and the active file, ordered by

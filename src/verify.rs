@@ -35,22 +35,21 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::key::{GENESIS, Keyring, SIG_LEN, Sig, StreamMac, is_sig_char};
+pub use crate::logdir::DEFAULT_MAX_LINE_BYTES;
+use crate::logdir::{
+    Lines, RawLine, active_stream, collect_files, is_active_name, is_gzip_twin, open,
+    parse_rolled_name, rolled_stream,
+};
 use crate::sign::{Seal, split_signed};
-use crate::sink::{parse_rolled_name, rolled_stream};
-
-/// The longest line the verifier reads by default; longer ones are
-/// reported as malformed without being held in memory.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// How many recent records per stream are remembered to classify
 /// duplicates and reorderings.
@@ -434,7 +433,7 @@ impl Verifier {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Io`] when a path does not exist or a directory cannot
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when a path does not exist or a directory cannot
     /// be listed. Everything found inside files is a finding, not an error.
     pub fn verify_paths<P: AsRef<Path>>(&mut self, paths: &[P]) -> Result<Report, Error> {
         let files = collect_files(paths)?;
@@ -528,156 +527,6 @@ impl Verifier {
             report.findings.extend(check.findings);
         }
         Ok(report)
-    }
-}
-
-/// Whether one path is the other with `.gz` appended.
-pub(crate) fn is_gzip_twin(a: &Path, b: &Path) -> bool {
-    let (a, b) = (
-        a.as_os_str().as_encoded_bytes(),
-        b.as_os_str().as_encoded_bytes(),
-    );
-    let twin = |short: &[u8], long: &[u8]| {
-        long.len() == short.len() + 3 && long.starts_with(short) && long.ends_with(b".gz")
-    };
-    twin(a, b) || twin(b, a)
-}
-
-/// Every `.log` / `.log.gz` file named or directly inside a named directory.
-pub(crate) fn collect_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>, Error> {
-    let mut out = Vec::new();
-    for p in paths {
-        let p = p.as_ref();
-        let meta = std::fs::metadata(p).map_err(|e| {
-            Error::with_source(ErrorKind::Io, format!("cannot read `{}`", p.display()), e)
-        })?;
-        if meta.is_dir() {
-            let list = std::fs::read_dir(p).map_err(|e| {
-                Error::with_source(ErrorKind::Io, format!("cannot list `{}`", p.display()), e)
-            })?;
-            let mut found = Vec::new();
-            for entry in list.flatten() {
-                let path = entry.path();
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if !name.starts_with('.')
-                    && (name.ends_with(".log") || name.ends_with(".log.gz"))
-                    && path.is_file()
-                {
-                    found.push(path);
-                }
-            }
-            found.sort();
-            out.extend(found);
-        } else {
-            out.push(p.to_path_buf());
-        }
-    }
-    out.dedup();
-    Ok(out)
-}
-
-/// Opens a file, decompressing gzip (detected by its magic bytes).
-pub(crate) fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
-    let mut f = File::open(path)?;
-    let mut magic = [0u8; 2];
-    let n = f.read(&mut magic)?;
-    let f = File::open(path)?;
-    if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(
-            256 * 1024,
-            flate2::read::MultiGzDecoder::new(BufReader::new(f)),
-        )))
-    } else {
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, f)))
-    }
-}
-
-/// One line as read, borrowed from the reader's buffer.
-pub(crate) struct RawLine<'a> {
-    pub(crate) bytes: &'a [u8],
-    pub(crate) line: u64,
-    offset: u64,
-    /// Ended by a newline (else it is the file's incomplete last line).
-    pub(crate) complete: bool,
-    /// Longer than the limit: `bytes` holds only its start.
-    pub(crate) too_long: bool,
-}
-
-/// Reads lines with a length limit, so one enormous line cannot exhaust
-/// memory.
-pub(crate) struct Lines {
-    src: Box<dyn BufRead>,
-    line: u64,
-    offset: u64,
-    max: usize,
-    buf: Vec<u8>,
-}
-
-impl Lines {
-    pub(crate) fn new(src: Box<dyn BufRead>, max: usize) -> Lines {
-        Lines {
-            src,
-            line: 0,
-            offset: 0,
-            max,
-            buf: Vec::new(),
-        }
-    }
-
-    pub(crate) fn next_line(&mut self) -> io::Result<Option<RawLine<'_>>> {
-        self.buf.clear();
-        let start = self.offset;
-        let mut len = 0u64;
-        let mut too_long = false;
-        loop {
-            let chunk = match self.src.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if chunk.is_empty() {
-                if len == 0 {
-                    return Ok(None);
-                }
-                self.line += 1;
-                return Ok(Some(RawLine {
-                    bytes: &self.buf,
-                    line: self.line,
-                    offset: start,
-                    complete: false,
-                    too_long,
-                }));
-            }
-            let (take, done) = match memchr::memchr(b'\n', chunk) {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            let content = if done {
-                &chunk[..take - 1]
-            } else {
-                &chunk[..take]
-            };
-            let room = self.max.saturating_sub(self.buf.len());
-            if content.len() > room {
-                too_long = true;
-            }
-            self.buf
-                .extend_from_slice(&content[..content.len().min(room)]);
-            len += take as u64;
-            self.src.consume(take);
-            self.offset += take as u64;
-            if done {
-                self.line += 1;
-                return Ok(Some(RawLine {
-                    bytes: &self.buf,
-                    line: self.line,
-                    offset: start,
-                    complete: true,
-                    too_long,
-                }));
-            }
-        }
     }
 }
 
@@ -881,7 +730,7 @@ impl FileInfo {
         };
         let from_name = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
             rolled_stream(n).or_else(|| {
-                n.strip_suffix(".log")
+                active_stream(n)
                     .filter(|s| *s == first.stream || found.get(1).is_some_and(|x| x.stream == *s))
             })
         });
@@ -1033,7 +882,7 @@ impl StreamCheck {
     fn check_names(&mut self, files: &[FileInfo]) {
         let rank = |f: &FileInfo| -> Option<(u8, String, u64)> {
             let name = f.path.file_name()?.to_str()?;
-            if name == format!("{}.log", self.stream) {
+            if is_active_name(&self.stream, name) {
                 return Some((1, String::new(), 0));
             }
             parse_rolled_name(&self.stream, name).map(|r| (0, r.time, r.counter))
@@ -1083,8 +932,8 @@ impl StreamCheck {
         let mut first = true;
         let mut reported = 0;
         loop {
-            if lines.offset >= reported + Self::PROGRESS_EVERY {
-                reported = lines.offset;
+            if lines.offset() >= reported + Self::PROGRESS_EVERY {
+                reported = lines.offset();
                 progress(reported);
             }
             let raw = match lines.next_line() {
@@ -1095,8 +944,8 @@ impl StreamCheck {
                         FindingKind::Unreadable,
                         Location {
                             file: info.path.clone(),
-                            line: lines.line + 1,
-                            offset: lines.offset,
+                            line: lines.line() + 1,
+                            offset: lines.offset(),
                         },
                         None,
                         format!("the file cannot be read to its end: {e}"),
@@ -1878,22 +1727,6 @@ mod tests {
     fn timestamps_parse_to_microseconds() {
         assert_eq!(parse_ts("1970-01-01T00:00:01.000002Z"), Some(1_000_002));
         assert_eq!(parse_ts("not a time"), None);
-    }
-
-    #[test]
-    fn lines_are_cut_at_the_limit_and_flagged() {
-        let data = format!("short\n{}\nlast", "x".repeat(500));
-        let mut lines = Lines::new(Box::new(io::Cursor::new(data.into_bytes())), 128);
-        let mut next = || {
-            lines
-                .next_line()
-                .unwrap()
-                .map(|l| (l.bytes.to_vec(), l.line, l.offset, l.complete, l.too_long))
-        };
-        assert_eq!(next(), Some((b"short".to_vec(), 1, 0, true, false)));
-        assert_eq!(next(), Some((vec![b'x'; 128], 2, 6, true, true)));
-        assert_eq!(next(), Some((b"last".to_vec(), 3, 507, false, false)));
-        assert_eq!(next(), None);
     }
 
     #[test]
