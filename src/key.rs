@@ -16,8 +16,6 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind};
-// Transitional: verify.rs and http/encode.rs switch to crate::mac after their split.
-pub(crate) use crate::mac::{GENESIS, SIG_LEN, Sig, StreamMac, is_sig_char};
 
 /// Minimum length of a signing secret, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;

@@ -1,11 +1,13 @@
 //! Reading logs back: every record of a stream, in order, across the active
-//! and rolled files, plain or gzip.
+//! and rolled files, plain or gzip; and the names the rolled files have.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind};
-use crate::verify::{DEFAULT_MAX_LINE_BYTES, Lines, collect_files, is_gzip_twin, open};
+use crate::logdir::{
+    DEFAULT_MAX_LINE_BYTES, Lines, collect_files, is_gzip_twin, open, rolled_name,
+};
 
 /// Iterates over the records of one stream in a log directory, in `seq`
 /// order: the rolled files (plain or gzip) and the active file, ordered by
@@ -158,4 +160,28 @@ impl Iterator for LogReader {
             }
         }
     }
+}
+
+/// The name the file sink gives a rolled file of `stream`:
+/// `<stream>.<UTC time>.<counter>.log`.
+///
+/// The time is when the file was rolled, `unix_secs` written in UTC as
+/// `YYYY-MM-DDThh-mm-ssZ`; the counter has at least four digits.
+/// Compression appends `.gz`.
+///
+/// # Examples
+///
+/// ```
+/// // 2026-11-20 12:00:00 UTC, the third roll.
+/// assert_eq!(
+///     evtrail::read::rolled_file_name("app", 1_795_176_000, 3),
+///     "app.2026-11-20T12-00-00Z.0003.log"
+/// );
+/// assert_eq!(
+///     evtrail::read::rolled_file_name("audit", 0, 12_345),
+///     "audit.1970-01-01T00-00-00Z.12345.log"
+/// );
+/// ```
+pub fn rolled_file_name(stream: &str, unix_secs: u64, counter: u64) -> String {
+    rolled_name(stream, unix_secs, counter)
 }

@@ -127,7 +127,6 @@ pub(crate) fn parse_ts_unsigned(ts: &str) -> Option<u64> {
 /// The stamp of the second `unix_secs` in a rolled file's name,
 /// `YYYY-MM-DDThh-mm-ssZ` (UTC): the digits of [`write_ts`], so that
 /// names sort in time order like the records in them.
-#[allow(dead_code)] // used once sink/file.rs switches over
 pub(crate) fn rolled_stamp(unix_secs: u64) -> String {
     let mut b = ts_second(unix_secs);
     b[13] = b'-';
@@ -138,14 +137,12 @@ pub(crate) fn rolled_stamp(unix_secs: u64) -> String {
 
 /// Whether `s` has the shape of a [`rolled_stamp`]; the date and time in
 /// it may still not exist (see [`parse_rolled_stamp`]).
-#[allow(dead_code)] // used once sink/file.rs switches over
 pub(crate) fn is_rolled_stamp(s: &str) -> bool {
     has_shape(s.as_bytes(), STAMP_SHAPE)
 }
 
 /// Unix seconds of a [`rolled_stamp`]. `None` for another shape, a date or
 /// time that does not exist, or a time before 1970.
-#[allow(dead_code)] // used once sink/retention.rs switches over
 pub(crate) fn parse_rolled_stamp(s: &str) -> Option<u64> {
     if !is_rolled_stamp(s) {
         return None;

@@ -30,8 +30,9 @@ use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
-use super::file::parse_rolled_name;
+use super::finishing::finishing_lock;
 use crate::error::{Error, ErrorKind};
+use crate::logdir::{gzip_path, gzip_tmp_path, is_rolled, strip_gzip, strip_gzip_tmp};
 
 /// Read and write buffer size: big enough that a multi-megabyte file takes
 /// few system calls, small enough that files are streamed, never held whole.
@@ -412,13 +413,6 @@ fn lower_priority() {
     }
 }
 
-/// `path` with `suffix` appended to its file name (`X.log` → `X.log.gz`).
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 /// Adds the step and file to an I/O error, keeping its kind so callers can
 /// still tell "not found" from "disk full".
 fn context(what: &str, path: &Path) -> impl FnOnce(io::Error) -> io::Error {
@@ -441,14 +435,6 @@ fn parent_dir(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
-}
-
-/// Held while a compression replaces its original and while retention
-/// deletes files, so the two never cross.
-pub(crate) fn finishing_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Compresses `path` (`X.log`) to `X.log.gz` crash-safely and deletes the
@@ -481,8 +467,8 @@ pub(crate) fn compress_file(
             format!("`{}` is already compressed", path.display()),
         ));
     }
-    let gz = with_suffix(path, ".gz");
-    let tmp = with_suffix(path, ".gz.tmp");
+    let gz = gzip_path(path);
+    let tmp = gzip_tmp_path(path);
     let src = File::open(path).map_err(context("cannot open", path))?;
     let meta = src.metadata().map_err(context("cannot stat", path))?;
     if !meta.is_file() {
@@ -662,14 +648,6 @@ fn verify_gz(gz: &Path, orig: &Path) -> Verdict {
     }
 }
 
-/// Whether `name` is a rolled file of one of `streams`, compressed or not
-/// as `gzip` says.
-fn is_rolled(name: &str, streams: &[&str], gzip: bool) -> bool {
-    streams
-        .iter()
-        .any(|s| parse_rolled_name(s, name).is_some_and(|r| r.gzip == gzip))
-}
-
 /// The UTF-8 file names in `dir` (others cannot be rolled files); an empty
 /// list when `dir` does not exist, since then nothing was left half-done.
 fn file_names(dir: &Path) -> io::Result<Vec<String>> {
@@ -711,14 +689,14 @@ fn file_names(dir: &Path) -> io::Result<Vec<String>> {
 pub(crate) fn recover(dir: &Path, streams: &[&str]) -> io::Result<Vec<PathBuf>> {
     let mut held = HashSet::new();
     for name in file_names(dir)? {
-        if let Some(base) = name.strip_suffix(".gz.tmp") {
+        if let Some(base) = strip_gzip_tmp(&name) {
             if is_rolled(base, streams, false) {
                 // If this fails, compress_file removes it before its own
                 // attempt and reports what stops it.
                 let _ = fs::remove_file(dir.join(&name));
             }
         } else if is_rolled(&name, streams, true)
-            && let Some(base) = name.strip_suffix(".gz")
+            && let Some(base) = strip_gzip(&name)
         {
             let gz = dir.join(&name);
             let orig = dir.join(base);
@@ -753,7 +731,7 @@ pub(crate) fn recover(dir: &Path, streams: &[&str]) -> io::Result<Vec<PathBuf>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::file::rolled_name;
+    use crate::logdir::rolled_name;
 
     /// A stop flag that is never set.
     static NEVER: AtomicBool = AtomicBool::new(false);
@@ -853,13 +831,13 @@ mod tests {
             let path = rolled(dir.path(), "app", n as u64);
             fs::write(&path, &data).unwrap();
             let (gz, bytes_in, bytes_out) = compress_file(&path, 6, &NEVER).unwrap();
-            assert_eq!(gz, with_suffix(&path, ".gz"));
+            assert_eq!(gz, gzip_path(&path));
             assert_eq!(bytes_in, data.len() as u64);
             let packed = fs::read(&gz).unwrap();
             assert_eq!(bytes_out, packed.len() as u64);
             assert!(gunzip(&packed).unwrap() == data, "content differs");
             assert!(!path.exists(), "original must be deleted");
-            assert!(!with_suffix(&path, ".gz.tmp").exists());
+            assert!(!gzip_tmp_path(&path).exists());
             zcat_matches(&gz, &data);
         }
         // Only the three .gz files remain.
@@ -913,29 +891,29 @@ mod tests {
         fs::write(&path, &data).unwrap();
         // A directory where the .gz should go makes the rename fail after
         // the .tmp was written in full (works even as root).
-        let gz = with_suffix(&path, ".gz");
+        let gz = gzip_path(&path);
         fs::create_dir(&gz).unwrap();
         fs::write(gz.join("keep"), b"x").unwrap();
         let err = compress_file(&path, 6, &NEVER).unwrap_err();
         assert!(err.to_string().contains("cannot rename"), "{err}");
         assert!(fs::read(&path).unwrap() == data);
-        assert!(!with_suffix(&path, ".gz.tmp").exists());
+        assert!(!gzip_tmp_path(&path).exists());
 
         let missing = rolled(dir.path(), "app", 2);
         let err = compress_file(&missing, 6, &NEVER).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
-        assert!(!with_suffix(&missing, ".gz.tmp").exists());
+        assert!(!gzip_tmp_path(&missing).exists());
     }
 
     #[test]
     fn compress_file_refuses_gz_files() {
         let dir = tempfile::tempdir().unwrap();
-        let path = with_suffix(&rolled(dir.path(), "app", 1), ".gz");
+        let path = gzip_path(&rolled(dir.path(), "app", 1));
         fs::write(&path, gzip(b"x")).unwrap();
         let err = compress_file(&path, 6, &NEVER).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(path.exists());
-        assert!(!with_suffix(&path, ".gz").exists());
+        assert!(!gzip_path(&path).exists());
     }
 
     #[test]
@@ -944,9 +922,9 @@ mod tests {
         let x = rolled(dir.path(), "app", 1);
         fs::write(&x, b"a\n").unwrap();
         let packed = gzip(b"a\n");
-        fs::write(with_suffix(&x, ".gz.tmp"), &packed[..packed.len() / 2]).unwrap();
+        fs::write(gzip_tmp_path(&x), &packed[..packed.len() / 2]).unwrap();
         assert_eq!(recover(dir.path(), &["app"]).unwrap(), vec![x.clone()]);
-        assert!(!with_suffix(&x, ".gz.tmp").exists());
+        assert!(!gzip_tmp_path(&x).exists());
         assert_eq!(fs::read(&x).unwrap(), b"a\n");
     }
 
@@ -957,13 +935,13 @@ mod tests {
         let data = content(600_000, 9);
         fs::write(&x, &data).unwrap();
         let packed = gzip(&data);
-        fs::write(with_suffix(&x, ".gz"), &packed).unwrap();
+        fs::write(gzip_path(&x), &packed).unwrap();
         assert_eq!(
             recover(dir.path(), &["app"]).unwrap(),
             Vec::<PathBuf>::new()
         );
         assert!(!x.exists());
-        assert_eq!(fs::read(with_suffix(&x, ".gz")).unwrap(), packed);
+        assert_eq!(fs::read(gzip_path(&x)).unwrap(), packed);
     }
 
     #[test]
@@ -982,13 +960,13 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let x = rolled(dir.path(), "app", 1);
             fs::write(&x, &data).unwrap();
-            fs::write(with_suffix(&x, ".gz"), &packed[..cut]).unwrap();
+            fs::write(gzip_path(&x), &packed[..cut]).unwrap();
             assert_eq!(
                 recover(dir.path(), &["app"]).unwrap(),
                 vec![x.clone()],
                 "cut at {cut}"
             );
-            assert!(!with_suffix(&x, ".gz").exists(), "cut at {cut}");
+            assert!(!gzip_path(&x).exists(), "cut at {cut}");
             assert!(fs::read(&x).unwrap() == data, "cut at {cut}");
         }
     }
@@ -1000,9 +978,9 @@ mod tests {
         fs::write(&x, b"line\n").unwrap();
         let mut packed = gzip(b"line\n");
         packed.extend_from_slice(b"\x1f\x8bjunk");
-        fs::write(with_suffix(&x, ".gz"), &packed).unwrap();
+        fs::write(gzip_path(&x), &packed).unwrap();
         assert_eq!(recover(dir.path(), &["app"]).unwrap(), vec![x.clone()]);
-        assert!(!with_suffix(&x, ".gz").exists());
+        assert!(!gzip_path(&x).exists());
         assert!(x.exists());
     }
 
@@ -1015,14 +993,14 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let x = rolled(dir.path(), "app", 1);
             fs::write(&x, original).unwrap();
-            fs::write(with_suffix(&x, ".gz"), gzip(b"first\nsecond\n")).unwrap();
+            fs::write(gzip_path(&x), gzip(b"first\nsecond\n")).unwrap();
             assert_eq!(
                 recover(dir.path(), &["app"]).unwrap(),
                 Vec::<PathBuf>::new()
             );
             assert_eq!(fs::read(&x).unwrap(), original);
             assert_eq!(
-                gunzip(&fs::read(with_suffix(&x, ".gz")).unwrap()).unwrap(),
+                gunzip(&fs::read(gzip_path(&x)).unwrap()).unwrap(),
                 b"first\nsecond\n"
             );
         }
@@ -1035,8 +1013,8 @@ mod tests {
         let app1 = rolled(d, "app", 1);
         let app2 = rolled(d, "app", 2);
         let audit = rolled(d, "audit", 3);
-        let app_done = with_suffix(&rolled(d, "app", 4), ".gz");
-        let audit_tmp = with_suffix(&rolled(d, "audit", 5), ".gz.tmp");
+        let app_done = gzip_path(&rolled(d, "app", 4));
+        let audit_tmp = gzip_tmp_path(&rolled(d, "audit", 5));
         let unrelated = [
             "app.log",
             "notes.txt",
@@ -1093,23 +1071,21 @@ mod tests {
             ("before starting", |x, d, _| fs::write(x, d).unwrap()),
             ("tmp created empty", |x, d, _| {
                 fs::write(x, d).unwrap();
-                fs::write(with_suffix(x, ".gz.tmp"), b"").unwrap();
+                fs::write(gzip_tmp_path(x), b"").unwrap();
             }),
             ("tmp half written", |x, d, p| {
                 fs::write(x, d).unwrap();
-                fs::write(with_suffix(x, ".gz.tmp"), &p[..p.len() / 2]).unwrap();
+                fs::write(gzip_tmp_path(x), &p[..p.len() / 2]).unwrap();
             }),
             ("tmp synced, not renamed", |x, d, p| {
                 fs::write(x, d).unwrap();
-                fs::write(with_suffix(x, ".gz.tmp"), p).unwrap();
+                fs::write(gzip_tmp_path(x), p).unwrap();
             }),
             ("renamed, original not deleted", |x, d, p| {
                 fs::write(x, d).unwrap();
-                fs::write(with_suffix(x, ".gz"), p).unwrap();
+                fs::write(gzip_path(x), p).unwrap();
             }),
-            ("done", |x, _, p| {
-                fs::write(with_suffix(x, ".gz"), p).unwrap()
-            }),
+            ("done", |x, _, p| fs::write(gzip_path(x), p).unwrap()),
         ];
         for (what, setup) in states {
             let dir = tempfile::tempdir().unwrap();
@@ -1121,12 +1097,12 @@ mod tests {
             for path in recover(dir.path(), &["app"]).unwrap() {
                 compress_file(&path, 6, &NEVER).unwrap();
             }
-            let gz = with_suffix(&x, ".gz");
+            let gz = gzip_path(&x);
             assert_eq!(
                 names(dir.path()),
                 vec![
                     gz.file_name().unwrap().to_str().unwrap().to_owned(),
-                    with_suffix(&other, ".gz")
+                    gzip_path(&other)
                         .file_name()
                         .unwrap()
                         .to_str()
@@ -1167,7 +1143,7 @@ mod tests {
                 panic!("unexpected {ev:?}");
             };
             let (_, data) = files.iter().find(|(p, _)| *p == from).unwrap();
-            assert_eq!(to, with_suffix(&from, ".gz"));
+            assert_eq!(to, gzip_path(&from));
             assert_eq!(bytes_in, data.len() as u64);
             let packed = fs::read(&to).unwrap();
             assert_eq!(bytes_out, packed.len() as u64);
@@ -1193,8 +1169,8 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(!with_suffix(&missing, ".gz").exists());
-        assert!(!with_suffix(&missing, ".gz.tmp").exists());
+        assert!(!gzip_path(&missing).exists());
+        assert!(!gzip_tmp_path(&missing).exists());
     }
 
     #[test]
@@ -1245,7 +1221,7 @@ mod tests {
         assert_eq!(wait_events(&c, 1).len(), 1);
         for (n, p) in paths.iter().enumerate() {
             assert!(!p.exists());
-            let packed = fs::read(with_suffix(p, ".gz")).unwrap();
+            let packed = fs::read(gzip_path(p)).unwrap();
             assert_eq!(gunzip(&packed).unwrap(), format!("file {n}\n").as_bytes());
         }
     }
@@ -1275,7 +1251,7 @@ mod tests {
         assert_eq!(events.len(), 3, "{events:?}");
         wait_until("pending to reach 0", || c.pending() == 0);
         for (n, p) in paths[..3].iter().enumerate() {
-            let packed = fs::read(with_suffix(p, ".gz")).unwrap();
+            let packed = fs::read(gzip_path(p)).unwrap();
             assert_eq!(gunzip(&packed).unwrap(), format!("file {n}\n").as_bytes());
         }
     }
@@ -1297,7 +1273,7 @@ mod tests {
         assert_eq!(c.drain_events().len(), 6);
         for (path, data) in files {
             assert!(!path.exists());
-            let packed = fs::read(with_suffix(&path, ".gz")).unwrap();
+            let packed = fs::read(gzip_path(&path)).unwrap();
             assert!(gunzip(&packed).unwrap() == data);
         }
     }
@@ -1319,7 +1295,7 @@ mod tests {
         assert!(c.handles.is_empty());
         for p in &paths {
             assert!(!p.exists(), "{}", p.display());
-            assert!(with_suffix(p, ".gz").exists());
+            assert!(gzip_path(p).exists());
         }
         assert_eq!(c.drain_events().len(), 3);
         assert_eq!(c.pending(), 0);
@@ -1351,7 +1327,7 @@ mod tests {
             Err(RecvTimeoutError::Disconnected)
         );
         assert_eq!(fs::read(&p).unwrap(), b"stay\n");
-        assert!(!with_suffix(&p, ".gz").exists());
+        assert!(!gzip_path(&p).exists());
         assert!(c.drain_events().is_empty());
         assert_eq!(c.pending(), 0);
     }
@@ -1416,7 +1392,7 @@ mod tests {
         assert!(c.submit(p.clone()));
         // Past the gate: the thread is now compressing the file.
         gate_tx.send(()).unwrap();
-        let tmp = with_suffix(&p, ".gz.tmp");
+        let tmp = gzip_tmp_path(&p);
         let started = Instant::now();
         while !tmp.exists() {
             assert!(started.elapsed() < Duration::from_secs(30), "never started");
@@ -1432,7 +1408,7 @@ mod tests {
         );
         assert!(fs::read(&p).unwrap() == data, "the original changed");
         assert!(!tmp.exists(), "the .gz.tmp was left");
-        assert!(!with_suffix(&p, ".gz").exists());
+        assert!(!gzip_path(&p).exists());
     }
 
     #[test]

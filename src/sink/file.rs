@@ -8,6 +8,9 @@ use super::compress::{CompressEvent, Compressor, recover};
 use super::retention::{self, Retention};
 use super::{Batch, Sink, SinkError};
 use crate::error::{Error, ErrorKind};
+use crate::logdir::{
+    active_name, active_stream, parse_rolled_name, rolled_name, rolled_stream, strip_gzip,
+};
 
 /// Default gzip level for rolled files.
 ///
@@ -302,7 +305,7 @@ impl FileSink {
             for entry in list.flatten() {
                 if let Some(name) = entry.file_name().to_str() {
                     let stream = rolled_stream(name)
-                        .or_else(|| name.strip_suffix(".log").filter(|s| !s.contains('.')));
+                        .or_else(|| active_stream(name).filter(|s| !s.contains('.')));
                     if let Some(s) = stream
                         && !s.starts_with('.')
                         && !streams.iter().any(|x| x == s)
@@ -351,7 +354,7 @@ impl FileSink {
     }
 
     fn file(&mut self, stream: &str) -> io::Result<&mut Active> {
-        let path = self.dir.join(format!("{stream}.log"));
+        let path = self.dir.join(active_name(stream));
         // Another program may have renamed or deleted the file (as
         // logrotate does): checked before every write, since writing on
         // into a deleted file would lose the records. A stat costs little
@@ -383,10 +386,7 @@ impl FileSink {
         let io_err = |e: io::Error, dir: &Path| {
             Error::with_source(
                 ErrorKind::Io,
-                format!(
-                    "cannot roll `{}`",
-                    dir.join(format!("{stream}.log")).display()
-                ),
+                format!("cannot roll `{}`", dir.join(active_name(stream)).display()),
                 e,
             )
         };
@@ -399,7 +399,7 @@ impl FileSink {
                 let _ = active.file.sync_data();
             }
         }
-        let active = self.dir.join(format!("{stream}.log"));
+        let active = self.dir.join(active_name(stream));
         match fs::metadata(&active) {
             Ok(m) if m.len() > 0 => {}
             Ok(_) => return Ok(()),
@@ -443,7 +443,7 @@ impl FileSink {
             .filter(|e| {
                 e.file_name()
                     .to_str()
-                    .is_some_and(|n| !n.ends_with(".gz") && rolled_stream(n).is_some())
+                    .is_some_and(|n| strip_gzip(n).is_none() && rolled_stream(n).is_some())
             })
             .map(|e| e.path())
             .collect();
@@ -522,67 +522,6 @@ fn same_file(file: &File, path: &Path) -> bool {
     }
 }
 
-/// The stream a rolled file's name belongs to.
-pub(crate) fn rolled_stream(name: &str) -> Option<&str> {
-    let rest = name
-        .strip_suffix(".log.gz")
-        .or_else(|| name.strip_suffix(".log"))?;
-    let (rest, _counter) = rest.rsplit_once('.')?;
-    let (stream, _time) = rest.rsplit_once('.')?;
-    parse_rolled_name(stream, name).map(|_| stream)
-}
-
-/// A rolled file's name, parsed.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct RolledName {
-    /// When it was rolled, as `YYYY-MM-DDThh-mm-ssZ`.
-    pub(crate) time: String,
-    pub(crate) counter: u64,
-    pub(crate) gzip: bool,
-}
-
-/// The name a rolled file of `stream` gets: `<stream>.<UTC time>.<counter>.log`.
-pub(crate) fn rolled_name(stream: &str, unix_secs: u64, counter: u64) -> String {
-    let dt = time::OffsetDateTime::from_unix_timestamp(unix_secs as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{stream}.{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z.{counter:04}.log",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    )
-}
-
-/// Parses a rolled file name of `stream` (plain or `.gz`); `None` for any
-/// other name, including the active file and other streams' files.
-pub(crate) fn parse_rolled_name(stream: &str, name: &str) -> Option<RolledName> {
-    let rest = name.strip_prefix(stream)?.strip_prefix('.')?;
-    let (rest, gzip) = match rest.strip_suffix(".log.gz") {
-        Some(r) => (r, true),
-        None => (rest.strip_suffix(".log")?, false),
-    };
-    let (time, counter) = rest.split_once('.')?;
-    let t = time.as_bytes();
-    let shape = t.len() == 20
-        && t.iter().enumerate().all(|(i, &b)| match i {
-            4 | 7 | 13 | 16 => b == b'-',
-            10 => b == b'T',
-            19 => b == b'Z',
-            _ => b.is_ascii_digit(),
-        });
-    if !shape || counter.is_empty() || !counter.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(RolledName {
-        time: time.to_owned(),
-        counter: counter.parse().ok()?,
-        gzip,
-    })
-}
-
 /// Writes `buf` fully, returning how many bytes got out before an error.
 fn write_counted(file: &mut File, buf: &[u8]) -> Result<(), (usize, io::Error)> {
     let mut done = 0;
@@ -623,7 +562,7 @@ impl Sink for FileSink {
             // The batch holds the run's lines back to back, each with its
             // newline: written from there, without a copy.
             let run = batch.lines_with_newlines(i, run_end);
-            let path = self.dir.join(format!("{stream}.log"));
+            let path = self.dir.join(active_name(stream));
             let result = match self.file(stream) {
                 Err(e) => Err(
                     SinkError::io(format!("cannot open `{}`", path.display()), e).with_accepted(i),
@@ -718,36 +657,6 @@ mod tests {
         assert_eq!(app, "{\"a\":1}\n{\"a\":2}\n{\"a\":1}\n{\"a\":2}\n");
         let audit = fs::read_to_string(dir.path().join("audit.log")).unwrap();
         assert_eq!(audit, "{\"b\":1}\n{\"b\":1}\n");
-    }
-
-    #[test]
-    fn rolled_names_round_trip_and_sort_in_roll_order() {
-        let a = rolled_name("app", 1_795_176_000, 3);
-        assert_eq!(a, "app.2026-11-20T12-00-00Z.0003.log");
-        let parsed = parse_rolled_name("app", &a).unwrap();
-        assert_eq!(
-            (parsed.time.as_str(), parsed.counter, parsed.gzip),
-            ("2026-11-20T12-00-00Z", 3, false)
-        );
-        assert!(parse_rolled_name("app", &format!("{a}.gz")).unwrap().gzip);
-        let b = rolled_name("app", 1_795_176_000, 4);
-        let c = rolled_name("app", 1_795_176_001, 5);
-        assert!(a < b && b < c);
-    }
-
-    #[test]
-    fn other_names_are_not_rolled_files_of_the_stream() {
-        for name in [
-            "app.log",
-            "audit.2026-11-20T12-00-00Z.0003.log",
-            "app.2026-11-20T12-00-00Z.log",
-            "app.2026-11-20 12-00-00Z.0003.log",
-            "app.2026-11-20T12-00-00Z.00x3.log",
-            "app.2026-11-20T12-00-00Z.0003.txt",
-            "apps.2026-11-20T12-00-00Z.0003.log",
-        ] {
-            assert_eq!(parse_rolled_name("app", name), None, "{name}");
-        }
     }
 
     #[test]

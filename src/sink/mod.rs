@@ -46,20 +46,20 @@ use tracing::Level;
 mod compress;
 mod context;
 mod file;
+mod finishing;
 mod memory;
 mod retention;
 mod stdout;
 
+#[cfg(test)]
+pub(crate) use crate::logdir::rolled_name;
 pub(crate) use context::{DeliveryCounters, Drain, Inbox};
 pub use context::{DeliveryStats, SinkContext};
 pub(crate) use file::SharedOptions;
-#[cfg(test)]
-pub(crate) use file::rolled_name;
 pub use file::{
     DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
     Durability, FileOptions, FileSink,
 };
-pub(crate) use file::{parse_rolled_name, rolled_stream};
 pub use memory::MemorySink;
 pub use retention::Retention;
 pub use stdout::{StdoutFormat, StdoutSink};

@@ -12,8 +12,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::file::parse_rolled_name;
+use super::finishing::finishing_lock;
 use crate::error::{Error, ErrorKind};
+use crate::logdir::{gzip_path, is_active_name, parse_rolled_name, strip_gzip};
+use crate::time::parse_rolled_stamp;
 
 /// How long rolled files are kept.
 ///
@@ -197,37 +199,6 @@ pub(crate) fn plan(files: &[LogFile], policy: &Retention, now_unix_secs: u64) ->
         .collect()
 }
 
-/// Parses the time part of a rolled name, `YYYY-MM-DDThh-mm-ssZ` (UTC), to
-/// Unix seconds. `None` for another shape, a date or time that does not
-/// exist, or a time before 1970.
-pub(crate) fn parse_name_time(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    let shape = b.len() == 20
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            4 | 7 | 13 | 16 => c == b'-',
-            10 => c == b'T',
-            19 => c == b'Z',
-            _ => c.is_ascii_digit(),
-        });
-    if !shape {
-        return None;
-    }
-    // The shape check guarantees ASCII digits at these ranges.
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u16>().ok();
-    let year = i32::from(num(0..4)?);
-    let month = time::Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
-    let day = u8::try_from(num(8..10)?).ok()?;
-    let hour = u8::try_from(num(11..13)?).ok()?;
-    let minute = u8::try_from(num(14..16)?).ok()?;
-    let second = u8::try_from(num(17..19)?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let clock = time::Time::from_hms(hour, minute, second).ok()?;
-    let unix = time::PrimitiveDateTime::new(date, clock)
-        .assume_utc()
-        .unix_timestamp();
-    u64::try_from(unix).ok()
-}
-
 /// Lists `dir`, deletes what [`plan`] says for `streams`, and returns the
 /// deleted files with their sizes, oldest first.
 ///
@@ -259,7 +230,7 @@ pub(crate) fn enforce(
     files.retain(|f| {
         f.path
             .to_str()
-            .and_then(|p| p.strip_suffix(".gz"))
+            .and_then(strip_gzip)
             .is_none_or(|p| !plain.contains(Path::new(p)))
     });
     let doomed = plan(&files, policy, now_unix_secs);
@@ -334,16 +305,13 @@ fn scan(dir: &Path, streams: &[&str]) -> Result<(Vec<LogFile>, Option<Error>), E
 /// rolled. An active name wins over a rolled reading of the same name, so an
 /// active file can never be planned for deletion.
 fn classify<'s>(streams: &[&'s str], name: &str) -> Option<(&'s str, Option<RolledAt>)> {
-    if let Some(&stream) = streams
-        .iter()
-        .find(|s| name.strip_prefix(**s) == Some(".log"))
-    {
+    if let Some(&stream) = streams.iter().find(|s| is_active_name(s, name)) {
         return Some((stream, None));
     }
     streams.iter().find_map(|&stream| {
         let parsed = parse_rolled_name(stream, name)?;
         let at = RolledAt {
-            unix_secs: parse_name_time(&parsed.time)?,
+            unix_secs: parse_rolled_stamp(&parsed.time)?,
             counter: parsed.counter,
         };
         Some((stream, Some(at)))
@@ -358,12 +326,10 @@ fn delete(files: &[LogFile], doomed: &[PathBuf]) -> (Vec<(PathBuf, u64)>, Option
     let mut first_err = None;
     // A compression finishing now must not turn a file deleted here back
     // into a `.gz` (see `compress_file`).
-    let _finishing = super::compress::finishing_lock();
+    let _finishing = finishing_lock();
     for path in doomed {
         // Its compressed twin, if a crash left one, is the same segment.
-        let mut twin = path.clone().into_os_string();
-        twin.push(".gz");
-        let _ = fs::remove_file(PathBuf::from(twin));
+        let _ = fs::remove_file(gzip_path(path));
         match fs::remove_file(path) {
             Ok(()) => {
                 let bytes = files
@@ -389,8 +355,8 @@ fn delete(files: &[LogFile], doomed: &[PathBuf]) -> (Vec<(PathBuf, u64)>, Option
 
 #[cfg(test)]
 mod tests {
-    use super::super::file::rolled_name;
     use super::*;
+    use crate::logdir::rolled_name;
 
     const T0: u64 = 1_795_176_000; // 2026-11-20T12:00:00Z
     const DAY: u64 = 86_400;
@@ -680,43 +646,6 @@ mod tests {
         assert!(plan(&f, &Retention::keep_all().max_files(0), T0).is_empty());
         // Its bytes count once, as the active file's.
         assert!(plan(&f, &Retention::keep_all().max_total_bytes(10), T0).is_empty());
-    }
-
-    #[test]
-    fn parse_name_time_reads_utc_names() {
-        assert_eq!(parse_name_time("2026-11-20T12-00-00Z"), Some(T0));
-        assert_eq!(parse_name_time("1970-01-01T00-00-00Z"), Some(0));
-        assert_eq!(parse_name_time("2024-02-29T23-59-59Z"), Some(1_709_251_199));
-        for secs in [0, 1, T0, T0 + 12_345_678, 4_102_444_799] {
-            let name = rolled_name("app", secs, 1);
-            let time = parse_rolled_name("app", &name).unwrap().time;
-            assert_eq!(parse_name_time(&time), Some(secs), "{name}");
-        }
-    }
-
-    #[test]
-    fn parse_name_time_rejects_impossible_dates_and_other_shapes() {
-        for s in [
-            "2026-02-29T00-00-00Z", // not a leap year
-            "2026-02-30T00-00-00Z",
-            "2026-04-31T00-00-00Z",
-            "2026-13-01T00-00-00Z",
-            "2026-00-10T00-00-00Z",
-            "2026-01-00T00-00-00Z",
-            "2026-01-01T24-00-00Z",
-            "2026-01-01T00-60-00Z",
-            "2026-01-01T00-00-60Z", // leap seconds are never written
-            "1969-12-31T23-59-59Z", // before the epoch
-            "2026-01-01T00:00:00Z",
-            "2026-01-01T00-00-00",
-            "2026-01-01 00-00-00Z",
-            "2026-1-01T00-00-00Z",
-            "+026-01-01T00-00-00Z",
-            "2026-01-01T00-00-00Z ",
-            "",
-        ] {
-            assert_eq!(parse_name_time(s), None, "{s:?}");
-        }
     }
 
     fn write(dir: &Path, name: &str, bytes: usize) -> PathBuf {

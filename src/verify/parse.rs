@@ -1,0 +1,170 @@
+//! Reading one line of a log as a record: the parts of it the chain check
+//! looks at (`seq`, signature, signed body, stream, key id, `ts`, which of
+//! evtrail's own records it is, a segment header's fields), taken without
+//! building the rest of the line.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::report::Location;
+use crate::logdir::RawLine;
+use crate::mac::{SIG_LEN, Sig, is_sig_char};
+use crate::marker::MarkerKind;
+use crate::sign::split_signed;
+
+/// The parts of a record the verifier looks at; the rest of the line is
+/// skipped without being built.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    stream: Cow<'a, str>,
+    seq: u64,
+    #[serde(borrow, default)]
+    ts: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    fields: Option<&'a RawValue>,
+}
+
+/// A segment header's fields.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Header {
+    pub(super) segment: u64,
+    pub(super) prev_segment: u64,
+    pub(super) prev_seq: u64,
+    pub(super) prev_sig: Option<Sig>,
+    pub(super) prev_end: String,
+    pub(super) torn_bytes: u64,
+    pub(super) seal_records: u64,
+    pub(super) seal_ms: u64,
+}
+
+/// A line that has the signed form and a readable head.
+#[derive(Clone)]
+pub(super) struct Rec {
+    pub(super) seq: u64,
+    pub(super) sig: Sig,
+    /// The signed body (the line without its signature suffix).
+    pub(super) body: Vec<u8>,
+    pub(super) stream: String,
+    pub(super) kid: String,
+    pub(super) ts: Option<String>,
+    pub(super) marker: Option<MarkerKind>,
+    pub(super) header: Option<Header>,
+    /// The key a `key_rotated` record announces.
+    pub(super) new_kid: Option<String>,
+    pub(super) loc: Location,
+}
+
+pub(super) enum Parsed {
+    Rec(Box<Rec>),
+    /// Not a record; the signature, when the suffix was intact.
+    Bad {
+        why: String,
+        sig: Option<Sig>,
+        loc: Location,
+    },
+}
+
+fn to_sig(s: &[u8]) -> Sig {
+    let mut a = [0u8; SIG_LEN];
+    a.copy_from_slice(s);
+    a
+}
+
+pub(super) fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
+    let loc = Location {
+        file: file.to_path_buf(),
+        line: raw.line,
+        offset: raw.offset,
+    };
+    if raw.too_long {
+        return Parsed::Bad {
+            why: "the line is longer than the verifier's limit".into(),
+            sig: None,
+            loc,
+        };
+    }
+    let Some((body, sig)) = split_signed(raw.bytes) else {
+        let why = if raw.bytes.is_empty() {
+            "an empty line"
+        } else {
+            "the line does not end with a signature"
+        };
+        return Parsed::Bad {
+            why: why.into(),
+            sig: None,
+            loc,
+        };
+    };
+    let sig = to_sig(sig);
+    let head: Head<'_> = match serde_json::from_slice(raw.bytes) {
+        Ok(h) => h,
+        Err(_) => {
+            return Parsed::Bad {
+                why: "the line is not a JSON record".into(),
+                sig: Some(sig),
+                loc,
+            };
+        }
+    };
+    let Some(kid) = head.kid else {
+        return Parsed::Bad {
+            why: "the record has no key id".into(),
+            sig: Some(sig),
+            loc,
+        };
+    };
+    // The event as written: a marker's name needs no escaping, so the raw
+    // JSON string is its name in quotes.
+    let marker = head
+        .event
+        .map(RawValue::get)
+        .and_then(|raw| raw.strip_prefix('"')?.strip_suffix('"'))
+        .and_then(crate::marker::kind);
+    let header = (marker == Some(MarkerKind::SegmentStart))
+        .then(|| {
+            head.fields
+                .and_then(|f| serde_json::from_str::<Value>(f.get()).ok())
+        })
+        .flatten()
+        .map(|f| Header {
+            segment: f["segment"].as_u64().unwrap_or(0),
+            prev_segment: f["prev_segment"].as_u64().unwrap_or(0),
+            prev_seq: f["prev_seq"].as_u64().unwrap_or(0),
+            prev_sig: f["prev_sig"]
+                .as_str()
+                .filter(|s| s.len() == SIG_LEN && s.bytes().all(is_sig_char))
+                .map(|s| to_sig(s.as_bytes())),
+            prev_end: f["prev_end"].as_str().unwrap_or("").to_owned(),
+            torn_bytes: f["torn_bytes"].as_u64().unwrap_or(0),
+            seal_records: f["seal_records"].as_u64().unwrap_or(0),
+            seal_ms: f["seal_ms"].as_u64().unwrap_or(0),
+        });
+    let new_kid = (marker == Some(MarkerKind::KeyRotated))
+        .then(|| {
+            head.fields
+                .and_then(|f| serde_json::from_str::<Value>(f.get()).ok())
+        })
+        .flatten()
+        .and_then(|f| f["new_kid"].as_str().map(str::to_owned));
+    Parsed::Rec(Box::new(Rec {
+        seq: head.seq,
+        sig,
+        body: body.to_vec(),
+        stream: head.stream.into_owned(),
+        kid: kid.into_owned(),
+        ts: head.ts.map(Cow::into_owned),
+        marker,
+        header,
+        new_kid,
+        loc,
+    }))
+}
