@@ -82,8 +82,11 @@ fn value(m: &Match, column: &str) -> String {
 pub(crate) struct Renderer {
     format: Format,
     columns: Vec<(String, usize)>,
-    out: anstream::AutoStream<io::Stdout>,
+    /// Buffered: a search can print hundreds of thousands of lines.
+    out: io::BufWriter<anstream::AutoStream<io::StdoutLock<'static>>>,
     width: Option<usize>,
+    /// Whether a person watches: each row is shown as soon as it is found.
+    interactive: bool,
     wrote_header: bool,
 }
 
@@ -112,14 +115,23 @@ impl Renderer {
         Renderer {
             format,
             columns,
-            out: anstream::AutoStream::auto(stdout),
+            out: io::BufWriter::with_capacity(64 * 1024, anstream::AutoStream::auto(stdout.lock())),
             width,
+            interactive: stdout.is_terminal(),
             wrote_header: false,
         }
     }
 
     /// Writes one match.
     pub(crate) fn write(&mut self, m: &Match) -> io::Result<()> {
+        self.write_row(m)?;
+        if self.interactive {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn write_row(&mut self, m: &Match) -> io::Result<()> {
         match self.format {
             Format::Jsonl => writeln!(self.out, "{}", m.line()),
             Format::Json => writeln!(self.out, "{}", m.to_json()),
