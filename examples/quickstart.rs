@@ -156,10 +156,14 @@ fn checkout(op: &str, tenant: &str) {
         amount_cents = 4_999_u64,
         "order created"
     );
+    // A problem (`status` other than `ok`) and, below, its recovery: the
+    // same `issue` with `status = "ok"` (see `evtrail incidents`).
+    let issue = format!("payment/{op}");
     warn!(
         event = "payment_failed",
         code = 4021,
         status = "error",
+        issue,
         provider = "acme-pay",
         reason = "card_declined",
         "payment failed for card 4111 1111 1111 1111"
@@ -168,6 +172,7 @@ fn checkout(op: &str, tenant: &str) {
     info!(
         event = "order_completed",
         status = "ok",
+        issue,
         duration_ms = 812.5,
         "order completed"
     );
@@ -209,6 +214,7 @@ mod jobs {
         };
         error!(
             event = "job_failed",
+            status = "critical",
             error = &err as &dyn Error,
             "nightly report failed"
         );

@@ -50,6 +50,19 @@ const DEFAULT_COLUMNS: &[(&str, usize)] = &[
     ("msg", 0),
 ];
 
+/// The width of a column `--fields` names: the default column's, or one
+/// that fits most values.
+fn width_of(column: &str) -> usize {
+    match column {
+        "sig" | "valid_signature" => 11,
+        "line" => 6,
+        _ => DEFAULT_COLUMNS
+            .iter()
+            .find(|(name, _)| *name == column)
+            .map_or(16, |(_, w)| *w),
+    }
+}
+
 /// The narrowest a `msg` column is squeezed to.
 const MIN_MSG: usize = 20;
 
@@ -95,14 +108,14 @@ impl Renderer {
     /// `signatures` adds the verdict column when keys were given.
     pub(crate) fn new(format: Format, fields: Option<&[String]>, signatures: bool) -> Renderer {
         let columns: Vec<(String, usize)> = match fields {
-            Some(f) => f.iter().map(|c| (c.clone(), 0)).collect(),
+            Some(f) => f.iter().map(|c| (c.clone(), width_of(c))).collect(),
             None => {
                 let mut c: Vec<(String, usize)> = DEFAULT_COLUMNS
                     .iter()
                     .map(|(n, w)| ((*n).to_owned(), *w))
                     .collect();
                 if signatures {
-                    c.insert(1, ("sig".to_owned(), 11));
+                    c.insert(1, ("sig".to_owned(), width_of("sig")));
                 }
                 c
             }
@@ -161,22 +174,22 @@ impl Renderer {
     /// The widths of the table's columns: each its fixed width, the last
     /// the rest of the terminal (or unlimited when not on one).
     fn widths(&self) -> Vec<usize> {
+        // A column that takes the rest (the message) when it is not last.
+        let fixed = |w: usize| if w == 0 { 40 } else { w };
         let n = self.columns.len();
-        let fixed: usize = self.columns[..n.saturating_sub(1)]
+        let used: usize = self.columns[..n.saturating_sub(1)]
             .iter()
-            .map(|(c, w)| if *w == 0 { c.len().max(12) } else { *w } + 2)
+            .map(|(_, w)| fixed(*w) + 2)
             .sum();
         self.columns
             .iter()
             .enumerate()
-            .map(|(i, (c, w))| {
+            .map(|(i, (_, w))| {
                 if i + 1 == n {
                     self.width
-                        .map_or(usize::MAX, |total| total.saturating_sub(fixed).max(MIN_MSG))
-                } else if *w == 0 {
-                    c.len().max(12)
+                        .map_or(usize::MAX, |total| total.saturating_sub(used).max(MIN_MSG))
                 } else {
-                    *w
+                    fixed(*w)
                 }
             })
             .collect()
