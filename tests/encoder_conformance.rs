@@ -220,7 +220,11 @@ fn elastic_bulk_conforms() {
                     let line = without_timestamp(pair[1]);
                     let mut entry = entry_of_line(&line);
                     let stamp = json(pair[1])["@timestamp"].clone();
-                    assert_eq!(micros_of_ts(&str_of(&stamp)), entry.ts_micros);
+                    assert_eq!(
+                        micros_of_ts(&str_of(&stamp)),
+                        entry.ts_micros,
+                        "@timestamp is the record's ts"
+                    );
                     entry.line = Some(line);
                     entry
                 })
