@@ -58,6 +58,15 @@ fn app_records(dir: &Path) -> Vec<serde_json::Value> {
     out
 }
 
+/// The newest `evtrail.segment_start` record of stream `app` in `dir`.
+fn last_segment_start(dir: &Path) -> serde_json::Value {
+    app_records(dir)
+        .into_iter()
+        .rev()
+        .find(|r| r["event"] == "evtrail.segment_start")
+        .unwrap()
+}
+
 #[test]
 fn a_restart_continues_the_chain_in_a_new_segment() {
     let tmp = tempfile::tempdir().unwrap();
@@ -163,12 +172,7 @@ fn a_writer_killed_mid_write_resumes_and_the_crash_is_declared_not_tampering() {
         app.verified, app.records,
         "everything before and after the crash verifies"
     );
-    let recs = app_records(tmp.path());
-    let header = recs
-        .iter()
-        .rev()
-        .find(|r| r["event"] == "evtrail.segment_start")
-        .unwrap();
+    let header = last_segment_start(tmp.path());
     assert_eq!(header["fields"]["prev_end"], "crash");
     assert_eq!(
         header["fields"]["torn_bytes"],
@@ -188,12 +192,7 @@ fn files_that_vanished_are_declared_missing_by_the_next_run() {
     let (layer, guard) = writer(tmp.path(), key_a());
     emit(layer, &guard, 5);
     drop(guard);
-    let recs = app_records(tmp.path());
-    let header = recs
-        .iter()
-        .rev()
-        .find(|r| r["event"] == "evtrail.segment_start")
-        .unwrap();
+    let header = last_segment_start(tmp.path());
     assert_eq!(header["fields"]["prev_end"], "missing");
     let report = verify(tmp.path(), Keyring::new().with(key_a()));
     assert_one_tamper(&report, FindingKind::MissingSegment);
