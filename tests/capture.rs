@@ -8,24 +8,14 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use evtrail::{Builder, MemorySink};
+use common::{ChainedError, lines_with, one};
 use serde_json::{Value, json};
 use tracing_subscriber::layer::SubscriberExt;
 
 const FLUSH: Duration = Duration::from_secs(10);
 
-/// Runs `f` under a subscriber made of `builder`'s layer (plus a memory
-/// sink), flushes, and returns the raw lines written.
-fn raw_lines_with(builder: Builder, f: impl FnOnce()) -> Vec<String> {
-    let sink = MemorySink::new();
-    let (layer, guard) = builder.add_sink(sink.clone()).build().expect("build");
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    guard.flush(FLUSH).expect("flush");
-    sink.lines()
-}
-
 fn raw_lines(f: impl FnOnce()) -> Vec<String> {
-    raw_lines_with(evtrail::builder().unsigned().service("test"), f)
+    lines_with(evtrail::builder().unsigned().service("test"), f)
 }
 
 fn parse(line: &str) -> Value {
@@ -34,14 +24,6 @@ fn parse(line: &str) -> Value {
 
 fn records(f: impl FnOnce()) -> Vec<Value> {
     raw_lines(f).iter().map(|l| parse(l)).collect()
-}
-
-/// Runs `f` and returns the single record it must produce.
-fn one(f: impl FnOnce()) -> (String, Value) {
-    let lines = raw_lines(f);
-    assert_eq!(lines.len(), 1, "expected exactly one line: {lines:#?}");
-    let v = parse(&lines[0]);
-    (lines.into_iter().next().unwrap(), v)
 }
 
 /// Microseconds since the Unix epoch.
@@ -101,59 +83,6 @@ fn timestamp_parser_used_by_these_tests_is_right() {
 
 // ---- error values with a source chain ----
 
-#[derive(Debug)]
-struct Root;
-
-impl fmt::Display for Root {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("disk quota exceeded")
-    }
-}
-
-impl StdError for Root {}
-
-#[derive(Debug)]
-struct Middle(Root);
-
-impl fmt::Display for Middle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("write to /var/orders failed")
-    }
-}
-
-impl StdError for Middle {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&self.0)
-    }
-}
-
-#[derive(Debug)]
-struct Top(Middle);
-
-impl fmt::Display for Top {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("cannot save order")
-    }
-}
-
-impl StdError for Top {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&self.0)
-    }
-}
-
-/// An error whose message is as long as the caller wants.
-#[derive(Debug)]
-struct Long(String);
-
-impl fmt::Display for Long {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for Long {}
-
 struct Shown;
 
 impl fmt::Display for Shown {
@@ -173,7 +102,9 @@ struct Point {
 
 #[test]
 fn every_field_type_keeps_its_json_type() {
-    let err = Top(Middle(Root));
+    let err = ChainedError::new("disk quota exceeded")
+        .wrapped_in("write to /var/orders failed")
+        .wrapped_in("cannot save order");
     let (line, v) = one(|| {
         tracing::error!(
             text = "plain text",
@@ -243,7 +174,7 @@ fn every_field_type_keeps_its_json_type() {
 
 #[test]
 fn error_without_a_source_has_no_sources_key() {
-    let err = Root;
+    let err = ChainedError::new("disk quota exceeded");
     let (_, v) = one(|| {
         tracing::warn!(error = &err as &(dyn StdError + 'static), "failed");
     });
@@ -332,7 +263,7 @@ fn explicit_target_replaces_the_module_path() {
 
 #[test]
 fn source_location_can_be_turned_off() {
-    let lines = raw_lines_with(
+    let lines = lines_with(
         evtrail::builder()
             .unsigned()
             .service("test")
@@ -743,7 +674,7 @@ fn user_fields_named_like_static_context_stay_under_fields() {
 
 #[test]
 fn keys_of_a_full_line_come_in_the_documented_order() {
-    let lines = raw_lines_with(
+    let lines = lines_with(
         evtrail::builder()
             .unsigned()
             .service("shop")
@@ -841,7 +772,7 @@ fn keys_of_a_full_line_come_in_the_documented_order() {
 
 #[test]
 fn unset_optional_keys_are_absent_not_null() {
-    let lines = raw_lines_with(
+    let lines = lines_with(
         evtrail::builder()
             .unsigned()
             .service("test")
@@ -894,7 +825,7 @@ fn oversized_values_are_truncated_with_a_marker_not_dropped() {
     let long = "x".repeat(1000);
     let euros = "€".repeat(100); // 300 bytes, 3 per char
     let exact = "y".repeat(64);
-    let lines = raw_lines_with(
+    let lines = lines_with(
         evtrail::builder()
             .unsigned()
             .service("test")
@@ -950,8 +881,8 @@ fn values_up_to_the_default_limit_are_kept_and_longer_ones_cut() {
 #[test]
 
 fn oversized_error_messages_are_truncated_too() {
-    let err = Long("e".repeat(1000));
-    let lines = raw_lines_with(
+    let err = ChainedError::new("e".repeat(1000));
+    let lines = lines_with(
         evtrail::builder()
             .unsigned()
             .service("test")

@@ -1,6 +1,8 @@
 //! The `evtrail` command-line tool, run as a real process on logs written
 //! by the library. Needs the `cli` feature: `cargo test --all-features`.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
@@ -9,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::{WAIT, dispatch, file_lines, gzip_file};
 use evtrail::{Key, Overflow, Seal};
 use serde_json::Value;
-use tracing_subscriber::layer::SubscriberExt;
 
-const WAIT: Duration = Duration::from_secs(30);
 /// The environment variable the `--key-env` tests use.
 const KEY_VAR: &str = "EVTRAIL_CLI_TEST_KEY";
 
@@ -125,8 +126,8 @@ impl Fixture {
             .seal_every(4, Duration::from_secs(3600))
             .build()
             .unwrap();
-        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-        tracing::dispatcher::with_default(&dispatch, || {
+        let d = dispatch(layer);
+        tracing::dispatcher::with_default(&d, || {
             for file in 0..3 {
                 for i in 0..EVENTS {
                     tracing::info!(order = 1000 + 10 * file + i, "order placed");
@@ -205,14 +206,6 @@ impl Fixture {
         assert_eq!(seals.len(), 1, "{:?}", self.seals);
         seals[0].clone()
     }
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 fn findings(report: &Value) -> &Vec<Value> {
@@ -338,8 +331,8 @@ fn a_key_made_with_an_id_verifies_logs_signed_under_that_id() {
         .log_dir(&logs)
         .build()
         .unwrap();
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
+    let d = dispatch(layer);
+    tracing::dispatcher::with_default(&d, || tracing::info!("hello"));
     drop(guard);
 
     let r = run([
@@ -396,16 +389,9 @@ fn a_clean_log_verifies_with_per_stream_counts() {
 
 #[test]
 fn gzipped_rolled_files_verify_too() {
-    use std::io::Write;
     let fx = Fixture::new();
     let rolled = fx.files().into_iter().find(|p| p != &fx.active()).unwrap();
-    let mut gz = flate2::write::GzEncoder::new(
-        fs::File::create(format!("{}.gz", rolled.display())).unwrap(),
-        flate2::Compression::default(),
-    );
-    gz.write_all(&fs::read(&rolled).unwrap()).unwrap();
-    gz.finish().unwrap();
-    fs::remove_file(&rolled).unwrap();
+    gzip_file(&rolled);
 
     let r = fx.verify(&["--json"]);
     assert_eq!(r.code, Some(0), "{r}");
@@ -422,7 +408,7 @@ fn gzipped_rolled_files_verify_too() {
 fn one_changed_byte_is_found_at_its_file_and_line() {
     let fx = Fixture::new();
     let active = fx.active();
-    let mut log = lines(&active);
+    let mut log = file_lines(&active);
     // The middle one of the events in the active file.
     let events: Vec<usize> = (0..log.len())
         .filter(|&i| log[i].contains(r#""msg":"order placed""#))
@@ -615,7 +601,7 @@ fn a_key_file_readable_by_others_is_used_with_a_warning() {
 
 /// Truncates `path` to its lines before the record with `seq`.
 fn cut_from_seq(path: &Path, seq: u64) -> usize {
-    let log = lines(path);
+    let log = file_lines(path);
     let keep = log
         .iter()
         .position(|l| serde_json::from_str::<Value>(l).unwrap()["seq"] == seq)

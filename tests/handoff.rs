@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Emitters, WAIT, dispatch, events, parse, user_records};
+use common::{Emitters, WAIT, dispatch, emit_from_threads, events, parse, user_records};
 use crossbeam_channel::Receiver;
 use evtrail::sink::{Batch, Sink, SinkError};
 use evtrail::{MemorySink, Overflow};
@@ -66,17 +66,8 @@ fn block_policy_writes_every_event_exactly_once_in_per_thread_order() {
         .build()
         .unwrap();
     let d = dispatch(layer);
-    std::thread::scope(|s| {
-        for t in 0..THREADS {
-            let d = d.clone();
-            s.spawn(move || {
-                tracing::dispatcher::with_default(&d, || {
-                    for i in 0..PER_THREAD {
-                        tracing::info!(t, i, "event");
-                    }
-                })
-            });
-        }
+    emit_from_threads(&d, THREADS, PER_THREAD, |t, i| {
+        tracing::info!(t, i, "event")
     });
     guard.flush(WAIT).unwrap();
     let stats = guard.stats();

@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::io::Write;
-
-use common::dispatch;
+use common::{dispatch, files_starting_with, gzip_file, read_stream};
 use evtrail::read::LogReader;
 
 #[test]
@@ -32,33 +30,12 @@ fn every_record_comes_back_once_in_seq_order_across_plain_and_gzip_files() {
     drop(guard);
     // Gzip one rolled file by hand, and name another so it sorts first:
     // order must come from the records, not from names.
-    let mut rolled: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("app.2")
-        })
-        .collect();
-    rolled.sort();
-    let data = std::fs::read(&rolled[1]).unwrap();
-    let mut gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(format!("{}.gz", rolled[1].display())).unwrap(),
-        flate2::Compression::fast(),
-    );
-    gz.write_all(&data).unwrap();
-    gz.finish().unwrap();
-    std::fs::remove_file(&rolled[1]).unwrap();
+    let rolled = files_starting_with(tmp.path(), "app.2");
+    gzip_file(&rolled[1]);
     std::fs::rename(&rolled[2], tmp.path().join("app.0000-early.log")).unwrap();
 
     assert_eq!(LogReader::streams(tmp.path()).unwrap(), ["app", "audit"]);
-    let lines: Vec<String> = LogReader::open(tmp.path(), "app")
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let lines = read_stream(tmp.path(), "app");
     let seqs: Vec<u64> = lines
         .iter()
         .map(|l| {
@@ -70,10 +47,7 @@ fn every_record_comes_back_once_in_seq_order_across_plain_and_gzip_files() {
     assert_eq!(seqs, (1..=lines.len() as u64).collect::<Vec<_>>());
     let events = lines.iter().filter(|l| l.contains(r#""msg":"e""#)).count();
     assert_eq!(events, 600);
-    let audit: Vec<String> = LogReader::open(tmp.path(), "audit")
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let audit = read_stream(tmp.path(), "audit");
     assert_eq!(audit.iter().filter(|l| l.contains("audited")).count(), 3);
 }
 
@@ -85,10 +59,7 @@ fn an_unfinished_last_line_is_skipped_and_a_missing_dir_is_an_error() {
         "{\"v\":1,\"stream\":\"app\",\"seq\":1}\n{\"v\":1,\"stream\":\"app\",\"seq\":2}\n{\"v\":1,\"str",
     )
     .unwrap();
-    let lines: Vec<String> = LogReader::open(tmp.path(), "app")
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let lines = read_stream(tmp.path(), "app");
     assert_eq!(lines.len(), 2);
     let err = LogReader::open(tmp.path().join("nope"), "app").unwrap_err();
     assert_eq!(err.kind(), evtrail::ErrorKind::Io);

@@ -2,36 +2,14 @@
 //! strings and messages, user keys and patterns, and configuration errors.
 //! Every test also checks that the secret text is nowhere in the line.
 
+mod common;
+
 use std::error::Error as StdError;
-use std::fmt;
-use std::time::Duration;
 
-use evtrail::{Builder, ErrorKind, MemorySink};
-use serde_json::{Value, json};
-use tracing_subscriber::layer::SubscriberExt;
-
-const FLUSH: Duration = Duration::from_secs(10);
+use common::{ChainedError, one, one_with};
+use evtrail::{ErrorKind, MemorySink};
+use serde_json::json;
 const MASK: &str = "[REDACTED]";
-
-fn lines_with(builder: Builder, f: impl FnOnce()) -> Vec<String> {
-    let sink = MemorySink::new();
-    let (layer, guard) = builder.add_sink(sink.clone()).build().expect("build");
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    guard.flush(FLUSH).expect("flush");
-    sink.lines()
-}
-
-/// The single line `f` writes with `builder`, raw and parsed.
-fn one_with(builder: Builder, f: impl FnOnce()) -> (String, Value) {
-    let lines = lines_with(builder, f);
-    assert_eq!(lines.len(), 1, "expected exactly one line: {lines:#?}");
-    let v = serde_json::from_str(&lines[0]).expect("JSON");
-    (lines.into_iter().next().unwrap(), v)
-}
-
-fn one(f: impl FnOnce()) -> (String, Value) {
-    one_with(evtrail::builder().unsigned().service("test"), f)
-}
 
 fn assert_absent(line: &str, secret: &str) {
     assert!(
@@ -183,35 +161,10 @@ fn secret_inside_a_debug_formatted_struct_is_masked() {
     assert_absent(&line, "dbg-hunter2");
 }
 
-#[derive(Debug)]
-struct LeakyError;
-
-impl fmt::Display for LeakyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("login failed for token=err-token-555")
-    }
-}
-
-impl StdError for LeakyError {}
-
-#[derive(Debug)]
-struct WrappingError(LeakyError);
-
-impl fmt::Display for WrappingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("request with Authorization: Bearer wrap-bearer-666 failed")
-    }
-}
-
-impl StdError for WrappingError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&self.0)
-    }
-}
-
 #[test]
 fn secrets_inside_an_error_chain_are_masked() {
-    let err = WrappingError(LeakyError);
+    let err = ChainedError::new("login failed for token=err-token-555")
+        .wrapped_in("request with Authorization: Bearer wrap-bearer-666 failed");
     let (line, v) = one(|| {
         tracing::error!(error = &err as &(dyn StdError + 'static), "call failed");
     });

@@ -122,13 +122,21 @@ fn stream_paths(dir: &Path, streams: &[&str]) -> Vec<PathBuf> {
         .collect()
 }
 
-fn writer(dir: &Path, retention: Retention) -> (evtrail::Layer, evtrail::Guard) {
+/// A signed writer into `dir` that blocks rather than drops and rolls each
+/// file at `MAX` bytes: what every writer of these tests shares.
+fn base_writer(dir: &Path) -> evtrail::Builder {
     evtrail::builder()
         .service("retention")
         .key(key())
         .log_dir(dir)
         .overflow(Overflow::Block)
         .rotation(Rotation::default().max_bytes(MAX))
+}
+
+/// Like [`base_writer`], with an `audit` stream beside `app`, rolled files
+/// left plain, and `retention`.
+fn writer(dir: &Path, retention: Retention) -> (evtrail::Layer, evtrail::Guard) {
+    base_writer(dir)
         .add_route(Route::to("audit").class("audit"))
         .file_options(
             FileOptions::default()
@@ -344,14 +352,9 @@ fn set_retention_takes_effect_at_the_next_roll() {
     assert!(report.streams[0].starts_after > 0, "{report}");
 }
 
-/// Like [`writer`], with rolled files gzipped (the default).
+/// Like [`base_writer`], with rolled files gzipped (the default) and `retention`.
 fn gzip_writer(dir: &Path, retention: Retention) -> (evtrail::Layer, evtrail::Guard) {
-    evtrail::builder()
-        .service("retention")
-        .key(key())
-        .log_dir(dir)
-        .overflow(Overflow::Block)
-        .rotation(Rotation::default().max_bytes(MAX))
+    base_writer(dir)
         .file_options(FileOptions::default().retention(retention))
         .build()
         .unwrap()

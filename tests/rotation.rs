@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::UNIX_EPOCH;
 
-use common::{WAIT, dispatch, rolled_name};
+use common::{WAIT, dispatch, emit_from_threads, rolled_name};
 use evtrail::verify::Verifier;
 use evtrail::{FileOptions, Key, Keyring, Overflow, Period, Rotation};
 use serde::Deserialize;
@@ -224,18 +224,7 @@ fn size_rotation_under_four_writing_threads_keeps_every_event_once_in_order_and_
         .build()
         .unwrap();
     let d = dispatch(layer);
-    std::thread::scope(|s| {
-        for t in 0..THREADS {
-            let d = d.clone();
-            s.spawn(move || {
-                tracing::dispatcher::with_default(&d, || {
-                    for i in 0..per_thread {
-                        tracing::info!(t, i, "load");
-                    }
-                });
-            });
-        }
-    });
+    emit_from_threads(&d, THREADS, per_thread, |t, i| tracing::info!(t, i, "load"));
     assert_eq!(guard.stats().dropped, 0);
     drop(guard); // drains, closes the segment, waits for queued compression
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{WAIT, dispatch};
+use common::{WAIT, assert_one_tamper, dispatch, files_starting_with};
 use evtrail::verify::{FindingKind, Report, Verifier};
 use evtrail::{Key, Keyring, Overflow};
 
@@ -46,14 +46,8 @@ fn verify(dir: &Path, keys: Keyring) -> Report {
 }
 
 fn app_records(dir: &Path) -> Vec<serde_json::Value> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("app."))
-        .collect();
-    files.sort();
     let mut out = Vec::new();
-    for f in files {
+    for f in files_starting_with(dir, "app.") {
         for line in std::fs::read_to_string(f).unwrap().lines() {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
                 out.push(v);
@@ -62,6 +56,15 @@ fn app_records(dir: &Path) -> Vec<serde_json::Value> {
     }
     out.sort_by_key(|v| v["seq"].as_u64());
     out
+}
+
+/// The newest `evtrail.segment_start` record of stream `app` in `dir`.
+fn last_segment_start(dir: &Path) -> serde_json::Value {
+    app_records(dir)
+        .into_iter()
+        .rev()
+        .find(|r| r["event"] == "evtrail.segment_start")
+        .unwrap()
 }
 
 #[test]
@@ -150,17 +153,7 @@ fn a_writer_killed_mid_write_resumes_and_the_crash_is_declared_not_tampering() {
     drop(guard);
 
     // The crashed file was kept as it was, only renamed.
-    let rolled: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("app.2")
-        })
-        .collect();
+    let rolled = files_starting_with(tmp.path(), "app.2");
     assert_eq!(rolled.len(), 1);
     assert_eq!(std::fs::metadata(&rolled[0]).unwrap().len(), size_before);
 
@@ -179,12 +172,7 @@ fn a_writer_killed_mid_write_resumes_and_the_crash_is_declared_not_tampering() {
         app.verified, app.records,
         "everything before and after the crash verifies"
     );
-    let recs = app_records(tmp.path());
-    let header = recs
-        .iter()
-        .rev()
-        .find(|r| r["event"] == "evtrail.segment_start")
-        .unwrap();
+    let header = last_segment_start(tmp.path());
     assert_eq!(header["fields"]["prev_end"], "crash");
     assert_eq!(
         header["fields"]["torn_bytes"],
@@ -204,21 +192,10 @@ fn files_that_vanished_are_declared_missing_by_the_next_run() {
     let (layer, guard) = writer(tmp.path(), key_a());
     emit(layer, &guard, 5);
     drop(guard);
-    let recs = app_records(tmp.path());
-    let header = recs
-        .iter()
-        .rev()
-        .find(|r| r["event"] == "evtrail.segment_start")
-        .unwrap();
+    let header = last_segment_start(tmp.path());
     assert_eq!(header["fields"]["prev_end"], "missing");
     let report = verify(tmp.path(), Keyring::new().with(key_a()));
-    let tamper: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|f| f.kind.is_tamper_evidence())
-        .collect();
-    assert_eq!(tamper.len(), 1, "{report}");
-    assert_eq!(tamper[0].kind, FindingKind::MissingSegment, "{report}");
+    assert_one_tamper(&report, FindingKind::MissingSegment);
 }
 
 #[test]
@@ -391,40 +368,46 @@ fn spec_bodies(times: &[&str]) -> Vec<String> {
     bodies
 }
 
-#[test]
-fn a_chain_written_from_the_specification_alone_verifies() {
+/// Writes `app.log` in `dir` as a chain built from the specification alone,
+/// one record per entry of `times` (the first the segment start), and
+/// verifies `dir` with the key it was signed with.
+fn verify_spec_log(dir: &Path, times: &[&str]) -> Report {
     let secret = [0x42u8; 32];
+    std::fs::write(
+        dir.join("app.log"),
+        spec_chain(&secret, "spec-1", &spec_bodies(times)),
+    )
+    .unwrap();
     let key = Key::from_bytes(secret.to_vec())
         .unwrap()
         .with_id("spec-1")
         .unwrap();
+    verify(dir, Keyring::new().with(key))
+}
+
+#[test]
+fn a_chain_written_from_the_specification_alone_verifies() {
     let tmp = tempfile::tempdir().unwrap();
-    let times = [
-        "2026-11-22T10:00:00.000000Z",
-        "2026-11-22T10:00:01.000000Z",
-        "2026-11-22T10:00:02.000000Z",
-    ];
-    std::fs::write(
-        tmp.path().join("app.log"),
-        spec_chain(&secret, "spec-1", &spec_bodies(&times)),
-    )
-    .unwrap();
-    let report = verify(tmp.path(), Keyring::new().with(key.clone()));
+    let report = verify_spec_log(
+        tmp.path(),
+        &[
+            "2026-11-22T10:00:00.000000Z",
+            "2026-11-22T10:00:01.000000Z",
+            "2026-11-22T10:00:02.000000Z",
+        ],
+    );
     assert!(report.findings.is_empty(), "{report}");
     assert_eq!(report.streams[0].verified, 3);
 
     // Time going back by more than a second is reported (not as tampering).
-    let times = [
-        "2026-11-22T10:00:00.000000Z",
-        "2026-11-22T10:00:05.000000Z",
-        "2026-11-22T10:00:01.000000Z",
-    ];
-    std::fs::write(
-        tmp.path().join("app.log"),
-        spec_chain(&secret, "spec-1", &spec_bodies(&times)),
-    )
-    .unwrap();
-    let report = verify(tmp.path(), Keyring::new().with(key));
+    let report = verify_spec_log(
+        tmp.path(),
+        &[
+            "2026-11-22T10:00:00.000000Z",
+            "2026-11-22T10:00:05.000000Z",
+            "2026-11-22T10:00:01.000000Z",
+        ],
+    );
     assert!(report.is_clean(), "{report}");
     let back: Vec<_> = report.of_kind(FindingKind::TimeBackwards).collect();
     assert_eq!(back.len(), 1, "{report}");

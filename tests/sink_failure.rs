@@ -7,20 +7,42 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{FlakySink, WAIT, dispatch, events, flush_until_clean, parse, user_records};
 use evtrail::sink::{Batch, Sink, SinkError};
-use evtrail::{ErrorKind, MemorySink};
+use evtrail::{Builder, ErrorKind, Guard, Layer, MemorySink};
 
-#[test]
-fn a_sink_that_fails_then_recovers_loses_nothing_and_is_reported_once() {
+/// An unsigned pipeline (service `test`) from `builder` whose sinks are a
+/// `MemorySink` witness (sink 0) and then `sink` (sink 1).
+fn witnessed(builder: Builder, sink: impl Sink) -> (MemorySink, Layer, Guard) {
     let witness = MemorySink::new();
-    let flaky = FlakySink::default();
-    flaky.down.store(true, Ordering::SeqCst);
-    let (layer, guard) = evtrail::builder()
+    let (layer, guard) = builder
         .unsigned()
         .service("test")
         .add_sink(witness.clone())
-        .add_sink(flaky.clone())
+        .add_sink(sink)
         .build()
         .unwrap();
+    (witness, layer, guard)
+}
+
+/// A `FlakySink` that starts down.
+fn down_flaky() -> FlakySink {
+    let flaky = FlakySink::default();
+    flaky.down.store(true, Ordering::SeqCst);
+    flaky
+}
+
+/// Emits `n` events `e` with field `i` counting from 0.
+fn emit(d: &tracing::Dispatch, n: u64) {
+    tracing::dispatcher::with_default(d, || {
+        for i in 0..n {
+            tracing::info!(i, "e");
+        }
+    });
+}
+
+#[test]
+fn a_sink_that_fails_then_recovers_loses_nothing_and_is_reported_once() {
+    let flaky = down_flaky();
+    let (witness, layer, guard) = witnessed(evtrail::builder(), flaky.clone());
     let d = dispatch(layer);
     for round in 0..3 {
         tracing::dispatcher::with_default(&d, || {
@@ -115,12 +137,7 @@ fn a_partly_accepted_batch_is_retried_without_duplicates() {
         })
         .build()
         .unwrap();
-    let d = dispatch(layer);
-    tracing::dispatcher::with_default(&d, || {
-        for i in 0..200 {
-            tracing::info!(i, "e");
-        }
-    });
+    emit(&dispatch(layer), 200);
     flush_until_clean(&guard);
     let records = parse(&sink.lines());
     let user: Vec<u64> = user_records(&records)
@@ -148,14 +165,7 @@ impl Sink for Broken {
 
 #[test]
 fn a_permanent_failure_is_counted_as_dropped_and_recorded() {
-    let witness = MemorySink::new();
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .add_sink(witness.clone())
-        .add_sink(Broken)
-        .build()
-        .unwrap();
+    let (witness, layer, guard) = witnessed(evtrail::builder(), Broken);
     tracing::dispatcher::with_default(&dispatch(layer), || {
         for _ in 0..50 {
             tracing::info!("x");
@@ -196,23 +206,12 @@ fn a_permanent_failure_is_counted_as_dropped_and_recorded() {
 
 #[test]
 fn a_full_retry_buffer_drops_the_oldest_and_says_so() {
-    let witness = MemorySink::new();
-    let flaky = FlakySink::default();
-    flaky.down.store(true, Ordering::SeqCst);
-    let (layer, guard) = evtrail::builder()
-        .unsigned()
-        .service("test")
-        .retry_buffer_bytes(4 * 1024)
-        .add_sink(witness.clone())
-        .add_sink(flaky.clone())
-        .build()
-        .unwrap();
-    let d = dispatch(layer);
-    tracing::dispatcher::with_default(&d, || {
-        for i in 0..500 {
-            tracing::info!(i, "e");
-        }
-    });
+    let flaky = down_flaky();
+    let (witness, layer, guard) = witnessed(
+        evtrail::builder().retry_buffer_bytes(4 * 1024),
+        flaky.clone(),
+    );
+    emit(&dispatch(layer), 500);
     let _ = guard.flush(WAIT);
     flaky.down.store(false, Ordering::SeqCst);
     flush_until_clean(&guard);

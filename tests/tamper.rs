@@ -4,10 +4,9 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::dispatch;
+use common::{assert_one_tamper, assert_one_tamper_at, dispatch, file_lines, gzip_file};
 use evtrail::verify::{FindingKind, Report, Verifier};
 use evtrail::{Key, Keyring, Seal};
 
@@ -60,7 +59,7 @@ fn fixture() -> Fixture {
     let mut rolled = app_files(&dir);
     rolled.pop(); // the active file stays plain
     for path in rolled.iter().take(2) {
-        gzip(path);
+        gzip_file(path);
     }
     Fixture {
         _tmp: tmp,
@@ -85,16 +84,6 @@ fn app_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn gzip(path: &Path) {
-    let data = fs::read(path).unwrap();
-    let gz = PathBuf::from(format!("{}.gz", path.display()));
-    let mut enc =
-        flate2::write::GzEncoder::new(fs::File::create(&gz).unwrap(), flate2::Compression::fast());
-    enc.write_all(&data).unwrap();
-    enc.finish().unwrap();
-    fs::remove_file(path).unwrap();
-}
-
 fn verify(f: &Fixture) -> Report {
     verify_with(f, Keyring::new().with(f.key.clone()), true)
 }
@@ -109,40 +98,10 @@ fn verify_with(f: &Fixture, keys: Keyring, anchors: bool) -> Report {
     v.verify_paths(&[&f.dir]).unwrap()
 }
 
-fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 fn write_lines(path: &Path, lines: &[String]) {
     let mut s = lines.join("\n");
     s.push('\n');
     fs::write(path, s).unwrap();
-}
-
-/// Asserts exactly one tamper finding, of `kind`, at `file`:`line`.
-fn assert_one(report: &Report, kind: FindingKind, file: &Path, line: u64) {
-    let tamper: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|f| f.kind.is_tamper_evidence())
-        .collect();
-    assert_eq!(
-        tamper.len(),
-        1,
-        "want one {kind} at {}:{line}, got:\n{report}",
-        file.display()
-    );
-    let f = tamper[0];
-    assert_eq!(f.kind, kind, "{report}");
-    assert_eq!(
-        (f.location.file.as_path(), f.location.line),
-        (file, line),
-        "{report}"
-    );
 }
 
 #[test]
@@ -164,23 +123,23 @@ fn the_untouched_log_verifies_clean_across_segments_and_gzip() {
 fn an_edited_record_is_one_modified_finding_at_its_line() {
     let f = fixture();
     let path = f.dir.join("app.log");
-    let mut l = lines(&path);
+    let mut l = file_lines(&path);
     l[10] = l[10].replace("\"user\":\"u1\"", "\"user\":\"u2\"");
     write_lines(&path, &l);
     let report = verify(&f);
-    assert_one(&report, FindingKind::Modified, &path, 11);
+    assert_one_tamper_at(&report, FindingKind::Modified, &path, 11);
 }
 
 #[test]
 fn a_deleted_record_is_one_deleted_finding() {
     let f = fixture();
     let path = f.dir.join("app.log");
-    let mut l = lines(&path);
+    let mut l = file_lines(&path);
     let gone: serde_json::Value = serde_json::from_str(&l[20]).unwrap();
     l.remove(20);
     write_lines(&path, &l);
     let report = verify(&f);
-    assert_one(&report, FindingKind::Deleted, &path, 21);
+    assert_one_tamper_at(&report, FindingKind::Deleted, &path, 21);
     let d = report.of_kind(FindingKind::Deleted).next().unwrap();
     assert_eq!(d.seq, gone["seq"].as_u64());
 }
@@ -189,52 +148,52 @@ fn a_deleted_record_is_one_deleted_finding() {
 fn a_duplicated_record_is_one_duplicated_finding() {
     let f = fixture();
     let path = f.dir.join("app.log");
-    let mut l = lines(&path);
+    let mut l = file_lines(&path);
     let copy = l[30].clone();
     l.insert(31, copy);
     write_lines(&path, &l);
-    assert_one(&verify(&f), FindingKind::Duplicated, &path, 32);
+    assert_one_tamper_at(&verify(&f), FindingKind::Duplicated, &path, 32);
     // Replayed much later, too.
-    let mut l = lines(&path);
+    let mut l = file_lines(&path);
     l.remove(31);
     let copy = l[30].clone();
     l.insert(200, copy);
     write_lines(&path, &l);
-    assert_one(&verify(&f), FindingKind::Duplicated, &path, 201);
+    assert_one_tamper_at(&verify(&f), FindingKind::Duplicated, &path, 201);
 }
 
 #[test]
 fn two_swapped_records_are_one_reordered_finding() {
     let f = fixture();
     let path = f.dir.join("app.log");
-    let mut l = lines(&path);
+    let mut l = file_lines(&path);
     l.swap(40, 41);
     write_lines(&path, &l);
-    assert_one(&verify(&f), FindingKind::Reordered, &path, 41);
+    assert_one_tamper_at(&verify(&f), FindingKind::Reordered, &path, 41);
 }
 
 #[test]
 fn a_record_from_another_stream_or_key_is_an_inserted_finding() {
     let f = fixture();
     let path = f.dir.join("app.log");
-    let audit_line = lines(&f.dir.join("audit.log"))[3].clone();
-    let mut l = lines(&path);
+    let audit_line = file_lines(&f.dir.join("audit.log"))[3].clone();
+    let mut l = file_lines(&path);
     l.insert(50, audit_line);
     write_lines(&path, &l);
-    assert_one(&verify(&f), FindingKind::Inserted, &path, 51);
+    assert_one_tamper_at(&verify(&f), FindingKind::Inserted, &path, 51);
 
     // A record of this stream, re-signed with the audit stream's key: it
     // must fail even though it claims the right stream and seq.
-    let mut l = lines(&path);
+    let mut l = file_lines(&path);
     l.remove(50);
     let genuine = l[50].clone();
     let forged = forge(&genuine, "audit", &f.key);
     l.insert(50, forged);
     write_lines(&path, &l);
-    assert_one(&verify(&f), FindingKind::Inserted, &path, 51);
+    assert_one_tamper_at(&verify(&f), FindingKind::Inserted, &path, 51);
 
     // Signed with another key altogether.
-    let mut l = lines(&path);
+    let mut l = file_lines(&path);
     l[50] = forge(
         &genuine,
         "app",
@@ -244,7 +203,7 @@ fn a_record_from_another_stream_or_key_is_an_inserted_finding() {
             .unwrap(),
     );
     write_lines(&path, &l);
-    assert_one(&verify(&f), FindingKind::Inserted, &path, 51);
+    assert_one_tamper_at(&verify(&f), FindingKind::Inserted, &path, 51);
 }
 
 /// Re-signs `line`'s body with the stream key of `stream` under `key`,
@@ -281,18 +240,12 @@ fn evtrail_test_sign(body: &str, stream: &str, key: &Key) -> String {
 fn a_cut_tail_is_found_against_the_exported_anchor() {
     let f = fixture();
     let path = f.dir.join("app.log");
-    let mut l = lines(&path);
+    let mut l = file_lines(&path);
     let n = l.len();
     l.truncate(n - 5);
     write_lines(&path, &l);
     let report = verify(&f);
-    let tamper: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|x| x.kind.is_tamper_evidence())
-        .collect();
-    assert_eq!(tamper.len(), 1, "{report}");
-    assert_eq!(tamper[0].kind, FindingKind::TruncatedTail, "{report}");
+    assert_one_tamper(&report, FindingKind::TruncatedTail);
     // Without the anchor, a clean cut at a line boundary cannot be proved.
     assert!(verify_with(&f, Keyring::new().with(f.key.clone()), false).is_clean());
 }
@@ -308,13 +261,7 @@ fn a_deleted_middle_segment_is_one_missing_segment_finding() {
         .clone();
     fs::remove_file(&gone).unwrap();
     let report = verify(&f);
-    let tamper: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|x| x.kind.is_tamper_evidence())
-        .collect();
-    assert_eq!(tamper.len(), 1, "{report}");
-    assert_eq!(tamper[0].kind, FindingKind::MissingSegment, "{report}");
+    assert_one_tamper(&report, FindingKind::MissingSegment);
 }
 
 #[test]
@@ -327,22 +274,16 @@ fn swapped_segment_files_are_found() {
     fs::rename(b, a).unwrap();
     fs::rename(&tmp, b).unwrap();
     let report = verify(&f);
-    let tamper: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|x| x.kind.is_tamper_evidence())
-        .collect();
-    assert_eq!(tamper.len(), 1, "{report}");
-    assert_eq!(tamper[0].kind, FindingKind::SwappedSegment, "{report}");
+    assert_one_tamper(&report, FindingKind::SwappedSegment);
 }
 
 #[test]
 fn an_edited_segment_header_is_one_modified_finding() {
     let f = fixture();
     let path = f.dir.join("app.log");
-    let mut l = lines(&path);
+    let mut l = file_lines(&path);
     assert!(l[0].contains("evtrail.segment_start"));
     l[0] = l[0].replace("\"prev_end\":\"clean\"", "\"prev_end\":\"crash\"");
     write_lines(&path, &l);
-    assert_one(&verify(&f), FindingKind::Modified, &path, 1);
+    assert_one_tamper_at(&verify(&f), FindingKind::Modified, &path, 1);
 }

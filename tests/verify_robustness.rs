@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{SIG_SUFFIX_LEN, dispatch};
+use common::{SIG_SUFFIX_LEN, assert_one_tamper_at, dispatch, tamper_findings};
 use evtrail::verify::{Finding, FindingKind, Report, Verifier};
 use evtrail::{Key, Keyring};
 use proptest::prelude::*;
@@ -168,29 +168,8 @@ fn verify_file(path: &Path) -> Report {
     Verifier::new(keys()).verify_paths(&[path]).unwrap()
 }
 
-fn tamper(report: &Report) -> Vec<&Finding> {
-    report
-        .findings
-        .iter()
-        .filter(|f| f.kind.is_tamper_evidence())
-        .collect()
-}
-
 fn at(f: &Finding) -> (&Path, u64) {
     (f.location.file.as_path(), f.location.line)
-}
-
-/// Asserts exactly one tamper finding, of `kind`, at `file`:`line`.
-fn assert_one(report: &Report, kind: FindingKind, file: &Path, line: u64) {
-    let t = tamper(report);
-    assert_eq!(
-        t.len(),
-        1,
-        "want one {kind} at {}:{line}, got:\n{report}",
-        file.display()
-    );
-    assert_eq!(t[0].kind, kind, "{report}");
-    assert_eq!(at(t[0]), (file, line), "{report}");
 }
 
 // ---------------------------------------------------------------------------
@@ -250,7 +229,7 @@ fn check_flip_in(f: &Fixture, flip: Flip, dir: &Path) -> Result<(), String> {
                 .as_ref()
                 .is_some_and(|n| x.location.file == *n && x.location.line == 1)
     };
-    let t = tamper(&report);
+    let t = tamper_findings(&report);
     let ok = !report.is_clean()
         && t.first().is_some_and(|x| at(x) == (path.as_path(), l))
         && t.iter().all(|x| allowed(x));
@@ -438,7 +417,7 @@ fn rewritten_record_with_made_up_kid_is_found() {
     fs::write(dir.join(name), join_lines(&refs)).unwrap();
     let report = verify_dir(&dir);
     assert!(!report.is_clean(), "{report}");
-    assert_one(&report, FindingKind::Modified, &dir.join(name), 11);
+    assert_one_tamper_at(&report, FindingKind::Modified, &dir.join(name), 11);
 }
 
 /// Gap B: the first record of the earliest segment, its `event` name
@@ -477,7 +456,7 @@ fn rewritten_first_record_is_found() {
     let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
     fs::write(dir.join(name), join_lines(&refs)).unwrap();
     let report = verify_dir(&dir);
-    assert_one(&report, FindingKind::Modified, &dir.join(name), 1);
+    assert_one_tamper_at(&report, FindingKind::Modified, &dir.join(name), 1);
 }
 
 /// Gap C: the `stream` of a file's first record flipped (`app` becomes
@@ -699,7 +678,7 @@ fn edited(i: usize, edit: impl FnOnce(&mut Vec<Vec<u8>>)) -> (tempfile::TempDir,
 fn a_record_overwritten_with_nul_bytes_is_malformed_at_its_line() {
     let (_tmp, dir, path) = edited(1, |l| l[20] = vec![0u8; l[20].len()]);
     let report = verify_dir(&dir);
-    assert_one(&report, FindingKind::Malformed, &path, 21);
+    assert_one_tamper_at(&report, FindingKind::Malformed, &path, 21);
     let s = &report.streams[0];
     assert_eq!(s.records, fixture().records() as u64 - 1, "{report}");
     assert_eq!((s.verified, s.unverifiable), (s.records - 1, 1), "{report}");
@@ -711,7 +690,7 @@ fn a_record_overwritten_with_nul_bytes_is_malformed_at_its_line() {
 fn nul_bytes_inside_a_record_are_malformed_at_its_line() {
     let (_tmp, dir, path) = edited(1, |l| l[30][40..48].fill(0));
     let report = verify_dir(&dir);
-    assert_one(&report, FindingKind::Malformed, &path, 31);
+    assert_one_tamper_at(&report, FindingKind::Malformed, &path, 31);
     let s = &report.streams[0];
     assert_eq!(s.verified, s.records, "{report}");
 }
@@ -748,12 +727,12 @@ fn invalid_utf8_is_malformed_at_its_line() {
         l[40][1..len - SIG_SUFFIX_LEN].fill(0xff);
     });
     let report = verify_dir(&dir);
-    assert_one(&report, FindingKind::Malformed, &path, 41);
+    assert_one_tamper_at(&report, FindingKind::Malformed, &path, 41);
     assert_eq!(report.streams[0].unverifiable, 0, "{report}");
 
     let (_tmp, dir, path) = edited(0, |l| l[40] = b"\xff\xfe\xc3\x28 \xe2\x82".to_vec());
     let report = verify_dir(&dir);
-    assert_one(&report, FindingKind::Malformed, &path, 41);
+    assert_one_tamper_at(&report, FindingKind::Malformed, &path, 41);
     assert_eq!(report.streams[0].unverifiable, 1, "{report}");
 }
 
@@ -814,7 +793,7 @@ fn an_over_long_line_among_records_is_malformed_at_its_line() {
         .max_line_len(1 << 20)
         .verify_paths(&[&dir])
         .unwrap();
-    assert_one(&report, FindingKind::Malformed, &path, 11);
+    assert_one_tamper_at(&report, FindingKind::Malformed, &path, 11);
     let s = &report.streams[0];
     assert_eq!(s.verified, fixture().records() as u64, "{report}");
 }
@@ -868,7 +847,7 @@ fn garbage_after_a_gzip_member_is_unreadable() {
         (gz.as_path(), f.lines(0).len() as u64 + 1),
         "{report}"
     );
-    assert_eq!(tamper(&report).len(), 1, "{report}");
+    assert_eq!(tamper_findings(&report).len(), 1, "{report}");
     assert_eq!(report.streams[0].verified, f.records() as u64, "{report}");
 }
 
@@ -885,7 +864,7 @@ fn garbage_lines_after_records_are_malformed_at_their_lines() {
         let (_tmp, dir, path) = edited(file, |l| l.extend(garbage.iter().map(|g| g.to_vec())));
         let report = verify_dir(&dir);
         let n = fixture().lines(file).len() as u64;
-        let t = tamper(&report);
+        let t = tamper_findings(&report);
         assert_eq!(t.len(), 3, "{report}");
         for (x, line) in t.iter().zip(n + 1..) {
             assert_eq!(x.kind, FindingKind::Malformed, "{report}");
@@ -917,7 +896,7 @@ fn records_without_signatures_are_malformed() {
 
     let (_tmp, dir, path) = edited(1, |l| l[3] = unsigned[3].clone());
     let report = verify_dir(&dir);
-    assert_one(&report, FindingKind::Malformed, &path, 4);
+    assert_one_tamper_at(&report, FindingKind::Malformed, &path, 4);
 }
 
 /// A line of exactly the signature suffix's bytes (`,"sig":"…"}`), and
@@ -936,7 +915,7 @@ fn a_line_of_the_signature_suffix_length_is_malformed() {
     for extra in [suffix.to_vec(), longer] {
         let (_tmp, dir, path) = edited(1, |l| l.insert(6, extra.clone()));
         let report = verify_dir(&dir);
-        assert_one(&report, FindingKind::Malformed, &path, 7);
+        assert_one_tamper_at(&report, FindingKind::Malformed, &path, 7);
         assert_eq!(report.streams[0].verified, f.records() as u64, "{report}");
     }
 }

@@ -1,12 +1,16 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use evtrail::sink::{Batch, Sink, SinkError};
+use evtrail::verify::{Finding, FindingKind, Report};
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -42,6 +46,31 @@ pub fn memory_pipeline() -> (evtrail::MemorySink, evtrail::Layer, evtrail::Guard
         .build()
         .expect("build");
     (sink, layer, guard)
+}
+
+/// Runs `f` under a subscriber made of `builder`'s layer (plus a memory
+/// sink), flushes, and returns the raw lines written.
+pub fn lines_with(builder: evtrail::Builder, f: impl FnOnce()) -> Vec<String> {
+    let sink = evtrail::MemorySink::new();
+    let (layer, guard) = builder.add_sink(sink.clone()).build().expect("build");
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+    guard.flush(WAIT).expect("flush");
+    sink.lines()
+}
+
+/// The single line `f` writes through `builder`'s pipeline, raw and parsed.
+pub fn one_with(builder: evtrail::Builder, f: impl FnOnce()) -> (String, Value) {
+    let lines = lines_with(builder, f);
+    assert_eq!(lines.len(), 1, "expected exactly one line: {lines:#?}");
+    let v =
+        serde_json::from_str(&lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
+    (lines.into_iter().next().unwrap(), v)
+}
+
+/// The single line `f` writes through an unsigned pipeline (service
+/// `test`), raw and parsed.
+pub fn one(f: impl FnOnce()) -> (String, Value) {
+    one_with(evtrail::builder().unsigned().service("test"), f)
 }
 
 /// Threads that emit `info` events through a dispatcher until stopped,
@@ -98,6 +127,30 @@ impl Emitters {
     }
 }
 
+/// Runs `emit(thread, i)` for `i` in `0..per_thread` on each of `threads`
+/// scoped threads at once, all under dispatcher `d`, and returns when every
+/// thread has finished.
+pub fn emit_from_threads(
+    d: &tracing::Dispatch,
+    threads: u64,
+    per_thread: u64,
+    emit: impl Fn(u64, u64) + Sync,
+) {
+    let emit = &emit;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let d = d.clone();
+            s.spawn(move || {
+                tracing::dispatcher::with_default(&d, || {
+                    for i in 0..per_thread {
+                        emit(t, i);
+                    }
+                });
+            });
+        }
+    });
+}
+
 /// A dispatcher with only the evtrail layer.
 pub fn dispatch(layer: evtrail::Layer) -> tracing::Dispatch {
     tracing::Dispatch::new(tracing_subscriber::registry().with(layer))
@@ -121,6 +174,80 @@ pub fn user_records(records: &[Value]) -> Vec<&Value> {
         .iter()
         .filter(|r| r["target"] != "evtrail")
         .collect()
+}
+
+/// The lines of the text file at `path`, without their line ends.
+pub fn file_lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The files in `dir` whose name starts with `prefix`, sorted by name.
+pub fn files_starting_with(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Replaces the file at `path` by its gzip, `<path>.gz`, as a rolled file
+/// compressed by hand.
+pub fn gzip_file(path: &Path) {
+    let data = fs::read(path).unwrap();
+    let gz = PathBuf::from(format!("{}.gz", path.display()));
+    let mut enc =
+        flate2::write::GzEncoder::new(fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    enc.write_all(&data).unwrap();
+    enc.finish().unwrap();
+    fs::remove_file(path).unwrap();
+}
+
+/// Every line of `stream` under `dir`, read back in stream order.
+pub fn read_stream(dir: &Path, stream: &str) -> Vec<String> {
+    evtrail::read::LogReader::open(dir, stream)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The findings of `report` that are evidence of tampering.
+pub fn tamper_findings(report: &Report) -> Vec<&Finding> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.kind.is_tamper_evidence())
+        .collect()
+}
+
+/// Asserts exactly one tamper finding, of `kind`, wherever it is.
+pub fn assert_one_tamper(report: &Report, kind: FindingKind) {
+    let tamper = tamper_findings(report);
+    assert_eq!(tamper.len(), 1, "{report}");
+    assert_eq!(tamper[0].kind, kind, "{report}");
+}
+
+/// Asserts exactly one tamper finding, of `kind`, at `file`:`line`.
+pub fn assert_one_tamper_at(report: &Report, kind: FindingKind, file: &Path, line: u64) {
+    let tamper = tamper_findings(report);
+    assert_eq!(
+        tamper.len(),
+        1,
+        "want one {kind} at {}:{line}, got:\n{report}",
+        file.display()
+    );
+    let f = tamper[0];
+    assert_eq!(f.kind, kind, "{report}");
+    assert_eq!(
+        (f.location.file.as_path(), f.location.line),
+        (file, line),
+        "{report}"
+    );
 }
 
 /// Calls `flush` until it reports every sink caught up (a failing sink
@@ -159,6 +286,46 @@ impl Sink for FlakySink {
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
+    }
+}
+
+/// An error with a fixed message and an optional cause, to build a
+/// `source()` chain of any length for a field to capture.
+#[derive(Debug)]
+pub struct ChainedError {
+    message: String,
+    source: Option<Box<ChainedError>>,
+}
+
+impl ChainedError {
+    /// An error with `message` and no source.
+    pub fn new(message: impl Into<String>) -> ChainedError {
+        ChainedError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error with `message` whose source is `self`.
+    pub fn wrapped_in(self, message: impl Into<String>) -> ChainedError {
+        ChainedError {
+            message: message.into(),
+            source: Some(Box::new(self)),
+        }
+    }
+}
+
+impl std::fmt::Display for ChainedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ChainedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
