@@ -10,7 +10,7 @@
 //! `….log.gz` by way of `….log.gz.tmp`.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind};
@@ -168,11 +168,19 @@ pub(crate) fn collect_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>,
     Ok(out)
 }
 
-/// Whether the file at `path` is gzip, by its magic bytes (whatever its
-/// name says).
-pub(crate) fn is_gzip_file(path: &Path) -> io::Result<bool> {
+/// Opens a log file to read it, and says whether it is gzip (by its magic
+/// bytes, whatever its name says). A rolled file compressed since it was
+/// listed (`X.log` gone, `X.log.gz` there) is opened as its `.gz`.
+pub(crate) fn open_file(path: &Path) -> io::Result<(File, bool)> {
+    let mut f = match File::open(path) {
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound && path.extension() == Some("log".as_ref()) =>
+        {
+            File::open(gzip_path(path)).map_err(|_| e)?
+        }
+        other => other?,
+    };
     let mut magic = [0u8; 2];
-    let mut f = File::open(path)?;
     let mut got = 0;
     while got < magic.len() {
         match f.read(&mut magic[got..])? {
@@ -180,13 +188,14 @@ pub(crate) fn is_gzip_file(path: &Path) -> io::Result<bool> {
             n => got += n,
         }
     }
-    Ok(got == 2 && magic == [0x1f, 0x8b])
+    f.seek(io::SeekFrom::Start(0))?;
+    Ok((f, got == 2 && magic == [0x1f, 0x8b]))
 }
 
-/// Opens a file, decompressing gzip (detected by its magic bytes).
+/// Opens a file, decompressing gzip (detected by its magic bytes); see
+/// [`open_file`].
 pub(crate) fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
-    let gzip = is_gzip_file(path)?;
-    let f = File::open(path)?;
+    let (f, gzip) = open_file(path)?;
     if gzip {
         Ok(Box::new(BufReader::with_capacity(
             256 * 1024,

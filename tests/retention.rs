@@ -12,7 +12,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{WAIT, dispatch, rolled_name};
+use common::{WAIT, dispatch};
+use evtrail::read::rolled_file_name;
 use evtrail::verify::{Report, Verifier};
 use evtrail::{FileOptions, Key, Keyring, Overflow, Period, Retention, Rotation, Route};
 use serde_json::Value;
@@ -271,9 +272,9 @@ fn max_age_while_running_follows_the_injected_clock() {
     assert_eq!(
         names,
         [
-            rolled_name("app", start + 3 * HOUR + 60, 3),
-            rolled_name("app", start + 4 * HOUR + 60, 4),
-            rolled_name("app", start + 5 * HOUR + 60, 5),
+            rolled_file_name("app", start + 3 * HOUR + 60, 3),
+            rolled_file_name("app", start + 4 * HOUR + 60, 4),
+            rolled_file_name("app", start + 5 * HOUR + 60, 5),
         ]
     );
     drop(guard);

@@ -15,7 +15,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::UNIX_EPOCH;
 
-use common::{WAIT, dispatch, emit_from_threads, rolled_name};
+use common::{WAIT, dispatch, emit_from_threads};
+use evtrail::read::rolled_file_name;
 use evtrail::verify::Verifier;
 use evtrail::{FileOptions, Key, Keyring, Overflow, Period, Rotation};
 use serde::Deserialize;
@@ -369,8 +370,8 @@ fn check_exact_boundaries(period: Period, len: u64, signed: bool) {
     assert_eq!(
         names(&files),
         [
-            rolled_name("app", b[1] / SEC, 1).as_str(),
-            &rolled_name("app", b[2] / SEC, 2),
+            rolled_file_name("app", b[1] / SEC, 1).as_str(),
+            &rolled_file_name("app", b[2] / SEC, 2),
             "app.log"
         ]
     );
@@ -448,7 +449,10 @@ fn an_idle_period_leaves_no_empty_file_and_the_next_event_rolls_once() {
     );
     assert_eq!(
         names(&files),
-        [rolled_name("app", b[3] / SEC + 7, 1).as_str(), "app.log"]
+        [
+            rolled_file_name("app", b[3] / SEC + 7, 1).as_str(),
+            "app.log"
+        ]
     );
     assert_eq!(files[0].recs.len(), 1);
     assert_eq!(files[1].recs.len(), 2);
@@ -584,7 +588,7 @@ fn daylight_saving_end(signed: bool) {
     // Each file was rolled by the first event of the next hour, and is
     // named after it, in UTC.
     let expected: Vec<String> = (1..HOURS as usize)
-        .map(|k| rolled_name("app", hours[k] + 5 * 60, k as u64))
+        .map(|k| rolled_file_name("app", hours[k] + 5 * 60, k as u64))
         .chain(["app.log".to_owned()])
         .collect();
     assert_eq!(names(&files), expected);

@@ -417,17 +417,10 @@ fn rolled_files(dir: &Path, stream: &str, above: u64) -> Vec<(u64, PathBuf)> {
     files.into_iter().map(|(c, _, p)| (c, p)).collect()
 }
 
-/// Every whole line of a rolled file, plain or gzip, numbered from 1. A
-/// plain file compressed since it was listed is read from its `.gz`.
+/// Every whole line of a rolled file, plain or gzip, numbered from 1.
 fn read_whole(path: &Path) -> io::Result<Vec<(u64, Vec<u8>)>> {
     let mut all = Vec::new();
-    let reader = match super::reader::open(path, None) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            super::reader::open(&crate::logdir::gzip_path(path), None)?
-        }
-        other => other?,
-    };
-    reader.take(u64::MAX).read_to_end(&mut all)?;
+    super::reader::open(path, None)?.read_to_end(&mut all)?;
     let complete = all.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     if complete == 0 {
         return Ok(Vec::new());

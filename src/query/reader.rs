@@ -62,11 +62,8 @@ impl Read for Counted {
 /// Opens a log file, decompressing it when it is gzip (by its magic
 /// bytes, whatever its name), counting the bytes read for `progress`.
 pub(crate) fn open(path: &Path, progress: Option<Arc<Progress>>) -> io::Result<Box<dyn Read>> {
-    let gzip = crate::logdir::is_gzip_file(path)?;
-    let counted = Counted {
-        file: File::open(path)?,
-        progress,
-    };
+    let (file, gzip) = crate::logdir::open_file(path)?;
+    let counted = Counted { file, progress };
     Ok(if gzip {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
             256 * 1024,

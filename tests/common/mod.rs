@@ -20,21 +20,6 @@ pub const WAIT: Duration = Duration::from_secs(30);
 /// 43 base64url characters of the signature, `"}`.
 pub const SIG_SUFFIX_LEN: usize = 8 + 43 + 2;
 
-/// The name a file of `stream` rolled at `secs` gets, with its counter:
-/// `<stream>.<YYYY-MM-DDThh-mm-ssZ>.<counter>.log`.
-pub fn rolled_name(stream: &str, secs: u64, counter: u64) -> String {
-    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
-    format!(
-        "{stream}.{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z.{counter:04}.log",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    )
-}
-
 /// An unsigned pipeline (service `test`) whose only sink is the returned
 /// `MemorySink`, for tests that read back what was written.
 pub fn memory_pipeline() -> (evtrail::MemorySink, evtrail::Layer, evtrail::Guard) {
