@@ -12,10 +12,9 @@ use super::cache::{
 };
 use super::json::{write_escaped, write_escaped_from, write_f64, write_str};
 use super::resolve::{
-    FLAGGED_FIELDS, FLAGGED_SOURCES, Origin, P_CLASS, P_EVENT, P_LAST_HEAD, PROMOTED, Resolved,
-    default_class,
+    FLAGGED_FIELDS, FLAGGED_SOURCES, Origin, P_CLASS, P_EVENT, P_LAST_HEAD, Resolved, default_class,
 };
-use crate::record::{Field, FieldSet, Meta, Record, SpanData, Val, split_marker};
+use crate::record::{Field, FieldSet, Meta, PROMOTED, Record, SpanData, Val, split_marker};
 use crate::redact::{MASK, Prescan, Redactor};
 use crate::time::{ts_micros, ts_second};
 

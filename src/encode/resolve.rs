@@ -6,24 +6,8 @@
 use tracing::Level;
 
 use super::cache::{Layout, NameInfo, SITE_CACHE_SETS, SPAN_CACHE_SETS};
-use crate::record::{Field, FieldSet, Record, Val};
+use crate::record::{Field, FieldSet, PROMOTED, Record, Val};
 
-/// Names lifted to the top level, in output order, and the field names that
-/// feed each.
-pub(super) const PROMOTED: [&str; 12] = [
-    "class",
-    "event",
-    "code",
-    "status",
-    "tenant",
-    "user",
-    "ip",
-    "op",
-    "trace_id",
-    "span_id",
-    "request_id",
-    "session_id",
-];
 pub(super) const P_CLASS: usize = 0;
 pub(super) const P_EVENT: usize = 1;
 /// Slots up to and including this one are written before `msg`.

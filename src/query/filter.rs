@@ -15,45 +15,20 @@ use tracing::Level;
 
 use super::pattern::Glob;
 use crate::error::Error;
+use crate::record::PROMOTED;
 
-/// The record's own top-level keys (see [`format`](crate::format)); any
-/// other name in a path is looked up under `fields` too.
-const TOP_LEVEL: &[&str] = &[
-    "v",
-    "stream",
-    "seq",
-    "ts",
-    "level",
-    "class",
-    "event",
-    "code",
-    "status",
-    "msg",
-    "target",
-    "module",
-    "file",
-    "line",
-    "thread",
-    "service",
-    "env",
-    "region",
-    "host",
-    "node",
-    "pid",
-    "version",
-    "tenant",
-    "user",
-    "ip",
-    "op",
-    "trace_id",
-    "span_id",
-    "request_id",
-    "session_id",
-    "spans",
-    "fields",
-    "kid",
-    "sig",
+/// The record's own top-level keys besides the promoted ones (see
+/// [`format`](crate::format)); any other name in a path is looked up under
+/// `fields` too.
+const OWN_KEYS: &[&str] = &[
+    "v", "stream", "seq", "ts", "level", "msg", "target", "module", "file", "line", "thread",
+    "service", "env", "region", "host", "node", "pid", "version", "spans", "fields", "kid", "sig",
 ];
+
+/// Whether `name` is one of a record's top-level keys.
+fn is_top_level(name: &str) -> bool {
+    OWN_KEYS.contains(&name) || PROMOTED.contains(&name)
+}
 
 /// Selects records: every condition must hold.
 ///
@@ -245,7 +220,7 @@ impl FieldPath {
                         .is_some_and(|fields| walk(fields, &self.0[2..], f))
                 });
         }
-        if record.get(top).is_some() || TOP_LEVEL.contains(&top) {
+        if record.get(top).is_some() || is_top_level(top) {
             return walk(record, &self.0, f);
         }
         record
@@ -365,7 +340,7 @@ impl Test {
     /// Literal byte strings one of which every line that passes the test
     /// holds, or `None` when the test has no such literals.
     fn needles(&self, path: &FieldPath) -> Option<Vec<String>> {
-        let direct = path.0.len() == 1 && TOP_LEVEL.contains(&path.first());
+        let direct = path.0.len() == 1 && is_top_level(path.first());
         match self {
             Test::Cmp(Op::Eq, operand) if direct => {
                 let text = &operand.text;

@@ -16,6 +16,23 @@ use bounded::Bounded;
 pub(crate) use bounded::split_marker;
 pub(crate) use capture::Capture;
 
+/// The well-known field names lifted to a record's top level, in the order
+/// they are written (`format.md`'s promotion).
+pub(crate) const PROMOTED: [&str; 12] = [
+    "class",
+    "event",
+    "code",
+    "status",
+    "tenant",
+    "user",
+    "ip",
+    "op",
+    "trace_id",
+    "span_id",
+    "request_id",
+    "session_id",
+];
+
 /// A set of captured fields, with all string data in one buffer so a
 /// record costs two allocations however many fields it has.
 #[derive(Clone, Debug, Default)]

@@ -34,7 +34,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::key::Keyring;
@@ -145,28 +145,16 @@ impl Verifier {
         for path in files {
             match FileInfo::probe(&path, self.max_line) {
                 Ok(Some(info)) => by_stream.entry(info.stream.clone()).or_default().push(info),
-                Ok(None) => report.findings.push(Finding {
-                    kind: FindingKind::Malformed,
-                    stream: None,
-                    location: Location {
-                        file: path,
-                        line: 0,
-                        offset: 0,
-                    },
-                    seq: None,
-                    detail: "the file holds no signed record".into(),
-                }),
-                Err(e) => report.findings.push(Finding {
-                    kind: FindingKind::Unreadable,
-                    stream: None,
-                    location: Location {
-                        file: path,
-                        line: 0,
-                        offset: 0,
-                    },
-                    seq: None,
-                    detail: format!("cannot read the file: {e}"),
-                }),
+                Ok(None) => report.findings.push(file_finding(
+                    FindingKind::Malformed,
+                    path,
+                    "the file holds no signed record".into(),
+                )),
+                Err(e) => report.findings.push(file_finding(
+                    FindingKind::Unreadable,
+                    path,
+                    format!("cannot read the file: {e}"),
+                )),
             }
         }
         let mut done = 0u64;
@@ -226,5 +214,20 @@ impl Verifier {
             report.findings.extend(check.findings);
         }
         Ok(report)
+    }
+}
+
+/// A finding about a whole file, before any of its records was read.
+fn file_finding(kind: FindingKind, file: PathBuf, detail: String) -> Finding {
+    Finding {
+        kind,
+        stream: None,
+        location: Location {
+            file,
+            line: 0,
+            offset: 0,
+        },
+        seq: None,
+        detail,
     }
 }

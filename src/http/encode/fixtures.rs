@@ -34,6 +34,15 @@ pub(super) fn line(seq: u64, service: &str, level: &str) -> String {
     )
 }
 
+/// `lines` as records of stream `app`, numbered from 1.
+pub(super) fn records(lines: &[String]) -> Vec<Outgoing<'_>> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Outgoing::new("app", i as u64 + 1, l.as_bytes()))
+        .collect()
+}
+
 pub(super) fn encode(e: &impl Encode, records: &[Outgoing<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     e.encode(records, &mut out).expect("encodes");

@@ -84,7 +84,7 @@ impl Encode for Loki {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::encode::fixtures::{encode, full_line, json_of, line};
+    use crate::http::encode::fixtures::{encode, full_line, json_of, line, records};
 
     #[test]
     fn loki_groups_records_by_labels_keeping_their_order() {
@@ -94,11 +94,7 @@ mod tests {
             line(3, "shop", "INFO"),
             line(4, "cart", "INFO"),
         ];
-        let records: Vec<_> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| Outgoing::new("app", i as u64 + 1, l.as_bytes()))
-            .collect();
+        let records = records(&lines);
         let body = encode(&Loki, &records);
         let entry = |i: usize| json!([format!("179534160{}000001000", i + 1), lines[i]]);
         let expected = json!({"streams": [

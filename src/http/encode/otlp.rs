@@ -305,7 +305,7 @@ fn hex_id(value: &Value, digits: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::encode::fixtures::{SIG, encode, full_line, json_of, line};
+    use crate::http::encode::fixtures::{SIG, encode, full_line, json_of, line, records};
 
     #[test]
     fn otlp_request_has_the_documented_shape() {
@@ -373,11 +373,7 @@ mod tests {
             line(3, "cart", "ERROR"),
             line(4, "shop", "TRACE"),
         ];
-        let records: Vec<_> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| Outgoing::new("app", i as u64 + 1, l.as_bytes()))
-            .collect();
+        let records = records(&lines);
         let body = json_of(&encode(&Otlp::new(), &records));
         let runs: Vec<(String, Vec<u64>)> = body["resourceLogs"]
             .as_array()
