@@ -9,10 +9,12 @@ use std::sync::Arc;
 use tracing_core::Metadata;
 
 use super::json::write_str;
-use super::resolve::{FLAGGED_FIELDS, promoted_slot};
-use crate::record::{FieldSet, SpanData};
+use crate::record::{FieldSet, SpanData, promoted_slot};
 use crate::redact::Redactor;
 
+/// Fields of each source (the event, or a span) that a [`Layout`] and
+/// [`Resolved`](super::Resolved) keep flags for.
+pub(super) const FLAGGED_FIELDS: usize = 64;
 /// Slots in the [`ThreadCache`].
 pub(super) const THREAD_CACHE_SLOTS: usize = 8;
 

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use tracing::Level;
 
 use super::cache::{
-    Layout, NameCache, SITE_CACHE_SETS, SPAN_CACHE_SETS, SiteCache, SpanCache, ThreadCache,
-    write_site,
+    FLAGGED_FIELDS, Layout, NameCache, SITE_CACHE_SETS, SPAN_CACHE_SETS, SiteCache, SpanCache,
+    ThreadCache, write_site,
 };
 use super::json::{write_escaped, write_escaped_from, write_f64, write_str};
 use super::resolve::{
-    FLAGGED_FIELDS, FLAGGED_SOURCES, Origin, P_CLASS, P_EVENT, P_LAST_HEAD, Resolved, default_class,
+    FLAGGED_SOURCES, Origin, P_CLASS, P_EVENT, P_LAST_HEAD, Resolved, default_class,
 };
 use crate::record::{Field, FieldSet, Meta, PROMOTED, Record, SpanData, Val, split_marker};
 use crate::redact::{MASK, Prescan, Redactor};

@@ -5,31 +5,13 @@
 
 use tracing::Level;
 
-use super::cache::{Layout, NameInfo, SITE_CACHE_SETS, SPAN_CACHE_SETS};
+use super::cache::{FLAGGED_FIELDS, Layout, NameInfo, SITE_CACHE_SETS, SPAN_CACHE_SETS};
 use crate::record::{Field, FieldSet, PROMOTED, Record, Val};
 
 pub(super) const P_CLASS: usize = 0;
 pub(super) const P_EVENT: usize = 1;
 /// Slots up to and including this one are written before `msg`.
 pub(super) const P_LAST_HEAD: usize = 3;
-
-pub(super) fn promoted_slot(name: &str) -> Option<usize> {
-    Some(match name {
-        "class" => 0,
-        "event" => 1,
-        "code" => 2,
-        "status" => 3,
-        "tenant" | "tenant_id" => 4,
-        "user" | "user_id" => 5,
-        "ip" => 6,
-        "op" | "operation_key" => 7,
-        "trace_id" => 8,
-        "span_id" => 9,
-        "request_id" => 10,
-        "session_id" => 11,
-        _ => return None,
-    })
-}
 
 /// Where a promoted value was found: 0 is the event, `k + 1` is span `k`
 /// (innermost first), with the field's index.
@@ -38,8 +20,6 @@ pub(super) type Origin = (usize, usize);
 /// Sources (the event, then its spans innermost first) whose fields
 /// [`Resolved`] keeps flags for.
 pub(super) const FLAGGED_SOURCES: usize = 8;
-/// Fields of each source that [`Resolved`] keeps flags for.
-pub(super) const FLAGGED_FIELDS: usize = 64;
 
 /// A record's promoted fields, resolved once and used for routing and for
 /// encoding into every stream it goes to.

@@ -6,15 +6,14 @@
 //! application's threads, for every event that passes the filter, so it
 //! stays as cheap as a few atomics and a channel send.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{self, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
-use super::stats::Counters;
+use super::stats::{Counters, Drops};
 use crate::directives::RuntimeFilter;
 use crate::encode::default_class;
 use crate::error::Error;
@@ -49,63 +48,6 @@ pub(crate) enum Msg {
     Rotate(Sender<()>),
     /// Announce a new key in every stream, then sign with it.
     RotateKey(Box<Key>, Sender<()>),
-}
-
-/// Records lost at the hand-off, per class, since the worker last wrote a
-/// notice about them.
-#[derive(Debug, Default)]
-pub(crate) struct Drops {
-    pub(super) dirty: AtomicBool,
-    pub(super) total: AtomicU64,
-    windows: Mutex<BTreeMap<String, DropWindow>>,
-}
-
-#[derive(Debug, Default, Clone)]
-pub(super) struct DropWindow {
-    pub(super) pending: u64,
-    pub(super) first: u64,
-    pub(super) last: u64,
-    total: u64,
-}
-
-impl Drops {
-    fn record(&self, class: &str, ts: u64) {
-        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let win = match w.get_mut(class) {
-            Some(win) => win,
-            None => w.entry(class.to_owned()).or_default(),
-        };
-        if win.pending == 0 {
-            win.first = ts;
-        }
-        win.pending += 1;
-        win.total += 1;
-        win.last = win.last.max(ts);
-        self.total.fetch_add(1, Ordering::Relaxed);
-        self.dirty.store(true, Ordering::Release);
-    }
-
-    /// Takes the windows with unreported drops.
-    pub(super) fn take(&self) -> Vec<(String, DropWindow)> {
-        if !self.dirty.swap(false, Ordering::AcqRel) {
-            return Vec::new();
-        }
-        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = Vec::new();
-        for (class, win) in w.iter_mut() {
-            if win.pending > 0 {
-                out.push((class.clone(), win.clone()));
-                win.pending = 0;
-                win.last = 0;
-            }
-        }
-        out
-    }
-
-    pub(super) fn by_class(&self) -> Vec<(String, u64)> {
-        let w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        w.iter().map(|(c, win)| (c.clone(), win.total)).collect()
-    }
 }
 
 /// What the layer, the handle and the panic hook share.
@@ -355,29 +297,4 @@ fn class_of(rec: &Record) -> &str {
         .find_str("class")
         .or_else(|| rec.spans.iter().find_map(|s| s.fields.find_str("class")))
         .unwrap_or_else(|| default_class(rec.level))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drop_windows_count_exactly_and_reset_when_taken() {
-        let d = Drops::default();
-        d.record("info", 10);
-        d.record("info", 30);
-        d.record("error", 20);
-        let taken = d.take();
-        assert_eq!(taken.len(), 2);
-        let info = &taken.iter().find(|(c, _)| c == "info").unwrap().1;
-        assert_eq!((info.pending, info.first, info.last), (2, 10, 30));
-        assert!(d.take().is_empty());
-        d.record("info", 40);
-        assert_eq!(d.take()[0].1.pending, 1);
-        assert_eq!(
-            d.by_class(),
-            [("error".to_owned(), 1), ("info".to_owned(), 3)]
-        );
-        assert_eq!(d.total.load(Ordering::Relaxed), 4);
-    }
 }

@@ -10,8 +10,8 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use tracing::Level;
 use tracing::level_filters::LevelFilter;
 
-use super::delivery::panic_message;
 use super::handoff::{Msg, Shared};
+use super::sink_slot::panic_message;
 use super::stats::Stats;
 use crate::directives::Directives;
 use crate::error::{Error, ErrorKind};

@@ -22,6 +22,7 @@
 mod delivery;
 mod handoff;
 mod lifecycle;
+mod sink_slot;
 mod stats;
 mod worker;
 
@@ -38,12 +39,13 @@ use crate::rotation::{Clock, Rotation};
 use crate::route::Router;
 use crate::sign::{Chain, Resume, State};
 use crate::sink::{Batch, Inbox, SharedOptions, Sink, SinkContext, error_chain};
-use delivery::SinkSlot;
 pub use handoff::Overflow;
+use handoff::Room;
 pub(crate) use handoff::Shared;
-use handoff::{Drops, Room};
 pub(crate) use lifecycle::panic_record;
 pub use lifecycle::{Guard, Handle};
+use sink_slot::SinkSlot;
+use stats::Drops;
 use stats::{Counters, SinkCounters};
 pub use stats::{SinkStats, Stats};
 use worker::{SignPolicy, StreamSlot, Worker};

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use tracing::Level;
 
-use super::delivery::{RETRY_MAX, SinkSlot, guarded};
-use super::handoff::{Drops, Msg, Room, sweep};
+use super::handoff::{Msg, Room, sweep};
+use super::sink_slot::{RETRY_MAX, SinkSlot, guarded};
 use super::stats::Counters;
+use super::stats::Drops;
 use crate::encode::{Encoder, Resolved};
 use crate::error::{Error, ErrorKind};
 use crate::key::Key;

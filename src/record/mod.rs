@@ -33,6 +33,26 @@ pub(crate) const PROMOTED: [&str; 12] = [
     "session_id",
 ];
 
+/// The [`PROMOTED`] slot a field of this name is promoted to (`user_id`
+/// feeds `user`), if any.
+pub(crate) fn promoted_slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "class" => 0,
+        "event" => 1,
+        "code" => 2,
+        "status" => 3,
+        "tenant" | "tenant_id" => 4,
+        "user" | "user_id" => 5,
+        "ip" => 6,
+        "op" | "operation_key" => 7,
+        "trace_id" => 8,
+        "span_id" => 9,
+        "request_id" => 10,
+        "session_id" => 11,
+        _ => return None,
+    })
+}
+
 /// A set of captured fields, with all string data in one buffer so a
 /// record costs two allocations however many fields it has.
 #[derive(Clone, Debug, Default)]
