@@ -8,14 +8,15 @@ use tracing::level_filters::LevelFilter;
 
 use crate::directives::Directives;
 use crate::encode::{Encoder, StaticContext};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::key::Key;
 use crate::layer::Layer;
+use crate::marker::Resume;
 use crate::pipeline::{self, Guard, Handle, Overflow, Settings, Signing, panic_record};
 use crate::redact::Redactor;
 use crate::rotation::{Clock, Rotation};
 use crate::route::{DEFAULT_STREAM, Route, Router};
-use crate::sign::{self, DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Resume, State};
+use crate::sign::{self, DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, State};
 use crate::sink::{FileOptions, FileSink, Sink};
 use crate::thread::on_evtrail_thread;
 
@@ -73,7 +74,7 @@ enum FilterSetting {
 /// | sinks | none: add at least one with [`log_dir`](Self::log_dir) or [`add_sink`](Self::add_sink) |
 /// | [`key`](Self::key) | none: set one, or ask for [`unsigned`](Self::unsigned) output |
 /// | [`seal_every`](Self::seal_every) | [`DEFAULT_SEAL_RECORDS`] records or [`DEFAULT_SEAL_INTERVAL`] |
-/// | [`rotation`](Self::rotation) | at [`DEFAULT_MAX_FILE_BYTES`](crate::DEFAULT_MAX_FILE_BYTES), never by time |
+/// | [`rotation`](Self::rotation) | at [`DEFAULT_MAX_FILE_BYTES`](crate::rotation::DEFAULT_MAX_FILE_BYTES), never by time |
 /// | [`clock`](Self::clock) | the system clock |
 ///
 /// # Examples
@@ -188,7 +189,7 @@ impl Builder {
     }
 
     /// When each stream's segment (its file) ends and a new one begins.
-    /// Default: at [`DEFAULT_MAX_FILE_BYTES`](crate::DEFAULT_MAX_FILE_BYTES),
+    /// Default: at [`DEFAULT_MAX_FILE_BYTES`](crate::rotation::DEFAULT_MAX_FILE_BYTES),
     /// never by time.
     pub fn rotation(mut self, rotation: Rotation) -> Builder {
         self.rotation = rotation;
@@ -457,10 +458,10 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for an invalid
+    /// [`ErrorKind::Config`](crate::error::ErrorKind::Config) for an invalid
     /// setting (zero capacity, an empty service name, a bad filter, stream
     /// name or redaction pattern, no sink), and
-    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the log directory
+    /// [`ErrorKind::Io`](crate::error::ErrorKind::Io) when the log directory
     /// cannot be created or written or the worker cannot start.
     pub fn build(self) -> Result<(Layer, Guard), Error> {
         let mut ctx = self.ctx;
@@ -507,7 +508,7 @@ impl Builder {
             )
             .map_err(|e| {
                 Error::with_source(
-                    crate::ErrorKind::Config,
+                    ErrorKind::Config,
                     format!("invalid redaction pattern `{}`", e.pattern),
                     e.source,
                 )

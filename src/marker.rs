@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use tracing::Level;
 
-use crate::mac::Sig;
+use crate::mac::{GENESIS, Sig};
 use crate::record::Record;
-use crate::sign::{PrevEnd, Resume};
 
 /// The first record of every segment.
 pub(crate) const SEGMENT_START: &str = "evtrail.segment_start";
@@ -23,6 +22,52 @@ pub(crate) const SEAL: &str = "evtrail.seal";
 pub(crate) const KEY_ROTATED: &str = "evtrail.key_rotated";
 /// Every marker's event name.
 pub(crate) const ALL: [&str; 4] = [SEGMENT_START, SEGMENT_END, SEAL, KEY_ROTATED];
+
+/// How the previous segment of a stream ended, as a new segment declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PrevEnd {
+    None,
+    Clean,
+    Crash,
+    Missing,
+}
+
+impl PrevEnd {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            PrevEnd::None => "none",
+            PrevEnd::Clean => "clean",
+            PrevEnd::Crash => "crash",
+            PrevEnd::Missing => "missing",
+        }
+    }
+}
+
+/// Where a stream's chain goes on from when the writer starts: what its
+/// next segment's first record declares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Resume {
+    pub(crate) prev_segment: u64,
+    pub(crate) prev_seq: u64,
+    pub(crate) prev_sig: Sig,
+    pub(crate) prev_end: PrevEnd,
+    pub(crate) torn_bytes: u64,
+    /// The number the new segment gets.
+    pub(crate) segment: u64,
+}
+
+impl Resume {
+    pub(crate) fn fresh() -> Resume {
+        Resume {
+            prev_segment: 0,
+            prev_seq: 0,
+            prev_sig: GENESIS,
+            prev_end: PrevEnd::None,
+            torn_bytes: 0,
+            segment: 1,
+        }
+    }
+}
 
 /// The chain records evtrail writes into a stream.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,9 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::key::Key;
 use crate::mac::{SIG_LEN, Sig, StreamMac, is_sig_char};
+use crate::marker::Resume;
 
-pub(crate) use resume::{PrevEnd, Resume, resume};
+pub(crate) use resume::resume;
 pub(crate) use state::{State, StreamState};
 
 /// Default number of records after which a seal is written.

@@ -15,53 +15,8 @@ use serde_json::Value;
 use super::split_signed;
 use super::state::State;
 use crate::error::{Error, ErrorKind};
-use crate::mac::{GENESIS, SIG_LEN, Sig};
-use crate::marker::{self, MarkerKind};
-
-/// How the previous segment of a stream ended, as a new segment declares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PrevEnd {
-    None,
-    Clean,
-    Crash,
-    Missing,
-}
-
-impl PrevEnd {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            PrevEnd::None => "none",
-            PrevEnd::Clean => "clean",
-            PrevEnd::Crash => "crash",
-            PrevEnd::Missing => "missing",
-        }
-    }
-}
-
-/// Where a stream's chain goes on from when the writer starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Resume {
-    pub(crate) prev_segment: u64,
-    pub(crate) prev_seq: u64,
-    pub(crate) prev_sig: Sig,
-    pub(crate) prev_end: PrevEnd,
-    pub(crate) torn_bytes: u64,
-    /// The number the new segment gets.
-    pub(crate) segment: u64,
-}
-
-impl Resume {
-    pub(crate) fn fresh() -> Resume {
-        Resume {
-            prev_segment: 0,
-            prev_seq: 0,
-            prev_sig: GENESIS,
-            prev_end: PrevEnd::None,
-            torn_bytes: 0,
-            segment: 1,
-        }
-    }
-}
+use crate::mac::{SIG_LEN, Sig};
+use crate::marker::{self, MarkerKind, PrevEnd, Resume};
 
 /// What the newest file of a stream says about how it ended.
 #[derive(Debug, PartialEq)]
