@@ -547,6 +547,22 @@ fn exit_codes_say_found_nothing_or_error() {
 }
 
 #[test]
+fn a_field_no_record_has_is_named_when_nothing_is_found() {
+    let shop = Shop::new();
+    let run = shop.query(&["--all-time", "--where", "fields.amout>100"]);
+    assert_eq!((run.code, run.stdout.as_str()), (Some(1), ""), "{run}");
+    assert!(
+        run.stderr
+            .contains("no record in the range has a field `fields.amout`"),
+        "{run}"
+    );
+    // A field records do have is not named, even when nothing matches.
+    let run = shop.query(&["--all-time", "--where", "fields.amount>1000000000"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(!run.stderr.contains("has a field"), "{run}");
+}
+
+#[test]
 fn a_missing_directory_is_an_error_that_names_it() {
     let root = tempfile::tempdir().unwrap();
     let missing = root.path().join("no-such-logs");

@@ -398,6 +398,18 @@ impl Filter {
         self.conds.is_empty()
     }
 
+    /// The field paths the filter's conditions name, each once.
+    pub fn fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.conds {
+            let path = c.path.to_string();
+            if !out.contains(&path) {
+                out.push(path);
+            }
+        }
+        out
+    }
+
     /// Adds a condition written as `--where` takes it: `PATH OP VALUE`
     /// with `OP` one of `=`, `!=`, `>`, `>=`, `<`, `<=` and `~` (a regular
     /// expression the value's text must match somewhere), or `PATH exists`
@@ -710,6 +722,20 @@ mod tests {
                 .add_any_of("event", Vec::<String>::new())
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_filter_names_the_fields_it_tests() {
+        let f = Filter::new()
+            .add_any_of("event", ["x"])
+            .unwrap()
+            .add_where("fields.amount>1")
+            .unwrap()
+            .add_where("event!=y")
+            .unwrap()
+            .min_level(Level::WARN);
+        assert_eq!(f.fields(), ["event", "fields.amount", "level"]);
+        assert!(Filter::new().fields().is_empty());
     }
 
     #[test]

@@ -183,6 +183,11 @@ impl Query {
         self.range
     }
 
+    /// The filter.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
     /// Whether signatures are checked.
     pub fn checks_signatures(&self) -> bool {
         self.keys.is_some()

@@ -1,3 +1,7 @@
+//! Writing each stream to its active file in a log directory, rolling it
+//! at segment starts, and handing rolled files to compression and
+//! retention.
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -185,6 +189,15 @@ struct Active {
 /// written, and the rest is retried by the worker. When another program
 /// renames or deletes an active file (as logrotate does), the sink notices
 /// before its next write and opens a new one.
+///
+/// Most applications get their file sink from
+/// [`Builder::log_dir`](crate::Builder::log_dir), which also keeps a signed
+/// chain going across restarts (the state file, and resuming from the
+/// newest file) and lets [`Handle::set_retention`](crate::Handle::set_retention)
+/// and [`Handle::set_compression`](crate::Handle::set_compression) change
+/// it while it runs. A `FileSink` given to
+/// [`Builder::add_sink`](crate::Builder::add_sink) writes the same files
+/// without those: use it for unsigned output, or a second copy.
 ///
 /// # Examples
 ///

@@ -4,8 +4,6 @@
 //! The decision ([`plan`]) is pure so that every limit can be tested exactly
 //! without a file system; [`enforce`] only lists, measures and deletes.
 
-// Not wired into the file sink or re-exported yet; drop this line when it is.
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use clap::Args;
-use evtrail::query::{Query, Signature};
+use evtrail::query::{Filter, Query, Signature};
 
 use crate::common::{
     CLEAN, Chain, Context, FOUND_PROBLEM, KeyArgs, Progress, Result, is_broken_pipe, now,
@@ -162,7 +162,46 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
         }
         note(&text);
     }
+    if found == 0 {
+        absent_fields(&query, &args.paths, args.fields.as_deref());
+    }
     Ok(if found > 0 { CLEAN } else { FOUND_PROBLEM })
+}
+
+/// How many records of the range are looked at to tell a misspelt field.
+const FIELD_SAMPLE: usize = 1_000;
+
+/// After a search that found nothing: names the fields it asked about that
+/// no record of the range has (looking at up to [`FIELD_SAMPLE`] of them),
+/// which is most often a misspelt name rather than an answer.
+fn absent_fields(query: &Query, paths: &[PathBuf], columns: Option<&[String]>) {
+    let mut asked = query.filter().fields();
+    asked.extend(columns.unwrap_or_default().iter().cloned());
+    asked.retain(|f| {
+        !matches!(
+            f.as_str(),
+            "time" | "sig" | "valid_signature" | "file" | "line"
+        )
+    });
+    if asked.is_empty() {
+        return;
+    }
+    let sample = Query::new(Filter::new(), query.range()).limit(FIELD_SAMPLE);
+    let Ok(records) = sample.run(paths) else {
+        return;
+    };
+    let records: Vec<_> = records.filter_map(Result::ok).collect();
+    if records.is_empty() {
+        return;
+    }
+    for field in asked {
+        if records.iter().all(|m| m.field(&field).is_none()) {
+            note(&format!(
+                "no record in the range has a field `{field}` (fields are `fields.NAME`, \
+                 span fields `spans.SPAN.NAME`; promoted ones such as `user` and `op` stand alone)"
+            ));
+        }
+    }
 }
 
 /// A problem met on the way, on stderr; the search goes on.
