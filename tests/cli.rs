@@ -4,7 +4,6 @@
 mod common;
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,51 +18,17 @@ use serde_json::Value;
 const KEY_VAR: &str = "EVTRAIL_CLI_TEST_KEY";
 
 /// What a run of the binary did.
-struct Run {
-    args: Vec<String>,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl fmt::Display for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "\n$ evtrail {}\nexit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--------------",
-            self.args.join(" "),
-            self.code,
-            self.stdout,
-            self.stderr
-        )
-    }
-}
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_evtrail"));
-    cmd.env_remove(KEY_VAR);
-    cmd
-}
+type Run = common::CliRun;
 
 fn run_with<I, S>(args: I, setup: impl FnOnce(&mut Command)) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let mut cmd = bin();
-    cmd.args(&args);
-    setup(&mut cmd);
-    let out = cmd.output().expect("run the evtrail binary");
-    Run {
-        args: args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::evtrail_with(args, |cmd| {
+        cmd.env_remove(KEY_VAR);
+        setup(cmd)
+    })
 }
 
 fn run<I, S>(args: I) -> Run
@@ -813,7 +778,8 @@ fn a_closed_pipe_on_stdout_is_not_an_error() {
         fs::write(logs.join(format!("junk-{i:04}.log")), "not a record\n").unwrap();
     }
     for json in [false, true] {
-        let mut cmd = bin();
+        let mut cmd = common::evtrail_command();
+        cmd.env_remove(KEY_VAR);
         cmd.args([
             OsStr::new("verify"),
             logs.as_os_str(),

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{WAIT, dispatch};
+use common::{WAIT, dispatch, names_in, wait_until_compressed};
 use evtrail::verify::Verifier;
 use evtrail::{FileOptions, Key, Keyring, MemorySink, Overflow, Rotation};
 
@@ -44,15 +44,6 @@ fn parse_rolled(name: &str) -> Option<Rolled> {
     })
 }
 
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
-}
-
 /// The rolled files of `app`, by counter.
 fn rolled(dir: &Path) -> Vec<Rolled> {
     let mut r: Vec<Rolled> = names_in(dir)
@@ -82,27 +73,6 @@ fn read_log(path: &Path) -> Vec<u8> {
         gunzip(&raw).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     } else {
         raw
-    }
-}
-
-/// Polls until every rolled file of `app` is gzipped and no compression
-/// is half-done, or panics at the deadline.
-fn wait_until_compressed(dir: &Path) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let names = names_in(dir);
-        let plain: Vec<&String> = names
-            .iter()
-            .filter(|n| n.ends_with(".tmp") || parse_rolled(n).is_some_and(|r| !r.gzip))
-            .collect();
-        if plain.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still not compressed after {WAIT:?}: {plain:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -11,9 +11,11 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use common::{CliRun, ManualClock, WAIT, dispatch, evtrail, evtrail_command, nanos, rfc3339};
+use common::{
+    CliRun, ManualClock, WAIT, dispatch, evtrail, evtrail_command, is_plain_rolled, names_in,
+    nanos, rfc3339, wait_until_compressed,
+};
 use evtrail::query::{Filter, Query, TimeRange};
 use evtrail::{FileOptions, Key, Overflow, Rotation, Route};
 use serde_json::Value;
@@ -210,41 +212,6 @@ fn query_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CliRun {
     let mut all = vec!["query".as_ref(), dir.as_os_str()];
     all.extend(args.iter().map(std::ffi::OsStr::new));
     evtrail(all, env)
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
-}
-
-/// Whether `name` is a rolled file left plain (`app.<time>.<n>.log`).
-fn is_plain_rolled(name: &str) -> bool {
-    name.ends_with(".log") && name.matches('.').count() >= 3
-}
-
-/// Polls until no rolled file is left plain and no compression is
-/// half-done.
-fn wait_until_compressed(dir: &Path) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let names = names_in(dir);
-        let plain: Vec<&String> = names
-            .iter()
-            .filter(|n| n.ends_with(".tmp") || is_plain_rolled(n))
-            .collect();
-        if plain.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still not compressed after {WAIT:?}: {plain:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Every line stored in `dir`, gzipped files decompressed.

@@ -380,12 +380,23 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    evtrail_with(args, |cmd| {
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+    })
+}
+
+/// Runs `evtrail ARGS`, after `setup` has had the command, to completion.
+pub fn evtrail_with<I, S>(args: I, setup: impl FnOnce(&mut std::process::Command)) -> CliRun
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let mut cmd = evtrail_command();
     cmd.args(&args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    setup(&mut cmd);
     let out = cmd.output().expect("run the evtrail binary");
     CliRun {
         args: args
@@ -420,4 +431,40 @@ pub fn ts_text(secs: u64) -> String {
 /// `secs` seconds after the epoch in RFC 3339, as `EVTRAIL_NOW` takes it.
 pub fn rfc3339(secs: u64) -> String {
     ts_text(secs).replace(".000000Z", "Z")
+}
+
+/// The names of the files in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Whether `name` is a rolled file left plain (`app.<time>.<n>.log`).
+pub fn is_plain_rolled(name: &str) -> bool {
+    name.ends_with(".log") && name.matches('.').count() >= 3
+}
+
+/// Polls until no rolled file is left plain and no compression is
+/// half-done.
+pub fn wait_until_compressed(dir: &Path) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let names = names_in(dir);
+        let plain: Vec<&String> = names
+            .iter()
+            .filter(|n| n.ends_with(".tmp") || is_plain_rolled(n))
+            .collect();
+        if plain.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still not compressed after {WAIT:?}: {plain:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
