@@ -269,14 +269,14 @@ fn set_compression_at_runtime_applies_from_the_next_roll() {
     guard.flush(WAIT).unwrap();
     wait_until_compressed(dir);
 
-    guard.set_compression(None).unwrap();
+    guard.log_files().unwrap().set_compression(None);
     write_segments(&d, &guard, 2, 100);
     guard.flush(WAIT).unwrap();
     let gz: Vec<bool> = rolled(dir).iter().map(|r| r.gzip).collect();
     assert_eq!(gz, [true, true, false, false]);
 
     // Switched on again, the next roll also picks up what was left plain.
-    guard.set_compression(Some(1)).unwrap();
+    guard.log_files().unwrap().set_compression(Some(1));
     write_segments(&d, &guard, 1, 100);
     guard.flush(WAIT).unwrap();
     wait_until_compressed(dir);
@@ -295,7 +295,7 @@ fn compression_set_off_at_runtime_stays_off_through_shutdown() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (layer, guard) = writer(dir, Some(6), None);
-    guard.set_compression(None).unwrap();
+    guard.log_files().unwrap().set_compression(None);
     write_segments(&dispatch(layer), &guard, 3, 100);
     drop(guard);
     assert!(rolled(dir).iter().all(|r| !r.gzip), "{:?}", rolled(dir));

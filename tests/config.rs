@@ -132,3 +132,20 @@ fn seals_need_a_positive_policy() {
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.to_string().starts_with("seals must come after"), "{e}");
 }
+
+#[test]
+fn only_a_pipeline_with_a_log_directory_has_log_files() {
+    let (_layer, guard) = evtrail::builder()
+        .unsigned()
+        .add_sink(MemorySink::new())
+        .build()
+        .unwrap();
+    assert!(guard.log_files().is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let (_layer, guard) = evtrail::builder()
+        .unsigned()
+        .log_dir(dir.path())
+        .build()
+        .unwrap();
+    assert!(guard.log_files().is_some());
+}

@@ -328,8 +328,9 @@ fn set_retention_takes_effect_at_the_next_roll() {
     assert_eq!(rolled(dir, "app").len(), 6);
 
     guard
-        .set_retention(Retention::keep_all().max_files(2))
-        .unwrap();
+        .log_files()
+        .unwrap()
+        .set_retention(Retention::keep_all().max_files(2));
     emit_app(&d, 6, 1);
     guard.flush(WAIT).unwrap();
     assert_eq!(rolled(dir, "app").len(), 6, "applied before a roll");
@@ -340,7 +341,10 @@ fn set_retention_takes_effect_at_the_next_roll() {
     assert_eq!(counters(&app), [6, 7], "{app:?}");
 
     // And back to keeping everything.
-    guard.set_retention(Retention::keep_all()).unwrap();
+    guard
+        .log_files()
+        .unwrap()
+        .set_retention(Retention::keep_all());
     for k in 7..10 {
         emit_app(&d, k, 1);
         guard.rotate().unwrap();

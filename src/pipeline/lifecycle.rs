@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind};
 use crate::key::Key;
 use crate::record::Record;
 use crate::sign::Seal;
-use crate::sink::{Retention, SharedOptions};
+use crate::sink::{LogFiles, Retention};
 use crate::thread::on_evtrail_thread;
 
 /// Controls a running pipeline: flush, shut down, change the filter, read
@@ -259,36 +259,58 @@ impl Handle {
         }
     }
 
-    /// Replaces the [`log_dir`](crate::Builder::log_dir) files' retention
-    /// policy; it applies from the next roll on.
+    /// What can be changed while the [`log_dir`](crate::Builder::log_dir)
+    /// files are written (retention, compression); `None` when the
+    /// pipeline has no log directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (_layer, guard) = evtrail::builder().unsigned().log_dir(dir.path()).build()?;
+    /// let files = guard.log_files().expect("a log directory");
+    /// files.set_retention(evtrail::Retention::keep_all().max_files(10));
+    /// files.set_compression(Some(6));
+    /// # Ok::<(), evtrail::Error>(())
+    /// ```
+    pub fn log_files(&self) -> Option<LogFiles> {
+        self.shared.file_live.clone().map(LogFiles::new)
+    }
+
+    /// Replaces the log directory's retention policy: the former way of
+    /// [`LogFiles::set_retention`].
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`] when the pipeline has no log directory.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `log_files()` and `LogFiles::set_retention`"
+    )]
     pub fn set_retention(&self, retention: Retention) -> Result<(), Error> {
-        let live = self.file_live("retention")?;
-        live.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retention = retention;
+        self.require_log_files("retention")?
+            .set_retention(retention);
         Ok(())
     }
 
-    /// Sets the gzip level (0 to 9) of the [`log_dir`](crate::Builder::log_dir)
-    /// files rolled from now on, or `None` to leave them uncompressed.
+    /// Sets the gzip level of the log directory's files: the former way of
+    /// [`LogFiles::set_compression`].
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`] when the pipeline has no log directory.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `log_files()` and `LogFiles::set_compression`"
+    )]
     pub fn set_compression(&self, level: Option<u32>) -> Result<(), Error> {
-        let live = self.file_live("compression")?;
-        live.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .compression = level.map(|l| l.min(9));
+        self.require_log_files("compression")?
+            .set_compression(level);
         Ok(())
     }
 
-    fn file_live(&self, what: &str) -> Result<&SharedOptions, Error> {
-        self.shared.file_live.as_ref().ok_or_else(|| {
+    fn require_log_files(&self, what: &str) -> Result<LogFiles, Error> {
+        self.log_files().ok_or_else(|| {
             Error::config(format!(
                 "cannot set {what}: this pipeline has no log directory"
             ))

@@ -159,6 +159,37 @@ pub(crate) struct LiveOptions {
 /// The shared, runtime-changeable part of a file sink's options.
 pub(crate) type SharedOptions = Arc<Mutex<LiveOptions>>;
 
+/// The log directory's files as they are written: what can be changed
+/// while they are. From [`Handle::log_files`](crate::Handle::log_files);
+/// a change applies from the next roll on.
+#[derive(Clone, Debug)]
+pub struct LogFiles {
+    live: SharedOptions,
+}
+
+impl LogFiles {
+    pub(crate) fn new(live: SharedOptions) -> LogFiles {
+        LogFiles { live }
+    }
+
+    /// Replaces the retention policy (see [`Retention`]).
+    pub fn set_retention(&self, retention: Retention) {
+        self.live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retention = retention;
+    }
+
+    /// Sets the gzip level (0 to 9; higher is read as 9) of the files rolled
+    /// from now on, or `None` to leave them uncompressed.
+    pub fn set_compression(&self, level: Option<u32>) {
+        self.live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .compression = level.map(|l| l.min(9));
+    }
+}
+
 /// An open active file.
 #[derive(Debug)]
 struct Active {
@@ -193,9 +224,8 @@ struct Active {
 /// Most applications get their file sink from
 /// [`Builder::log_dir`](crate::Builder::log_dir), which also keeps a signed
 /// chain going across restarts (the state file, and resuming from the
-/// newest file) and lets [`Handle::set_retention`](crate::Handle::set_retention)
-/// and [`Handle::set_compression`](crate::Handle::set_compression) change
-/// it while it runs. A `FileSink` given to
+/// newest file) and lets [`Handle::log_files`](crate::Handle::log_files)
+/// change its retention and compression while it runs. A `FileSink` given to
 /// [`Builder::add_sink`](crate::Builder::add_sink) writes the same files
 /// without those: use it for unsigned output, or a second copy.
 ///

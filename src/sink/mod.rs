@@ -58,7 +58,7 @@ pub use context::{DeliveryStats, SinkContext};
 pub(crate) use file::SharedOptions;
 pub use file::{
     DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
-    Durability, FileOptions, FileSink,
+    Durability, FileOptions, FileSink, LogFiles,
 };
 pub use memory::MemorySink;
 pub use retention::Retention;
