@@ -119,6 +119,8 @@ pub(crate) fn parse_ts(ts: &str) -> Option<i64> {
 
 /// [`parse_ts`], but `None` for a time before 1970 as well, for callers
 /// that count from the epoch unsigned (the HTTP encoders' nanoseconds).
+// Only the HTTP encoders (feature `http`) and the tests need it.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn parse_ts_unsigned(ts: &str) -> Option<u64> {
     parse_ts(ts).and_then(|micros| u64::try_from(micros).ok())
 }
