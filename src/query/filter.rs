@@ -14,6 +14,7 @@ use serde_json::Value;
 use tracing::Level;
 
 use super::pattern::Glob;
+use super::raw::TopLevel;
 use crate::error::Error;
 use crate::record::PROMOTED;
 
@@ -203,10 +204,13 @@ impl FieldPath {
 
     /// Calls `f` on every value the path reaches in `record` until it
     /// returns true; whether one did.
-    fn any(&self, record: &Value, f: &mut dyn FnMut(&Value) -> bool) -> bool {
+    fn any(&self, record: &dyn TopLevel, f: &mut dyn FnMut(&Value) -> bool) -> bool {
         let top = self.first();
         if top == "spans" && self.0.len() >= 2 {
-            let Some(spans) = record.get("spans").and_then(Value::as_array) else {
+            let Some(spans) = record.top("spans") else {
+                return false;
+            };
+            let Some(spans) = spans.as_array() else {
                 return false;
             };
             return spans
@@ -220,12 +224,15 @@ impl FieldPath {
                         .is_some_and(|fields| walk(fields, &self.0[2..], f))
                 });
         }
-        if record.get(top).is_some() || is_top_level(top) {
-            return walk(record, &self.0, f);
+        if let Some(value) = record.top(top) {
+            return walk(&value, &self.0[1..], f);
+        }
+        if is_top_level(top) {
+            return false;
         }
         record
-            .get("fields")
-            .is_some_and(|fields| walk(fields, &self.0, f))
+            .top("fields")
+            .is_some_and(|fields| walk(&fields, &self.0, f))
     }
 }
 
@@ -318,7 +325,7 @@ fn compare(op: Op, v: &Value, operand: &Operand) -> bool {
 
 impl Test {
     /// Whether the test holds for the field at `path` in `record`.
-    fn holds(&self, path: &FieldPath, record: &Value) -> bool {
+    fn holds(&self, path: &FieldPath, record: &dyn TopLevel) -> bool {
         match self {
             // "Not equal" and "does not exist" hold when no value reached
             // is equal or exists: a missing field is unequal to anything.
@@ -487,11 +494,14 @@ impl Filter {
 
     /// Whether a parsed record is selected.
     pub(crate) fn matches_value(&self, record: &Value) -> bool {
-        record.is_object()
-            && self
-                .conds
-                .iter()
-                .all(|c| c.any.iter().any(|t| t.holds(&c.path, record)))
+        record.is_object() && self.matches_top(record)
+    }
+
+    /// Whether a record, parsed as far as its top level, is selected.
+    pub(crate) fn matches_top(&self, record: &dyn TopLevel) -> bool {
+        self.conds
+            .iter()
+            .all(|c| c.any.iter().any(|t| t.holds(&c.path, record)))
     }
 
     /// The raw-byte test that runs before a line is parsed.

@@ -382,7 +382,7 @@ impl Follow {
             && !seq.is_some_and(|s| self.shown.contains(&(stream.to_owned(), s)));
         let m = Match::new(
             String::from_utf8_lossy(line).into_owned(),
-            record,
+            Some(record),
             path,
             line_no,
             signature,

@@ -5,13 +5,14 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use memchr::memmem::Finder;
 use serde_json::Value;
 
 use super::Query;
 use super::filter::lookup;
+use super::raw::{RawRecord, TopLevel};
 use super::reader::{Progress, open};
 use super::scan::{Candidate, Scan, Skipped};
 use super::signature::{Checker, Signature};
@@ -22,23 +23,32 @@ use crate::error::{Error, ErrorKind};
 #[derive(Clone, Debug)]
 pub struct Match {
     line: String,
-    record: Value,
+    /// Parsed when first asked for: a search that prints the stored lines
+    /// never builds it.
+    record: OnceLock<Value>,
+    ts: String,
     file: Arc<Path>,
     line_no: u64,
     signature: Signature,
 }
 
 impl Match {
+    /// A match of `line`, with the record when it was parsed already.
     pub(super) fn new(
         line: String,
-        record: Value,
+        record: Option<Value>,
         file: &Path,
         line_no: u64,
         signature: Signature,
     ) -> Match {
+        let ts = match &record {
+            Some(v) => v["ts"].as_str().map(str::to_owned),
+            None => raw_ts(line.as_bytes()).map(|ts| String::from_utf8_lossy(ts).into_owned()),
+        };
         Match {
+            ts: ts.unwrap_or_default(),
+            record: record.map_or_else(OnceLock::new, OnceLock::from),
             line,
-            record,
             file: file.into(),
             line_no,
             signature,
@@ -47,7 +57,8 @@ impl Match {
 
     /// The parsed record.
     pub(crate) fn record(&self) -> &Value {
-        &self.record
+        self.record
+            .get_or_init(|| serde_json::from_str(&self.line).unwrap_or(Value::Null))
     }
 
     /// The record's line exactly as stored (it can be verified again).
@@ -59,23 +70,23 @@ impl Match {
     /// `spans.request.op`; see [`Filter`](super::Filter)) as text: strings
     /// as they are, other values as JSON. `None` when absent or null.
     pub fn field(&self, path: &str) -> Option<String> {
-        lookup(&self.record, path)
+        lookup(self.record(), path)
     }
 
     /// The record's stream.
     pub fn stream(&self) -> &str {
-        self.record["stream"].as_str().unwrap_or_default()
+        self.record()["stream"].as_str().unwrap_or_default()
     }
 
     /// The record's `seq`, when it has one.
     pub fn seq(&self) -> Option<u64> {
-        self.record["seq"].as_u64()
+        self.record()["seq"].as_u64()
     }
 
     /// The record's `ts` (`2026-11-22T10:00:00.123456Z`), empty when it has
     /// none.
     pub fn ts(&self) -> &str {
-        self.record["ts"].as_str().unwrap_or_default()
+        &self.ts
     }
 
     /// The file the record was read from.
@@ -100,7 +111,7 @@ impl Match {
             "valid_signature": self.signature.as_str(),
             "file": self.file.display().to_string(),
             "line": self.line_no,
-            "record": self.record,
+            "record": self.record(),
         })
         .to_string()
     }
@@ -151,17 +162,18 @@ impl Ctx {
 
     /// The test after parsing: the filter, and the range for a record
     /// whose `ts` was not found in its first bytes.
-    fn selects(&self, line: &[u8], record: &Value) -> bool {
+    fn selects(&self, line: &[u8], record: &dyn TopLevel) -> bool {
         if self.bounded() && raw_ts(line).is_none() {
             let in_range = record
-                .get("ts")
+                .top("ts")
+                .as_deref()
                 .and_then(Value::as_str)
                 .is_some_and(|ts| self.ts_in_range(ts.as_bytes()));
             if !in_range {
                 return false;
             }
         }
-        self.query.filter.matches_value(record)
+        self.query.filter.matches_top(record)
     }
 }
 
@@ -293,16 +305,24 @@ impl StreamScan {
     /// The next match of this stream.
     fn next_step(&mut self, ctx: &mut Ctx) -> Step {
         let out = self.step(ctx, |ctx, path, c| {
-            let record = match parse(path, &c) {
-                Ok(v) => v,
+            let parsed = match Parsed::new(path, &c) {
+                Ok(p) => p,
                 Err(e) => return Some(Err(e)),
             };
-            if !ctx.selects(c.line, &record) {
+            if !ctx.selects(c.line, parsed.top_level()) {
                 return None;
             }
-            let signature = match &mut ctx.checker {
-                Some(checker) => checker.check(c.line, c.prev, &record),
-                None => Signature::NotChecked,
+            // Checking a signature needs the whole record; showing one
+            // parses it when it is shown.
+            let (signature, record) = match &mut ctx.checker {
+                Some(checker) => {
+                    let record = match parsed.into_value(path, &c) {
+                        Ok(v) => v,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    (checker.check(c.line, c.prev, &record), Some(record))
+                }
+                None => (Signature::NotChecked, parsed.value()),
             };
             Some(Ok(Match::new(
                 String::from_utf8_lossy(c.line).into_owned(),
@@ -316,6 +336,46 @@ impl StreamScan {
             None => Step::Done,
             Some(Ok(m)) => Step::Found(m),
             Some(Err(e)) => Step::Problem(e),
+        }
+    }
+}
+
+/// A candidate line parsed as far as its top level, or whole where that
+/// is not enough (a key written with escapes).
+enum Parsed<'a> {
+    Raw(RawRecord<'a>),
+    Whole(Value),
+}
+
+impl<'a> Parsed<'a> {
+    fn new(path: &Path, c: &Candidate<'a>) -> Result<Parsed<'a>, Error> {
+        match RawRecord::parse(c.line) {
+            Ok(raw) => Ok(Parsed::Raw(raw)),
+            // Parsed whole: it may still be a record, and when it is not,
+            // this says why.
+            Err(_) => parse(path, c).map(Parsed::Whole),
+        }
+    }
+
+    fn top_level(&self) -> &dyn TopLevel {
+        match self {
+            Parsed::Raw(raw) => raw,
+            Parsed::Whole(v) => v,
+        }
+    }
+
+    /// The whole record, when it was parsed whole already.
+    fn value(self) -> Option<Value> {
+        match self {
+            Parsed::Raw(_) => None,
+            Parsed::Whole(v) => Some(v),
+        }
+    }
+
+    fn into_value(self, path: &Path, c: &Candidate<'_>) -> Result<Value, Error> {
+        match self {
+            Parsed::Raw(_) => parse(path, c),
+            Parsed::Whole(v) => Ok(v),
         }
     }
 }
@@ -497,8 +557,8 @@ pub(super) fn count(query: &Query, streams: Vec<StreamFiles>) -> (u64, Vec<Error
                                     // checked: the line needs only to be a record.
                                     return Some(check_record(path, &c));
                                 }
-                                match parse(path, &c) {
-                                    Ok(v) => ctx.selects(c.line, &v).then_some(Ok(())),
+                                match Parsed::new(path, &c) {
+                                    Ok(p) => ctx.selects(c.line, p.top_level()).then_some(Ok(())),
                                     Err(e) => Some(Err(e)),
                                 }
                             });

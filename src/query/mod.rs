@@ -61,6 +61,7 @@ mod follow;
 mod matches;
 mod pattern;
 mod range;
+mod raw;
 mod reader;
 mod scan;
 mod signature;
