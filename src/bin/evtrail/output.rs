@@ -232,34 +232,36 @@ impl Renderer {
 /// hostile value cannot move the cursor or recolour the screen), cut to
 /// `width` columns with `…`, padded unless it is the last column.
 fn cell(text: &str, width: usize, last: bool) -> String {
-    let pieces: Vec<(String, usize)> = text
-        .chars()
-        .map(|c| {
-            let shown: String = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                c.to_string()
-            };
-            let w = shown.chars().map(|c| c.width().unwrap_or(0)).sum();
-            (shown, w)
-        })
-        .collect();
-    let total: usize = pieces.iter().map(|(_, w)| w).sum();
-    let mut out = String::new();
+    let mut out = String::with_capacity(text.len().min(width.saturating_mul(4)) + 4);
     let mut used = 0;
-    if total <= width {
-        pieces.iter().for_each(|(p, _)| out.push_str(p));
-        used = total;
-    } else {
-        for (p, w) in &pieces {
-            if used + w + 1 > width {
-                break;
-            }
-            out.push_str(p);
-            used += w;
+    // Where the text still leaves a column for `…`, should it not fit.
+    let (mut fit_len, mut fit_used) = (0, 0);
+    let mut cut = false;
+    for c in text.chars() {
+        let before = out.len();
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
+        let w = if c.is_control() {
+            out.len() - before
+        } else {
+            c.width().unwrap_or(0)
+        };
+        if used + w > width {
+            cut = true;
+            break;
+        }
+        used += w;
+        if used < width {
+            (fit_len, fit_used) = (out.len(), used);
+        }
+    }
+    if cut {
+        out.truncate(fit_len);
         out.push('…');
-        used += 1;
+        used = fit_used + 1;
     }
     if !last {
         out.push_str(&" ".repeat(width.saturating_sub(used) + 2));
@@ -309,6 +311,8 @@ mod tests {
         assert_eq!(cell("two\nlines", 40, true), "two\\nlines");
         // Wide characters take two columns.
         assert_eq!(cell("日本語", 5, true), "日本…");
+        // Off a terminal the last column is not cut.
+        assert_eq!(cell("long text", usize::MAX, true), "long text");
     }
 
     #[test]
