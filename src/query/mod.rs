@@ -19,7 +19,10 @@
 //! * A line cut short at the end of a file (a writer at work, or one that
 //!   crashed) is skipped silently. A line that is not a record, a line
 //!   longer than the limit, or a gzip file that ends early is reported as
-//!   an `Err` item naming the file and line, and the search goes on.
+//!   an `Err` item naming the file and line, and the search goes on. Only
+//!   lines the search looks at can be reported: a damaged line without the
+//!   filter's literal is passed over with the rest (`evtrail verify` reads
+//!   every line).
 //! * The chain's own records (segment starts and ends, seals, key
 //!   rotations) are left out unless [`markers`](Query::markers) asks for
 //!   them; evtrail's other notices (`evtrail.dropped`, `evtrail.push`, …)
