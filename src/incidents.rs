@@ -251,7 +251,7 @@ impl Incidents {
         }
         let now_ts = crate::time::ts_string(
             now.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         );
         let mut incidents: Vec<Incident> = open
             .into_values()

@@ -164,6 +164,8 @@ pub(crate) fn collect_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>,
             out.push(p.to_path_buf());
         }
     }
+    // A directory or file named twice is read once.
+    out.sort();
     out.dedup();
     Ok(out)
 }

@@ -449,3 +449,16 @@ fn hosts_logging_to_the_same_stream_name_give_the_same_incidents() {
         "{run}"
     );
 }
+
+#[test]
+fn a_hostile_status_cannot_drive_the_terminal() {
+    let root = tempfile::tempdir().unwrap();
+    let line = r#"{"v":1,"stream":"app","seq":1,"ts":"2026-12-03T10:00:00.000000Z","level":"ERROR","event":"x","status":"\u001b]0;pwned\u0007\u001b[2Jcritical","host":"h","msg":"m"}"#;
+    std::fs::write(root.path().join("app.log"), format!("{line}\n")).unwrap();
+    let dir = root.path().to_str().unwrap();
+    let run = common::evtrail(["incidents", dir, "--all-time", "--format", "table"], &[]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("pwned"), "{run}");
+    assert!(!run.stdout.contains('\u{1b}'), "{run}");
+    assert!(!run.stdout.contains('\u{7}'), "{run}");
+}

@@ -1015,3 +1015,33 @@ fn the_library_finds_what_the_command_line_finds() {
         .unwrap();
     assert_eq!(m.signature(), evtrail::query::Signature::UnknownKey);
 }
+
+#[test]
+fn a_timestamp_with_wide_characters_is_shown_as_it_is() {
+    let root = tempfile::tempdir().unwrap();
+    let line = r#"{"v":1,"stream":"app","seq":1,"ts":"2026-12-03T10:00:00.00é000Z","level":"INFO","event":"odd","msg":"m"}"#;
+    fs::write(root.path().join("app.log"), format!("{line}\n")).unwrap();
+    // The table cuts it to its column; the CSV keeps it whole.
+    for (format, shown) in [
+        ("csv", "2026-12-03T10:00:00.00é000Z"),
+        ("table", "2026-12-03T10:00:00.00…"),
+    ] {
+        let run = query_in(
+            root.path(),
+            &["--all-time", "--format", format, "--fields", "time,event"],
+            &[],
+        );
+        assert_eq!(run.code, Some(0), "{run}");
+        assert!(run.stdout.contains(shown), "{run}");
+    }
+}
+
+#[test]
+fn impossible_dates_are_errors_not_other_dates() {
+    let root = tempfile::tempdir().unwrap();
+    for bad in ["2026-12-259", "2026-257-03", "2026-12-03 266:00"] {
+        let run = query_in(root.path(), &["--from", bad], &[]);
+        assert_eq!(run.code, Some(2), "{run}");
+        assert!(run.stderr.contains(bad), "{run}");
+    }
+}

@@ -379,3 +379,56 @@ fn following_loses_nothing_when_two_rolls_come_between_polls() {
     drop(guard);
     assert_eq!(got, (3..12).collect::<Vec<_>>());
 }
+
+/// Hand-written records of stream `app`, numbered `seqs`.
+fn app_lines(seqs: std::ops::Range<u64>) -> String {
+    seqs.map(|s| {
+        format!(
+            "{{\"v\":1,\"stream\":\"app\",\"seq\":{s},\"ts\":\"2026-12-03T10:00:0{s}.000000Z\",\"level\":\"INFO\",\"msg\":\"m{s}\"}}\n"
+        )
+    })
+    .collect()
+}
+
+fn followed_seqs(items: Vec<Result<Followed, evtrail::Error>>) -> Vec<u64> {
+    items
+        .into_iter()
+        .map(|i| match i.unwrap() {
+            Followed::Match(m) => m.seq().unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_stream_with_only_rolled_files_at_the_start_is_followed_from_its_new_file() {
+    let root = tempfile::tempdir().unwrap();
+    let rolled = root.path().join("app.2026-12-03T10-00-05Z.0001.log");
+    fs::write(&rolled, app_lines(1..4)).unwrap();
+    let mut follow = Query::new(Filter::new(), TimeRange::all())
+        .follow(&[root.path()])
+        .unwrap();
+    assert!(followed_seqs(follow.poll()).is_empty());
+    fs::write(root.path().join("app.log"), app_lines(4..5)).unwrap();
+    assert_eq!(followed_seqs(follow.poll()), [4]);
+}
+
+#[test]
+fn records_shown_in_one_directory_do_not_hide_another_directorys() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    for d in [&a, &b] {
+        fs::create_dir(d).unwrap();
+        fs::write(d.join("app.log"), app_lines(1..2)).unwrap();
+    }
+    let query = Query::new(Filter::new(), TimeRange::all());
+    let mut follow = query.follow(&[&a, &b]).unwrap();
+    // What a search showed before following: seq 1 of `a` only.
+    let shown: Vec<_> = query.run(&[&a]).unwrap().map(Result::unwrap).collect();
+    for m in &shown {
+        follow.shown(m);
+    }
+    // `b` starts again from seq 1 (an unsigned writer restarted).
+    fs::write(b.join("app.log"), app_lines(1..2) + &app_lines(1..2)).unwrap();
+    assert_eq!(followed_seqs(follow.poll()), [1]);
+}

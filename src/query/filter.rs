@@ -352,9 +352,13 @@ impl Test {
             Test::Cmp(Op::Eq, operand) if direct => {
                 let text = &operand.text;
                 let bare = is_integer(text) || matches!(text.as_str(), "true" | "false" | "null");
-                // A number written otherwise (`1e3`, `4021.0`) can equal a
-                // value spelt differently in the line.
-                if plain(text) != text || (operand.number.is_some() && !bare) {
+                // A number written otherwise (`1e3`, `4021.0`), or a time
+                // (`ts=2026-12-03T10:00:00Z`), can equal a value spelt
+                // differently in the line.
+                if plain(text) != text
+                    || (operand.number.is_some() && !bare)
+                    || operand.micros.is_some()
+                {
                     return path.last_key().map(|k| vec![format!("\"{k}\":")]);
                 }
                 let key = path.first();
@@ -366,8 +370,16 @@ impl Test {
             }
             Test::Glob(g) if direct => {
                 let prefix = g.prefix();
-                (!prefix.is_empty() && plain(&prefix) == prefix)
-                    .then(|| vec![format!("\"{}\":\"{prefix}", path.first())])
+                let key = path.first();
+                if prefix.is_empty() || plain(&prefix) != prefix {
+                    return path.last_key().map(|k| vec![format!("\"{k}\":")]);
+                }
+                // A number's text matches too (`--code '402*'`).
+                let mut out = vec![format!("\"{key}\":\"{prefix}")];
+                if prefix.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+                    out.push(format!("\"{key}\":{prefix}"));
+                }
+                Some(out)
             }
             Test::LevelAtLeast(min) if direct && path.first() == "level" => Some(
                 LEVEL_NAMES[usize::from(*min)..]
@@ -555,7 +567,11 @@ pub(crate) fn lookup(record: &Value, path: &str) -> Option<String> {
 fn parse_where(expr: &str) -> Result<Cond, Error> {
     let text = expr.trim();
     for (suffix, exists) in [(" !exists", false), (" exists", true)] {
-        if let Some(path) = text.strip_suffix(suffix) {
+        // `msg=file exists` compares with a value that ends so.
+        if let Some(path) = text
+            .strip_suffix(suffix)
+            .filter(|p| !p.contains(['=', '!', '>', '<', '~']))
+        {
             let path = FieldPath::parse(path).map_err(|e| invalid(expr, e))?;
             return Ok(Cond {
                 path,
@@ -667,6 +683,37 @@ mod tests {
         assert!(w("ip !exists"));
         assert!(!w("fields.note exists"), "null counts as absent");
         assert!(!w("user !exists"));
+    }
+
+    #[test]
+    fn a_value_ending_in_exists_is_a_value() {
+        let line = r#"{"msg":"file exists"}"#;
+        assert!(
+            Filter::new()
+                .add_where("msg=file exists")
+                .unwrap()
+                .matches(line)
+        );
+        assert!(
+            Filter::new()
+                .add_where("msg~file exists")
+                .unwrap()
+                .matches(line)
+        );
+        assert!(Filter::new().add_where("msg exists").unwrap().matches(line));
+    }
+
+    #[test]
+    fn times_and_wildcards_on_numbers_pass_the_raw_test() {
+        let line = r#"{"ts":"2026-12-03T10:00:00.000000Z","code":4021}"#;
+        for f in [
+            Filter::new().add_where("ts=2026-12-03T10:00:00Z").unwrap(),
+            Filter::new().add_any_of("code", ["402?"]).unwrap(),
+            Filter::new().add_any_of("code", ["402*"]).unwrap(),
+        ] {
+            assert!(f.matches(line), "{f:?}");
+            assert!(f.could_match(line.as_bytes()), "{:?}", f.needles());
+        }
     }
 
     #[test]

@@ -58,7 +58,8 @@ pub struct Follow {
     checker: Option<CheckerDebug>,
     /// By the active file's path: one stream of one directory each.
     active: BTreeMap<PathBuf, Active>,
-    shown: HashSet<(String, u64)>,
+    /// Records shown already, as (directory, stream, seq).
+    shown: HashSet<(PathBuf, String, u64)>,
 }
 
 /// `Checker` holds keys, which have no `Debug` worth printing.
@@ -87,8 +88,7 @@ fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
 impl Query {
     /// Starts following the active files in `dirs` from their current
     /// ends: [`Follow::poll`] then returns what was written since.
-    /// Records whose `(stream, seq)` are passed to [`Follow::shown`] are not
-    /// returned again.
+    /// Records passed to [`Follow::shown`] are not returned again.
     ///
     /// The time range does not apply; the filter, streams, keys and
     /// [`markers`](Query::markers) do.
@@ -114,6 +114,30 @@ impl Query {
                 .map_or(0, |(counter, _)| *counter);
             a.open_at_end()?;
             follow.active.insert(a.path.clone(), a);
+        }
+        // A stream with rolled files but no active file now (between a
+        // rename and the next write, or after a logrotate) has history
+        // already: when its active file appears, only that is new.
+        for dir in &follow.dirs {
+            let Ok(list) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in list.flatten() {
+                let name = entry.file_name();
+                let Some(stream) = name.to_str().and_then(rolled_stream) else {
+                    continue;
+                };
+                let wanted = follow.streams_wanted.is_empty()
+                    || follow.streams_wanted.iter().any(|w| w == stream);
+                let mut a = Active::new(dir.clone(), stream.to_owned());
+                if !wanted || follow.active.contains_key(&a.path) {
+                    continue;
+                }
+                a.rolled_upto = rolled_files(&a.dir, &a.stream, 0)
+                    .last()
+                    .map_or(0, |(counter, _)| *counter);
+                follow.active.insert(a.path.clone(), a);
+            }
         }
         Ok(follow)
     }
@@ -204,10 +228,13 @@ impl Active {
 }
 
 impl Follow {
-    /// Says that the record `(stream, seq)` was shown already (by the
+    /// Says that the record was shown already (by the
     /// search before following), so that it is not returned again.
-    pub fn shown(&mut self, stream: &str, seq: u64) {
-        self.shown.insert((stream.to_owned(), seq));
+    pub fn shown(&mut self, m: &Match) {
+        let dir = m.file().parent().map(Path::to_path_buf).unwrap_or_default();
+        if let Some(seq) = m.seq() {
+            self.shown.insert((dir, m.stream().to_owned(), seq));
+        }
     }
 
     /// The active file of every wanted stream in the directories, as
@@ -354,7 +381,7 @@ impl Follow {
         if seq.is_some() {
             active.last_seq = seq;
         }
-        let stream = active.stream.clone();
+        let (dir, stream) = (active.dir.clone(), active.stream.clone());
         let prev = active.prev.replace(line.to_vec());
         let mut signature = match &mut self.checker {
             Some(c) => c.0.check(line, prev.as_deref(), &record),
@@ -379,7 +406,7 @@ impl Follow {
                 .is_some_and(|e| crate::marker::kind(e).is_some());
         let selected = (self.markers || !is_marker)
             && self.filter.matches_value(&record)
-            && !seq.is_some_and(|s| self.shown.contains(&(stream.to_owned(), s)));
+            && !seq.is_some_and(|s| self.shown.contains(&(dir.clone(), stream.clone(), s)));
         let m = Match::new(
             String::from_utf8_lossy(line).into_owned(),
             Some(record),

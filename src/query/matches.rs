@@ -383,7 +383,7 @@ impl<'a> Parsed<'a> {
 
 /// Whether the line is a JSON object, without building it.
 fn check_record(path: &Path, c: &Candidate<'_>) -> Result<(), Error> {
-    if c.line.first() != Some(&b'{') {
+    if c.line.trim_ascii_start().first() != Some(&b'{') {
         return Err(malformed(
             path,
             c.line_no,

@@ -155,10 +155,12 @@ fn human(t: SystemTime) -> String {
 }
 
 fn ts_text(t: SystemTime) -> String {
-    crate::time::ts_string(
-        t.duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    )
+    // Past what a u64 of nanoseconds holds (the year 2554), the latest
+    // time that can be written: later than every record.
+    let nanos = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    crate::time::ts_string(nanos)
 }
 
 /// `10m`, `2h`, `1d`, `90s`, `1w`.
@@ -201,8 +203,10 @@ pub(crate) fn parse_instant(text: &str) -> Result<SystemTime, Error> {
         Some(i) => (&t[..i], t[i + 1..].trim_end_matches('Z')),
         None => (t, ""),
     };
+    // A year has four digits, every other part one or two.
     let num = |s: &str, what: &str| -> Result<u32, Error> {
-        if s.is_empty() || s.len() > 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        let max = if what == "year" { 4 } else { 2 };
+        if s.is_empty() || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(&format!("`{s}` is not a {what}")));
         }
         s.parse().map_err(|_| bad(what))
@@ -298,6 +302,10 @@ mod tests {
             "2026-11-20 25:00",
             "2026-11-20 12",
             "12:00",
+            "2026-12-259",
+            "2026-257-03",
+            "2026-12-03 266:00",
+            "2026-12-03 10:600",
         ] {
             let e = parse_instant(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("`{bad}`")), "{e}");
@@ -313,6 +321,13 @@ mod tests {
         assert!(open.contains(UNIX_EPOCH));
         assert_eq!(open.to_string(), "… .. 2026-11-20 00:00:00Z");
         assert!(TimeRange::all().contains(at(u32::MAX as u64)));
+    }
+
+    #[test]
+    fn a_range_past_what_timestamps_can_say_still_holds_today() {
+        let r = TimeRange::parse("2026-01-01", "2600-01-01").unwrap();
+        let (_, to) = r.ts_bounds();
+        assert!(to.unwrap().as_str() > "2026-12-03T10:00:00.000000Z");
     }
 
     #[test]

@@ -38,7 +38,8 @@ impl<'a> RawRecord<'a> {
 
 impl TopLevel for RawRecord<'_> {
     fn top(&self, key: &str) -> Option<Cow<'_, Value>> {
-        let (_, raw) = self.members.iter().find(|(k, _)| *k == key)?;
+        // The last of repeated keys, as a full parse keeps it.
+        let (_, raw) = self.members.iter().rev().find(|(k, _)| *k == key)?;
         serde_json::from_str(raw.get()).ok().map(Cow::Owned)
     }
 }
@@ -79,6 +80,14 @@ mod tests {
         for key in ["v", "class", "fields", "msg", "missing"] {
             assert_eq!(raw.top(key).as_deref(), full.top(key).as_deref(), "{key}");
         }
+    }
+
+    #[test]
+    fn a_repeated_key_reads_as_a_full_parse_reads_it() {
+        let line = br#"{"event":"a","event":"b"}"#;
+        let full: Value = serde_json::from_slice(line).unwrap();
+        let raw = RawRecord::parse(line).unwrap();
+        assert_eq!(raw.top("event").as_deref(), full.top("event").as_deref());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use evtrail::query::Query;
 
 use crate::common::{CLEAN, Context, FOUND_PROBLEM, Result, is_broken_pipe, now};
 use crate::filters::{DefaultRange, FilterArgs};
+use crate::output::printable;
 use crate::query::{note, warn};
 
 /// The default range: a problem that began last week and is still open
@@ -178,25 +179,16 @@ fn table(incidents: &[Incident]) -> String {
         "ISSUE", "STATE", "STATUS", "WORST", "STARTED", "LAST SEEN", "DURATION", "EVENTS"
     )];
     for i in incidents {
-        let short = |ts: &str| ts.get(..19).unwrap_or(ts).replace('T', " ");
-        let key: String = i
-            .key()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(key_w)
-            .collect();
-        let msg: String = i
-            .last_message()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(60)
-            .collect();
+        // Every value comes from a record: none reaches the terminal raw.
+        let short = |ts: &str| printable(ts.get(..19).unwrap_or(ts)).replace('T', " ");
+        let key: String = printable(i.key()).chars().take(key_w).collect();
+        let msg: String = printable(i.last_message()).chars().take(60).collect();
         let (st, wst) = (status_style(i.status()), status_style(i.worst()));
         lines.push(format!(
             "{key:<key_w$}  {:<9}  {st}{:<8}{st:#}  {wst}{:<8}{wst:#}  {:<19}  {:<19}  {:>8}  {:>6}  {msg}",
             if i.is_open() { "open" } else { "recovered" },
-            i.status(),
-            i.worst(),
+            printable(i.status()),
+            printable(i.worst()),
             short(i.first_seen()),
             short(i.last_seen()),
             human(i.duration()),

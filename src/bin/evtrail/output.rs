@@ -72,10 +72,9 @@ fn special(m: &Match, column: &str) -> Option<String> {
         "time" => {
             // `2026-11-22T10:00:00.123456Z` → `2026-11-22 10:00:00.123`.
             let ts = m.ts();
-            if ts.len() >= 23 {
-                format!("{} {}", &ts[..10], &ts[11..23])
-            } else {
-                ts.to_owned()
+            match (ts.get(..10), ts.get(11..23)) {
+                (Some(date), Some(clock)) => format!("{date} {clock}"),
+                _ => ts.to_owned(),
             }
         }
         "sig" | "valid_signature" => m.signature().as_str().to_owned(),
@@ -228,6 +227,12 @@ impl Renderer {
     }
 }
 
+/// `text` with its control characters shown escaped (`\u{1b}`), so that a
+/// value read from a log cannot move the cursor or recolour the screen.
+pub(crate) fn printable(text: &str) -> String {
+    cell(text, usize::MAX, true)
+}
+
 /// `text` made safe for a terminal (control characters shown escaped, so a
 /// hostile value cannot move the cursor or recolour the screen), cut to
 /// `width` columns with `…`, padded unless it is the last column.
@@ -309,6 +314,7 @@ mod tests {
         assert_eq!(cell("abcde", 5, true), "abcde");
         assert_eq!(cell("a\u{1b}[31mb", 40, true), "a\\u{1b}[31mb");
         assert_eq!(cell("two\nlines", 40, true), "two\\nlines");
+        assert_eq!(printable("a\u{1b}]0;x\u{7}b"), "a\\u{1b}]0;x\\u{7}b");
         // Wide characters take two columns.
         assert_eq!(cell("日本語", 5, true), "日本…");
         // Off a terminal the last column is not cut.

@@ -11,7 +11,7 @@ use evtrail::query::{Followed, Match, Query, Signature};
 
 use crate::common::{CLEAN, Context, FOUND_PROBLEM, KeyArgs, Result, is_broken_pipe, now};
 use crate::filters::{DefaultRange, FilterArgs};
-use crate::output::{Format, Renderer};
+use crate::output::{Format, Renderer, printable};
 use crate::query::warn;
 
 /// How often `-f` looks for new records.
@@ -93,10 +93,8 @@ pub(crate) fn run(args: TailArgs) -> Result<u8> {
         }
     }
     for m in batch.iter().rev() {
-        if let Some(f) = &mut follow
-            && let Some(seq) = m.seq()
-        {
-            f.shown(m.stream(), seq);
+        if let Some(f) = &mut follow {
+            f.shown(m);
         }
         if !show(&mut out, m)? {
             return Ok(CLEAN);
@@ -141,9 +139,10 @@ fn alarm(m: &Match) {
     let style = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
     let text = format!(
         "SIGNATURE INVALID: {} seq {} (`{}`, line {}): altered, or a record removed or inserted before it",
-        m.stream(),
+        // The record failed its check: nothing of it reaches the terminal raw.
+        printable(m.stream()),
         m.seq().map_or_else(|| "?".to_owned(), |s| s.to_string()),
-        m.file().display(),
+        printable(&m.file().display().to_string()),
         m.line_number()
     );
     let mut err = anstream::AutoStream::auto(io::stderr());
