@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::matches::Match;
+use super::matches::{Match, parse_record};
 use super::signature::{Checker, Signature};
 use super::{Filter, Query};
 use crate::error::{Error, ErrorKind};
-use crate::logdir::{parse_rolled_name, rolled_stream};
+use crate::logdir::{active_name, parse_rolled_name, rolled_stream};
 use crate::sign::split_signed;
 
 /// What following found.
@@ -108,10 +108,7 @@ impl Query {
             shown: HashSet::new(),
         };
         for (dir, stream) in follow.active_files()? {
-            let mut a = Active::new(dir, stream);
-            a.rolled_upto = rolled_files(&a.dir, &a.stream, 0)
-                .last()
-                .map_or(0, |(counter, _)| *counter);
+            let mut a = Active::with_history(dir, stream);
             a.open_at_end()?;
             follow.active.insert(a.path.clone(), a);
         }
@@ -129,14 +126,12 @@ impl Query {
                 };
                 let wanted = follow.streams_wanted.is_empty()
                     || follow.streams_wanted.iter().any(|w| w == stream);
-                let mut a = Active::new(dir.clone(), stream.to_owned());
-                if !wanted || follow.active.contains_key(&a.path) {
-                    continue;
+                let path = dir.join(active_name(stream));
+                if wanted && !follow.active.contains_key(&path) {
+                    follow
+                        .active
+                        .insert(path, Active::with_history(dir.clone(), stream.to_owned()));
                 }
-                a.rolled_upto = rolled_files(&a.dir, &a.stream, 0)
-                    .last()
-                    .map_or(0, |(counter, _)| *counter);
-                follow.active.insert(a.path.clone(), a);
             }
         }
         Ok(follow)
@@ -146,7 +141,7 @@ impl Query {
 impl Active {
     fn new(dir: PathBuf, stream: String) -> Active {
         Active {
-            path: dir.join(format!("{stream}.log")),
+            path: dir.join(active_name(&stream)),
             dir,
             stream,
             file: None,
@@ -157,6 +152,16 @@ impl Active {
             last_seq: None,
             rolled_upto: 0,
         }
+    }
+
+    /// A stream that existed when following began: its rolled files so far
+    /// are history, not news.
+    fn with_history(dir: PathBuf, stream: String) -> Active {
+        let mut a = Active::new(dir, stream);
+        a.rolled_upto = rolled_files(&a.dir, &a.stream, 0)
+            .last()
+            .map_or(0, |(counter, _)| *counter);
+        a
     }
 
     fn io_error(&self, e: io::Error) -> Error {
@@ -362,14 +367,11 @@ impl Follow {
         floor: Option<u64>,
     ) -> Option<Result<Followed, Error>> {
         let active = self.active.get_mut(key).expect("listed");
-        let record: Value = match serde_json::from_slice(line) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => {
+        let record = match parse_record(path, line_no, line) {
+            Ok(v) => v,
+            Err(e) => {
                 active.prev = Some(line.to_vec());
-                return Some(Err(Error::new(
-                    ErrorKind::Malformed,
-                    format!("`{}`, line {line_no}: not a record", path.display()),
-                )));
+                return Some(Err(e));
             }
         };
         let seq = record["seq"].as_u64();

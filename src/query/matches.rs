@@ -396,18 +396,16 @@ fn check_record(path: &Path, c: &Candidate<'_>) -> Result<(), Error> {
 }
 
 fn parse(path: &Path, c: &Candidate<'_>) -> Result<Value, Error> {
-    match serde_json::from_slice::<Value>(c.line) {
+    parse_record(path, c.line_no, c.line)
+}
+
+/// Line `line_no` of `path` as a record, or the error that says why it is
+/// not one.
+pub(super) fn parse_record(path: &Path, line_no: u64, line: &[u8]) -> Result<Value, Error> {
+    match serde_json::from_slice::<Value>(line) {
         Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(malformed(
-            path,
-            c.line_no,
-            "not a record (not a JSON object)",
-        )),
-        Err(e) => Err(malformed(
-            path,
-            c.line_no,
-            format_args!("not a record ({e})"),
-        )),
+        Ok(_) => Err(malformed(path, line_no, "not a record (not a JSON object)")),
+        Err(e) => Err(malformed(path, line_no, format_args!("not a record ({e})"))),
     }
 }
 

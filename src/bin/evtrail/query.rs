@@ -80,10 +80,10 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
         query = query.limit(n);
     }
     let keys = args.keys.keyring()?;
-    let checks = keys.is_some();
     if let Some(keys) = keys {
         query = query.keys(keys);
     }
+    let checks = query.checks_signatures();
     let human = io::stderr().is_terminal();
     // A progress line on a terminal's stderr, cleared before each record
     // is printed and drawn again after.

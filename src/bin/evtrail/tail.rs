@@ -67,10 +67,10 @@ pub(crate) fn run(args: TailArgs) -> Result<u8> {
         .streams(args.filters.streams().iter().cloned())
         .markers(args.filters.markers());
     let keys = args.keys.keyring()?;
-    let checks = keys.is_some();
     if let Some(keys) = keys {
         query = query.keys(keys);
     }
+    let checks = query.checks_signatures();
     // Following starts before the last records are read, so that nothing
     // written in between is missed; what both see is shown once.
     let mut follow = if args.follow {
