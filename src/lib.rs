@@ -131,6 +131,8 @@ mod layer;
 mod logdir;
 mod mac;
 mod marker;
+#[cfg(feature = "notify")]
+pub mod notify;
 mod pipeline;
 pub mod query;
 pub mod read;

@@ -1,0 +1,222 @@
+//! The chat APIs a notification sink posts to: one file per
+//! API, each turning a rendered [`Message`] into that API's request and
+//! reading that API's answer.
+//!
+//! A [`Channel`] knows three things about its API and nothing about rules,
+//! grouping or records: the request's shape (URL, query, headers, body,
+//! signing), the API's limits (message size, messages per interval), and
+//! what its answers mean — several of these APIs answer HTTP 200 with an
+//! error code in the body, which is a failure.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// The markup a channel's message text is written in: template values are
+/// escaped for it, so a record's text shows literally and cannot change
+/// the message's layout or mention anyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Markup {
+    /// Plain text: nothing to escape.
+    Text,
+    /// The Markdown subset of DingTalk and WeCom robots.
+    Markdown,
+    /// Feishu/Lark's `lark_md` (cards) and `post` text.
+    LarkMd,
+    /// Slack's `mrkdwn`: `&`, `<` and `>` are escaped.
+    SlackMrkdwn,
+    /// A JSON document (the generic webhook's template): values are written
+    /// as the inside of JSON strings.
+    Json,
+}
+
+/// Who a message mentions: the rule's recipients.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mentions {
+    /// Phone numbers (DingTalk `atMobiles`, WeCom `mentioned_mobile_list`).
+    pub mobiles: Vec<String>,
+    /// User ids (DingTalk `atUserIds`, WeCom `mentioned_list`, Feishu
+    /// `<at user_id="…">`, Slack `<@U…>`).
+    pub user_ids: Vec<String>,
+    /// Everyone in the group (DingTalk `isAtAll`, WeCom `@all`, Feishu
+    /// `<at user_id="all">`, Slack `<!here>`).
+    pub all: bool,
+}
+
+impl Mentions {
+    /// Whether the message mentions no one.
+    pub fn is_empty(&self) -> bool {
+        self.mobiles.is_empty() && self.user_ids.is_empty() && !self.all
+    }
+}
+
+/// One chat message, rendered: what a [`Channel`] puts into its API's
+/// request.
+#[derive(Clone, Debug, Default)]
+pub struct Message {
+    /// A unique id for this message (the generic webhook sends it as
+    /// `webhook-id`; receivers de-duplicate retries by it).
+    pub id: String,
+    /// The title, in the channel's [`Markup`], values already escaped
+    /// (DingTalk markdown `title`, Feishu card header, …). One line.
+    pub title: String,
+    /// The text, in the channel's [`Markup`], values already escaped.
+    pub body: String,
+    /// Who to mention.
+    pub mentions: Mentions,
+}
+
+/// A request to send: built by [`Channel::request`].
+///
+/// `Debug` shows the URL with its credentials cut (see [`redact_url`]).
+#[derive(Clone, Default)]
+pub struct ChatRequest {
+    /// The full URL, query included (credentials and signatures too).
+    pub url: String,
+    /// Headers besides `Content-Type: application/json`.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for ChatRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatRequest")
+            .field("url", &redact_url(&self.url))
+            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// What an API's answer means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The message was accepted.
+    Delivered,
+    /// Not accepted now; try again later (rate limited, 5xx, a timeout).
+    Retry {
+        /// The API's own error code, when it gave one (`errcode`, `code`).
+        code: Option<i64>,
+        /// Why, in the API's words where it gave them.
+        reason: String,
+        /// How long the API asked to wait (`Retry-After`), if it did.
+        after: Option<Duration>,
+    },
+    /// Refused for good (bad signature, keyword mismatch, unknown webhook,
+    /// a malformed message): sending it again would fail again.
+    GiveUp {
+        /// The API's own error code, when it gave one.
+        code: Option<i64>,
+        /// Why, in the API's words where it gave them.
+        reason: String,
+    },
+}
+
+/// A messages-per-interval limit an API sets for one webhook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// At most this many messages…
+    pub messages: u32,
+    /// …in any window this long.
+    pub per: Duration,
+}
+
+/// A chat API: how to send it a [`Message`] and what its answers mean.
+///
+/// The built-in channels are [`DingTalk`](super::DingTalk),
+/// [`WeCom`](super::WeCom), [`Feishu`](super::Feishu),
+/// [`Slack`](super::Slack) and [`Webhook`](super::Webhook); implement this
+/// trait for another API.
+pub trait Channel: Send + Sync + fmt::Debug {
+    /// The API's name in `evtrail.push` records: `dingtalk`, `wecom`,
+    /// `feishu`, `slack`, `webhook`.
+    fn kind(&self) -> &'static str;
+
+    /// The markup the message's title and body are written in.
+    fn markup(&self) -> Markup;
+
+    /// The API's limits on one webhook, strictest last; the sink never
+    /// sends faster than any of them.
+    fn rate_limits(&self) -> Vec<RateLimit>;
+
+    /// The request that sends `message` at `now` (signing channels put the
+    /// time in their signature). The text is cut to the API's size limits
+    /// with a marker saying how much was left out; a request the API would
+    /// refuse for its size is never built.
+    fn request(&self, message: &Message, now: SystemTime) -> ChatRequest;
+
+    /// What the API's answer means: `status` is the HTTP status,
+    /// `retry_after` the `Retry-After` header if any, `body` the start of
+    /// the answer.
+    fn check(&self, status: u16, retry_after: Option<Duration>, body: &[u8]) -> Answer;
+}
+
+/// `url` with the values of its query and the last segment of its path cut
+/// to a few characters, for errors and `Debug` output: webhook URLs are
+/// credentials (`access_token=…`, `key=…`, Slack's and Feishu's paths).
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = String::with_capacity(url.len());
+    // Keep scheme, host and all but the last path segment.
+    match base.rfind('/') {
+        Some(i) if i + 1 < base.len() && base[..i].contains("//") && base[..i].matches('/').count() >= 3 => {
+            out.push_str(&base[..=i]);
+            out.push_str(&cut(&base[i + 1..]));
+        }
+        _ => out.push_str(base),
+    }
+    if let Some(q) = query {
+        out.push('?');
+        for (n, pair) in q.split('&').enumerate() {
+            if n > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((k, v)) => {
+                    out.push_str(k);
+                    out.push('=');
+                    out.push_str(&cut(v));
+                }
+                None => out.push_str(&cut(pair)),
+            }
+        }
+    }
+    out
+}
+
+/// The first three characters of a secret, then `…`.
+fn cut(secret: &str) -> String {
+    if secret.chars().count() <= 3 {
+        return "…".to_owned();
+    }
+    let mut s: String = secret.chars().take(3).collect();
+    s.push('…');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_urls_keep_where_but_not_the_credentials() {
+        assert_eq!(
+            redact_url("https://oapi.dingtalk.com/robot/send?access_token=abcdef123456&timestamp=1&sign=xyz%2B"),
+            "https://oapi.dingtalk.com/robot/send?access_token=abc…&timestamp=…&sign=xyz…"
+        );
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T000/B000/XXXXXXXXSECRET"),
+            "https://hooks.slack.com/services/T000/B000/XXX…"
+        );
+        assert_eq!(
+            redact_url("https://open.feishu.cn/open-apis/bot/v2/hook/0123-4567"),
+            "https://open.feishu.cn/open-apis/bot/v2/hook/012…"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9/"), "http://127.0.0.1:9/");
+        assert_eq!(redact_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
+    }
+}
