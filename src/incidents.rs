@@ -275,24 +275,31 @@ impl Incidents {
     }
 
     fn key(&self, record: &Value) -> String {
-        let issue = record
-            .get("issue")
-            .or_else(|| record.pointer("/fields/issue"))
-            .map(as_text);
-        if let Some(issue) = issue {
-            return issue.into_owned();
-        }
-        let mut key = record
-            .get("event")
-            .map(as_text)
-            .unwrap_or_default()
-            .into_owned();
-        for dim in &self.by {
-            let value = crate::query::lookup_text(record, dim).unwrap_or_default();
-            key.push_str(&format!(" {dim}={value}"));
-        }
-        key
+        issue_key(record, &self.by)
     }
+}
+
+/// A record's issue: its `issue` field, or its event name with the values
+/// of the `by` fields (`disk_full host=web-1`). Notification rules group
+/// by the same key, so a chat's "resolved" and `incidents` agree.
+pub(crate) fn issue_key(record: &Value, by: &[String]) -> String {
+    let issue = record
+        .get("issue")
+        .or_else(|| record.pointer("/fields/issue"))
+        .map(as_text);
+    if let Some(issue) = issue {
+        return issue.into_owned();
+    }
+    let mut key = record
+        .get("event")
+        .map(as_text)
+        .unwrap_or_default()
+        .into_owned();
+    for dim in by {
+        let value = crate::query::lookup_text(record, dim).unwrap_or_default();
+        key.push_str(&format!(" {dim}={value}"));
+    }
+    key
 }
 
 /// The time from one `ts` to another, zero when either cannot be read.

@@ -8,6 +8,10 @@
 //! what its answers mean — several of these APIs answer HTTP 200 with an
 //! error code in the body, which is a failure.
 
+mod escape;
+
+pub(crate) use escape::escape;
+
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -83,7 +87,10 @@ impl fmt::Debug for ChatRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChatRequest")
             .field("url", &redact_url(&self.url))
-            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .field("body_bytes", &self.body.len())
             .finish()
     }
@@ -161,9 +168,15 @@ pub fn redact_url(url: &str) -> String {
         None => (url, None),
     };
     let mut out = String::with_capacity(url.len());
-    // Keep scheme, host and all but the last path segment.
+    // Without a query, the path's last segment is the credential (Slack,
+    // Feishu); keep scheme, host and the rest.
     match base.rfind('/') {
-        Some(i) if i + 1 < base.len() && base[..i].contains("//") && base[..i].matches('/').count() >= 3 => {
+        Some(i)
+            if query.is_none()
+                && i + 1 < base.len()
+                && base[..i].contains("//")
+                && base[..i].matches('/').count() >= 3 =>
+        {
             out.push_str(&base[..=i]);
             out.push_str(&cut(&base[i + 1..]));
         }
@@ -205,7 +218,9 @@ mod tests {
     #[test]
     fn redacted_urls_keep_where_but_not_the_credentials() {
         assert_eq!(
-            redact_url("https://oapi.dingtalk.com/robot/send?access_token=abcdef123456&timestamp=1&sign=xyz%2B"),
+            redact_url(
+                "https://oapi.dingtalk.com/robot/send?access_token=abcdef123456&timestamp=1&sign=xyz%2B"
+            ),
             "https://oapi.dingtalk.com/robot/send?access_token=abc…&timestamp=…&sign=xyz…"
         );
         assert_eq!(
