@@ -114,6 +114,7 @@
 //! |---|---|
 //! | `cli` | the `evtrail` command-line tool (`verify`, `keygen`); library users never compile its argument parser |
 //! | `http` | `evtrail::http::HttpSink`: delivery to webhooks and log stores (ClickHouse, Loki, Elasticsearch/OpenSearch, OTLP) with retries, a disk spool and dead letters; pulls in an HTTP client with rustls |
+//! | `notify` | `evtrail::notify::NotifySink`: chat notifications to DingTalk, WeCom, Feishu/Lark, Slack and JSON webhooks, with rules, templates, grouping, rate limits and push records (implies `http`) |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -610,3 +610,34 @@ fn bad_settings_are_clear_errors() {
         );
     }
 }
+
+#[test]
+fn a_hanging_channel_slows_neither_the_application_nor_the_other_channel() {
+    let dead = TestServer::start();
+    dead.set_default(Reply::Hang);
+    let good = TestServer::start();
+    good.set_default(errcode(0, "ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySink::builder()
+        .add_channel("dead", robot(&dead))
+        .add_channel("good", robot(&good))
+        .group_wait(Duration::ZERO)
+        .timeout(Duration::from_secs(20))
+        .add_rule(Rule::new("errors").min_level(tracing::Level::ERROR))
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), notify);
+    let started = std::time::Instant::now();
+    tracing::dispatcher::with_default(&d, || {
+        for _ in 0..1000 {
+            tracing::error!(event = "boom", "it broke");
+        }
+    });
+    assert!(
+        good.wait_for(Duration::from_secs(10), |r| !r.is_empty()),
+        "the good channel got its message while the other hangs"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(dead.requests().len(), 1, "the first request still hangs");
+    drop(guard);
+}
