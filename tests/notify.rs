@@ -151,7 +151,7 @@ fn a_storm_of_100000_events_stays_within_the_rate_limit_and_every_record_is_coun
     let dir = tempfile::tempdir().unwrap();
     let notify = sink(robot(&server))
         .group_wait(Duration::from_millis(200))
-        .group_interval(Duration::from_millis(300))
+        .group_interval(Duration::from_secs(1))
         .add_rule(Rule::new("errors").event("payment_failed"))
         .build()
         .unwrap();

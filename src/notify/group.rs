@@ -203,7 +203,8 @@ pub(crate) struct Groups {
 pub(crate) enum Added {
     /// The record waits in a group for its message.
     Held,
-    /// An `ok` record no open group was waiting for: nothing to send.
+    /// Nothing more to send for one record: an `ok` record no open group
+    /// was waiting for, or one a later `ok` replaced.
     Ignored,
 }
 
@@ -233,10 +234,15 @@ impl Groups {
             if g.fired.is_none() && g.pending.is_none() {
                 return Added::Ignored;
             }
-            // A second `ok` replaces the first: one resolved message.
-            g.resolution = Some((item.record, item.stream, item.seq));
+            // A second `ok` replaces the first: one resolved message. The
+            // one replaced is done with, for the caller's accounting.
+            let replaced = g.resolution.replace((item.record, item.stream, item.seq));
             g.due = Some(now);
-            return Added::Held;
+            return if replaced.is_some() {
+                Added::Ignored
+            } else {
+                Added::Held
+            };
         }
         let g = self.groups.entry(id).or_default();
         match &mut g.pending {
@@ -506,7 +512,8 @@ mod tests {
         );
         assert_eq!(
             g.add(item("disk", 3, 96, Some("ok")), t0 + WAIT),
-            Added::Held
+            Added::Ignored,
+            "the second replaces the first"
         );
         let out = send_due(&mut g, t0 + WAIT);
         assert_eq!(out.len(), 1, "one resolved message, not two");
