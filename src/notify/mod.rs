@@ -3,4 +3,7 @@
 
 mod channel;
 
-pub use channel::{Answer, Channel, ChatRequest, Markup, Mentions, Message, RateLimit, redact_url};
+pub use channel::{
+    Answer, Channel, ChatRequest, DingTalk, Feishu, Markup, Mentions, Message, RateLimit, Slack,
+    WeCom, Webhook, escape, redact_url,
+};

@@ -11,6 +11,23 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+mod answer;
+mod cut;
+mod dingtalk;
+mod escape;
+mod feishu;
+mod sign;
+mod slack;
+mod webhook;
+mod wecom;
+
+pub use dingtalk::DingTalk;
+pub use escape::escape;
+pub use feishu::Feishu;
+pub use slack::Slack;
+pub use webhook::Webhook;
+pub use wecom::WeCom;
+
 /// The markup a channel's message text is written in: template values are
 /// escaped for it, so a record's text shows literally and cannot change
 /// the message's layout or mention anyone.
@@ -83,7 +100,10 @@ impl fmt::Debug for ChatRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChatRequest")
             .field("url", &redact_url(&self.url))
-            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .field("body_bytes", &self.body.len())
             .finish()
     }
@@ -161,9 +181,32 @@ pub fn redact_url(url: &str) -> String {
         None => (url, None),
     };
     let mut out = String::with_capacity(url.len());
-    // Keep scheme, host and all but the last path segment.
+    // `user:password@` before the host is a credential too.
+    let base = match base.split_once("//") {
+        Some((scheme, rest)) => match rest
+            .split('/')
+            .next()
+            .and_then(|authority| authority.rsplit_once('@'))
+        {
+            Some((_, host)) => {
+                out.push_str(scheme);
+                out.push_str("//…@");
+                &rest[rest.find(host).unwrap_or(0)..]
+            }
+            None => base,
+        },
+        None => base,
+    };
+    // Keep scheme, host and all but the last path segment, which is cut
+    // only when there is no query: URLs with a query (DingTalk, WeCom)
+    // carry their credential there, the others (Slack, Feishu) in the path.
     match base.rfind('/') {
-        Some(i) if i + 1 < base.len() && base[..i].contains("//") && base[..i].matches('/').count() >= 3 => {
+        Some(i)
+            if query.is_none()
+                && i + 1 < base.len()
+                && base[..i].contains("//")
+                && base[..i].matches('/').count() >= 3 =>
+        {
             out.push_str(&base[..=i]);
             out.push_str(&cut(&base[i + 1..]));
         }
@@ -205,7 +248,9 @@ mod tests {
     #[test]
     fn redacted_urls_keep_where_but_not_the_credentials() {
         assert_eq!(
-            redact_url("https://oapi.dingtalk.com/robot/send?access_token=abcdef123456&timestamp=1&sign=xyz%2B"),
+            redact_url(
+                "https://oapi.dingtalk.com/robot/send?access_token=abcdef123456&timestamp=1&sign=xyz%2B"
+            ),
             "https://oapi.dingtalk.com/robot/send?access_token=abc…&timestamp=…&sign=xyz…"
         );
         assert_eq!(
@@ -217,6 +262,14 @@ mod tests {
             "https://open.feishu.cn/open-apis/bot/v2/hook/012…"
         );
         assert_eq!(redact_url("http://127.0.0.1:9/"), "http://127.0.0.1:9/");
+        assert_eq!(
+            redact_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx"),
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693…"
+        );
+        assert_eq!(
+            redact_url("https://bot:hunter22@alerts.example.com/hook"),
+            "https://…@alerts.example.com/hook"
+        );
         assert_eq!(redact_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
     }
 }
