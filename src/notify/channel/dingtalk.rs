@@ -22,11 +22,14 @@
 //!   <https://cloud.tencent.com/developer/article/1834468>); `130101` is
 //!   "send too fast, exceed 20 times per minute"; `-1` is DingTalk's
 //!   global "system busy, retry" (<https://mabiji.com/dingtalk/errcode.html>);
-//!   `460101` and `101002` are a message too long.
+//!   `460101` is "message too long, exceed 20000 bytes" / "body 大小不合法;
+//!   请保持大小在 20000bytes 以内" (<https://github.com/feiyu563/PrometheusAlert/issues/318>,
+//!   <https://github.com/Le0nsec/SecCrawler/issues/12>) and `101002`
+//!   "message is too long" (<https://github.com/timonwong/prometheus-webhook-dingtalk/issues/30>).
 //! * **Limits**: 20 messages a minute per robot; over it the robot is
 //!   throttled for 10 minutes ("每个机器人每分钟最多发送20条。如果超过20条，会限流10分钟",
-//!   <http://zhuoqun.info/article/182>). The message body is kept within
-//!   20,000 bytes.
+//!   <http://zhuoqun.info/article/182>); a request body of at most 20,000
+//!   bytes (the `460101` answer above), which the text is cut to fit.
 //!
 //! # Classification
 //!

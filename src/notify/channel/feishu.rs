@@ -191,19 +191,20 @@ impl Feishu {
             Format::Card => {
                 let mut content = body.to_owned();
                 if !ids.is_empty() {
-                    content.push_str("\n");
+                    content.push('\n');
                     let ats: Vec<String> =
                         ids.iter().map(|id| format!("<at id={id}></at>")).collect();
                     content.push_str(&ats.join(" "));
                 }
-                // The header is plain text: entities would show as typed.
-                json!({
-                    "msg_type": "interactive",
-                    "card": {
-                        "header": { "title": { "tag": "plain_text", "content": unescape_entities(title) } },
-                        "elements": [ { "tag": "div", "text": { "tag": "lark_md", "content": content } } ],
-                    },
-                })
+                let mut card = json!({
+                    "elements": [ { "tag": "div", "text": { "tag": "lark_md", "content": content } } ],
+                });
+                if !title.is_empty() {
+                    // The header is plain text: entities would show as typed,
+                    // and it parses no mentions.
+                    card["header"] = json!({ "title": { "tag": "plain_text", "content": unescape_entities(title) } });
+                }
+                json!({ "msg_type": "interactive", "card": card })
             }
         }
     }
@@ -385,6 +386,9 @@ mod tests {
             Feishu::sign(SECRET, 1_577_836_800),
             "jbe3fbAXNrge4Hbstjlgsddwls0KcpcY5cxpxgAIIfI="
         );
+        // No title: no header.
+        let m = Message { title: String::new(), ..message() };
+        assert!(body(&Feishu::webhook(URL).request(&m, now))["card"].get("header").is_none());
         // Unsigned: neither field.
         let v = body(&Feishu::webhook(URL).request(&message(), now));
         assert!(v.get("timestamp").is_none() && v.get("sign").is_none());

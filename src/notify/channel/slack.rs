@@ -4,15 +4,21 @@
 //!
 //! * **Request**: `POST` the webhook URL
 //!   (`https://hooks.slack.com/services/T…/B…/…`; the URL is the only
-//!   credential), JSON `{"text": fallback, "blocks": […]}`; the text of a
-//!   `section` block is `mrkdwn`, in which `&`, `<` and `>` must be written
-//!   `&amp;`, `&lt;`, `&gt;` and `<@U…>` / `<!here>` mention.
-//!   <https://api.slack.com/messaging/webhooks>,
-//!   <https://api.slack.com/reference/surfaces/formatting>
-//! * **Limits**: a section's text at most 3,000 characters, a header's 150,
-//!   at most 50 blocks (<https://api.slack.com/reference/block-kit/blocks>);
+//!   credential), JSON `{"text": fallback, "blocks": […]}`. Text is
+//!   `mrkdwn`, in which `&`, `<` and `>` — "three characters you must
+//!   convert to HTML entities and only three" — are written `&amp;`,
+//!   `&lt;`, `&gt;`, and `<@U…>` / `<!here>` mention
+//!   (<https://github.com/slackhq/slack-api-docs/blob/master/page_formatting.md>).
+//! * **Limits**: a section's text at most 3,000 characters and at most 50
+//!   blocks a message (<https://github.com/slackapi/bolt-js/issues/2509>,
+//!   which also reports `msg_blocks_too_long` from about 13,000 characters
+//!   of blocks in all, below any documented limit: the body is kept
+//!   within 12,000 characters); a header's plain text at most 150
+//!   characters (<https://docs.slack.dev/reference/block-kit/blocks/header-block>,
+//!   as quoted by <https://docs.rs/crate/slack-messaging/latest/source/src/blocks/header.rs>);
 //!   "Incoming webhooks: 1 per second. Short bursts >1 allowed"
-//!   (<https://api.slack.com/docs/rate-limits>) — the burst is not
+//!   (<https://api.slack-gov.com/apis/rate-limits>, and
+//!   <https://api.slack.com/docs/rate-limits>) — the burst is not
 //!   quantified, so it is not relied on.
 //! * **Answers**: HTTP 200 with the body `ok`; errors are an HTTP status
 //!   and a short string: 400 `invalid_payload` / `user_not_found`, 403
@@ -68,6 +74,10 @@ impl Slack {
 
     /// The most blocks in one message.
     pub const MAX_BLOCKS: usize = 50;
+
+    /// The most characters of body text in one message, all sections
+    /// together.
+    pub const MAX_BODY_CHARS: usize = 12_000;
 
     /// The documented limit: one message a second.
     pub const RATE_LIMIT: RateLimit = RateLimit {
@@ -163,7 +173,8 @@ impl Channel for Slack {
             }));
         }
         let room = Self::MAX_BLOCKS - blocks.len() - usize::from(!ats.is_empty());
-        for s in sections(&message.body, Self::MAX_SECTION_CHARS, room) {
+        let body = cut_chars(&message.body, Self::MAX_BODY_CHARS);
+        for s in sections(&body, Self::MAX_SECTION_CHARS, room) {
             blocks.push(section(&s));
         }
         if !ats.is_empty() {
@@ -287,7 +298,19 @@ mod tests {
             SystemTime::UNIX_EPOCH,
         );
         let v: Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(v["blocks"].as_array().unwrap().len(), Slack::MAX_BLOCKS);
+        let blocks = v["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= Slack::MAX_BLOCKS);
+        let chars: usize = blocks[1..blocks.len() - 1]
+            .iter()
+            .map(|b| b["text"]["text"].as_str().unwrap().chars().count())
+            .sum();
+        assert!(chars <= Slack::MAX_BODY_CHARS + 2 * blocks.len(), "{chars}");
+        let last = blocks[blocks.len() - 2]["text"]["text"].as_str().unwrap();
+        assert!(last.ends_with("characters cut)"), "{last}");
+        // Many short paragraphs: never more than the block limit.
+        let r = Slack::webhook(URL).request(&Message { body: many, ..message() }, SystemTime::UNIX_EPOCH);
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(v["blocks"].as_array().unwrap().len() <= Slack::MAX_BLOCKS);
     }
 
     #[test]

@@ -17,10 +17,11 @@
 //! * **Answers**: `{"errcode":…,"errmsg":…}`, `errcode` 0 delivered.
 //!   WeCom's global return codes (a mirror:
 //!   <https://static.kancloud.cn/dabashan/qiwei/2376083>) say `-1` is
-//!   "system busy, retry later"; `45009` is the API frequency limit,
-//!   `40058` an invalid parameter (what a markdown content over 4,096
-//!   bytes answers) and `93000` an invalid webhook URL, as the issue's
-//!   survey of projects using the robot found (not re-confirmed in a
+//!   "system busy, retry later"; `40058` is an invalid parameter, which is
+//!   what a markdown content over 4,096 bytes answers ("markdown.content
+//!   exceed max length 4096", <https://github.com/dromara/domain-admin/issues/82>);
+//!   `45009` is the API frequency limit and `93000` an invalid webhook
+//!   URL, as projects using the robot report (not re-confirmed in a
 //!   document of WeCom's own).
 //!
 //! Markdown messages can mention user ids only (`<@userid>`); phone
