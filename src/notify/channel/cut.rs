@@ -100,6 +100,16 @@ pub(crate) fn fit_body(text: &str, limit: usize, build: impl Fn(&str) -> Vec<u8>
     best.unwrap_or_else(|| build(""))
 }
 
+/// `text` as a one-line title of at most `max` characters: a longer one is
+/// cut (on a safe boundary) and ends with `…`.
+pub(crate) fn cut_line(text: &str, max: usize) -> Cow<'_, str> {
+    if text.chars().count() <= max {
+        return Cow::Borrowed(text);
+    }
+    let end = safe_end(text, byte_index_of_char(text, max.saturating_sub(1)));
+    Cow::Owned(format!("{}…", &text[..end]))
+}
+
 fn byte_index_of_char(text: &str, n: usize) -> usize {
     text.char_indices().nth(n).map_or(text.len(), |(i, _)| i)
 }
@@ -142,6 +152,20 @@ fn safe_end(text: &str, max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn cuts_never_exceed_the_budget_nor_split_a_character(text in "\\PC{0,400}", max in 0usize..600) {
+            let c = cut_bytes(&text, max);
+            prop_assert!(c.len() <= max.max(0) || text.len() <= max);
+            prop_assert!(c.len() <= text.len().max(max));
+            let kept = c.split("\n… (").next().unwrap();
+            prop_assert!(text.starts_with(kept));
+            let c = cut_chars(&text, max);
+            prop_assert!(c.chars().count() <= max || text.chars().count() <= max);
+        }
+    }
 
     #[test]
     fn thousands_separators() {
@@ -225,6 +249,14 @@ mod tests {
         }
         let short = fit_body("hi", 100, build);
         assert_eq!(short, br#"{"text":"hi"}"#);
+    }
+
+    #[test]
+    fn titles_stay_one_line() {
+        assert_eq!(cut_line("short", 10), "short");
+        assert_eq!(cut_line("0123456789abc", 10), "012345678…");
+        assert_eq!(cut_line("日本語日本語", 4), "日本語…");
+        assert_eq!(cut_line("ab&lt;cd", 4), "ab…");
     }
 
     #[test]

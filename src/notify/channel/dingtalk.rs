@@ -44,7 +44,7 @@
 //! | any other status | `GiveUp` |
 
 use super::answer::{self, Secrets, Verdict};
-use super::cut::{cut_chars, fit_body};
+use super::cut::{cut_line, fit_body};
 use super::escape::clean_id;
 use super::sign::{append_query, hmac_base64, unix_millis, url_encode};
 use super::{Answer, Channel, ChatRequest, Markup, Message, RateLimit, redact_url};
@@ -194,7 +194,7 @@ impl Channel for DingTalk {
             .collect::<Vec<_>>()
             .join(" ");
         let at = json!({ "atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": m.all });
-        let title = cut_chars(message.title.trim(), Self::MAX_TITLE_CHARS);
+        let title = cut_line(message.title.trim(), Self::MAX_TITLE_CHARS);
         let format = self.format;
         let build = |body: &str| {
             let mut text = String::new();

@@ -46,7 +46,7 @@
 //! | any other status | `GiveUp` |
 
 use super::answer::{self, Secrets, Verdict};
-use super::cut::{cut_chars, fit_body};
+use super::cut::{cut_line, fit_body};
 use super::escape::{clean_id, unescape_entities};
 use super::sign::{hmac_base64, unix_secs};
 use super::{Answer, Channel, ChatRequest, Markup, Message, RateLimit, redact_url};
@@ -200,9 +200,13 @@ impl Feishu {
                     "elements": [ { "tag": "div", "text": { "tag": "lark_md", "content": content } } ],
                 });
                 if !title.is_empty() {
-                    // The header is plain text: entities would show as typed,
-                    // and it parses no mentions.
-                    card["header"] = json!({ "title": { "tag": "plain_text", "content": unescape_entities(title) } });
+                    // The header is plain text, where entities would show as
+                    // typed; `<` and `>` become their fullwidth look-alikes
+                    // so that no tag can form there either.
+                    let plain = unescape_entities(title)
+                        .replace('<', "＜")
+                        .replace('>', "＞");
+                    card["header"] = json!({ "title": { "tag": "plain_text", "content": plain } });
                 }
                 json!({ "msg_type": "interactive", "card": card })
             }
@@ -245,7 +249,7 @@ impl Channel for Feishu {
     }
 
     fn request(&self, message: &Message, now: SystemTime) -> ChatRequest {
-        let title = cut_chars(message.title.trim(), Self::MAX_TITLE_CHARS);
+        let title = cut_line(message.title.trim(), Self::MAX_TITLE_CHARS);
         let signed = self.secret.as_ref().map(|secret| {
             let ts = unix_secs(now);
             (ts.to_string(), Self::sign(secret, ts))
@@ -303,7 +307,7 @@ mod tests {
     fn message() -> Message {
         Message {
             id: "m1".into(),
-            title: "unknown&#95;error &amp; more".into(),
+            title: "unknown&#95;error &amp; &lt;more&gt;".into(),
             body: "line &#42;1&#42;\nline 2".into(),
             mentions: Mentions {
                 mobiles: vec!["13800000000".into()],
@@ -326,7 +330,7 @@ mod tests {
             json!({
                 "msg_type": "interactive",
                 "card": {
-                    "header": { "title": { "tag": "plain_text", "content": "unknown_error & more" } },
+                    "header": { "title": { "tag": "plain_text", "content": "unknown_error & ＜more＞" } },
                     "elements": [ { "tag": "div", "text": {
                         "tag": "lark_md",
                         "content": "line &#42;1&#42;\nline 2\n<at id=ou_abc></at> <at id=all></at>",
@@ -387,8 +391,15 @@ mod tests {
             "jbe3fbAXNrge4Hbstjlgsddwls0KcpcY5cxpxgAIIfI="
         );
         // No title: no header.
-        let m = Message { title: String::new(), ..message() };
-        assert!(body(&Feishu::webhook(URL).request(&m, now))["card"].get("header").is_none());
+        let m = Message {
+            title: String::new(),
+            ..message()
+        };
+        assert!(
+            body(&Feishu::webhook(URL).request(&m, now))["card"]
+                .get("header")
+                .is_none()
+        );
         // Unsigned: neither field.
         let v = body(&Feishu::webhook(URL).request(&message(), now));
         assert!(v.get("timestamp").is_none() && v.get("sign").is_none());

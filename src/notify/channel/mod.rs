@@ -245,6 +245,71 @@ fn cut(secret: &str) -> String {
 mod tests {
     use super::*;
 
+    /// What a record could try: mention everyone or someone, add a link,
+    /// change the layout, leave its JSON string, reorder text.
+    const HOSTILE: &str = "<!here> <@U999> <at user_id=\"all\"></at> <@all> @13800000000 [x](http://evil) \"},{\"x\":1 \u{202E}rev\n# big\n- item";
+
+    #[test]
+    fn escaped_record_values_cannot_mention_link_or_break_out_in_any_channel() {
+        let channels: Vec<Box<dyn Channel>> = vec![
+            Box::new(DingTalk::webhook(
+                "http://127.0.0.1:9/robot/send?access_token=t",
+            )),
+            Box::new(DingTalk::webhook("http://127.0.0.1:9/robot/send?access_token=t").text()),
+            Box::new(WeCom::webhook(
+                "http://127.0.0.1:9/cgi-bin/webhook/send?key=k",
+            )),
+            Box::new(WeCom::webhook("http://127.0.0.1:9/cgi-bin/webhook/send?key=k").text()),
+            Box::new(Feishu::webhook(
+                "http://127.0.0.1:9/open-apis/bot/v2/hook/h",
+            )),
+            Box::new(Feishu::webhook("http://127.0.0.1:9/open-apis/bot/v2/hook/h").post()),
+            Box::new(Slack::webhook("http://127.0.0.1:9/services/T/B/x")),
+        ];
+        for ch in channels {
+            let mut title = String::new();
+            escape(ch.markup(), HOSTILE, &mut title);
+            let mut body = String::from("value: ");
+            escape(ch.markup(), HOSTILE, &mut body);
+            let m = Message {
+                id: "1".into(),
+                title,
+                body,
+                mentions: Mentions::default(),
+            };
+            let r = ch.request(&m, SystemTime::UNIX_EPOCH);
+            // Still one well-formed JSON document with the API's own keys.
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(v.get("x").is_none(), "{ch:?}");
+            let text = String::from_utf8(r.body.clone()).unwrap();
+            assert!(!text.contains('\u{202E}'), "{ch:?}");
+            match ch.markup() {
+                Markup::Markdown => {
+                    assert!(
+                        !text.contains("<@") && !text.contains("@138") && !text.contains("](http"),
+                        "{ch:?}: {text}"
+                    );
+                }
+                Markup::LarkMd => assert!(
+                    !text.contains("<at") && !text.contains("<@"),
+                    "{ch:?}: {text}"
+                ),
+                Markup::SlackMrkdwn => {
+                    // Only the header (plain text, which parses nothing) may
+                    // show the characters; no mrkdwn text may.
+                    for block in v["blocks"].as_array().unwrap() {
+                        if block["text"]["type"] == "mrkdwn" {
+                            let t = block["text"]["text"].as_str().unwrap();
+                            assert!(!t.contains("<!") && !t.contains("<@"), "{t}");
+                        }
+                    }
+                    assert!(!v["text"].as_str().unwrap().contains("<!here>"));
+                }
+                Markup::Text | Markup::Json => {}
+            }
+        }
+    }
+
     #[test]
     fn redacted_urls_keep_where_but_not_the_credentials() {
         assert_eq!(

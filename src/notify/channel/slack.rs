@@ -42,7 +42,7 @@
 //! | 400, 403, 404, 410, any other | `GiveUp` with Slack's text |
 
 use super::answer::{self, Secrets};
-use super::cut::{cut_chars, marker};
+use super::cut::{cut_chars, cut_line, marker};
 use super::escape::{clean_id, unescape_entities};
 use super::{Answer, Channel, ChatRequest, Markup, Message, RateLimit, redact_url};
 use serde_json::{Value, json};
@@ -169,7 +169,7 @@ impl Channel for Slack {
             let plain = unescape_entities(title);
             blocks.push(json!({
                 "type": "header",
-                "text": { "type": "plain_text", "text": cut_chars(&plain, Self::MAX_HEADER_CHARS) },
+                "text": { "type": "plain_text", "text": cut_line(&plain, Self::MAX_HEADER_CHARS) },
             }));
         }
         let room = Self::MAX_BLOCKS - blocks.len() - usize::from(!ats.is_empty());
@@ -308,7 +308,13 @@ mod tests {
         let last = blocks[blocks.len() - 2]["text"]["text"].as_str().unwrap();
         assert!(last.ends_with("characters cut)"), "{last}");
         // Many short paragraphs: never more than the block limit.
-        let r = Slack::webhook(URL).request(&Message { body: many, ..message() }, SystemTime::UNIX_EPOCH);
+        let r = Slack::webhook(URL).request(
+            &Message {
+                body: many,
+                ..message()
+            },
+            SystemTime::UNIX_EPOCH,
+        );
         let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert!(v["blocks"].as_array().unwrap().len() <= Slack::MAX_BLOCKS);
     }

@@ -39,7 +39,7 @@
 //! | any other status | `GiveUp` |
 
 use super::answer::{self, Secrets, Verdict};
-use super::cut::cut_bytes;
+use super::cut::{cut_bytes, cut_line};
 use super::escape::clean_id;
 use super::{Answer, Channel, ChatRequest, Markup, Message, RateLimit, redact_url};
 use serde_json::json;
@@ -75,6 +75,9 @@ impl WeCom {
 
     /// The longest `markdown` content, in UTF-8 bytes.
     pub const MAX_MARKDOWN_BYTES: usize = 4_096;
+
+    /// The longest title line, in characters.
+    pub const MAX_TITLE_CHARS: usize = 128;
 
     /// The documented limit: 20 messages a minute per robot.
     pub const RATE_LIMIT: RateLimit = RateLimit {
@@ -157,7 +160,8 @@ impl Channel for WeCom {
             .map(|s| clean_id(s))
             .filter(|s| !s.is_empty())
             .collect();
-        let title = message.title.trim();
+        let title = cut_line(message.title.trim(), Self::MAX_TITLE_CHARS);
+        let title = title.as_ref();
         let v = match self.format {
             Format::Text => {
                 let mut mentioned: Vec<String> = user_ids;
