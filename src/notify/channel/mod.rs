@@ -7,6 +7,19 @@
 //! signing), the API's limits (message size, messages per interval), and
 //! what its answers mean — several of these APIs answer HTTP 200 with an
 //! error code in the body, which is a failure.
+//!
+//! | channel | formats (default first) and markup | signing | rate limit | size |
+//! |---|---|---|---|---|
+//! | [`DingTalk`] | markdown (`Markdown`), text (`Text`) | `timestamp` + `sign` query | 20/min | body ≤ 20,000 bytes |
+//! | [`WeCom`] | markdown (`Markdown`), text (`Text`) | none (`key=` is the credential) | 20/min | content ≤ 4,096 / 2,048 bytes |
+//! | [`Feishu`] | card (`LarkMd`), post, text (`Text`) | `timestamp` + `sign` in the body | 100/min, 5/s | body ≤ 20,000 bytes |
+//! | [`Slack`] | blocks (`SlackMrkdwn`) | none (the URL is the credential) | 1/s | section ≤ 3,000 characters |
+//! | [`Webhook`] | the user's JSON (`Json`) | Standard Webhooks headers | 60/min, configurable | — |
+//!
+//! Each module documents its API with the pages it was checked against.
+//! Texts over a limit are cut on a character boundary with a marker
+//! (`… (1,234 bytes cut)`); a channel's `Debug` output and its answers'
+//! reasons never show the webhook's credentials or a signing secret.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -29,16 +42,17 @@ pub use webhook::Webhook;
 pub use wecom::WeCom;
 
 /// The markup a channel's message text is written in: template values are
-/// escaped for it, so a record's text shows literally and cannot change
-/// the message's layout or mention anyone.
+/// escaped for it (see [`escape`]), so a record's text shows literally and
+/// cannot change the message's layout or mention anyone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Markup {
-    /// Plain text: nothing to escape.
+    /// Plain text (DingTalk and WeCom `text`, Feishu `text` and `post`):
+    /// only control characters are replaced.
     Text,
     /// The Markdown subset of DingTalk and WeCom robots.
     Markdown,
-    /// Feishu/Lark's `lark_md` (cards) and `post` text.
+    /// Feishu/Lark's `lark_md`, the text of interactive cards.
     LarkMd,
     /// Slack's `mrkdwn`: `&`, `<` and `>` are escaped.
     SlackMrkdwn,
