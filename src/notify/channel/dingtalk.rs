@@ -10,6 +10,9 @@
 //!   mobile or user id is highlighted only if `@<it>` also appears in the
 //!   text. <https://open.dingtalk.com/document/group/custom-robot-access>,
 //!   <https://open.dingtalk.com/document/development/robot-message-type>
+//!   In markdown a lone newline is a soft break
+//!   (<https://cscoder.cn/docs/open/aliyun/robot-messages-markdown.html>
+//!   advises spaces around `\n`): each becomes `"  \n"`, a hard break.
 //! * **Signing** ("加签"): `timestamp` (milliseconds, within an hour of
 //!   DingTalk's clock) and `sign` query parameters, where `sign` is
 //!   `urlEncode(base64(HmacSHA256(key = secret, msg = timestamp + "\n" + secret)))`
@@ -140,6 +143,21 @@ impl DingTalk {
     }
 }
 
+/// `text` with each line break made a hard one (`"  \n"`), blank lines
+/// (paragraph breaks) left alone.
+fn hard_breaks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut prev = '\n';
+    for (i, c) in text.char_indices() {
+        if c == '\n' && prev != '\n' && !text[i + 1..].starts_with('\n') {
+            out.push_str("  ");
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
+}
+
 fn known(code: i64) -> Option<(Verdict, &'static str)> {
     Some(match code {
         130101 => (
@@ -212,9 +230,11 @@ impl Channel for DingTalk {
                 text.push_str(&at_line);
             }
             let v = match format {
+                // A lone newline is a soft break in DingTalk's markdown; two
+                // trailing spaces make it the line break the text means.
                 Format::Markdown => json!({
                     "msgtype": "markdown",
-                    "markdown": { "title": title, "text": text },
+                    "markdown": { "title": title, "text": hard_breaks(&text) },
                     "at": at,
                 }),
                 Format::Text => json!({
@@ -299,7 +319,11 @@ mod tests {
 
     #[test]
     fn markdown_body_has_the_documented_shape() {
-        let r = DingTalk::webhook(URL).request(&message(), SystemTime::UNIX_EPOCH);
+        let m = Message {
+            body: "**code** E42\nline 2".into(),
+            ..message()
+        };
+        let r = DingTalk::webhook(URL).request(&m, SystemTime::UNIX_EPOCH);
         assert_eq!(r.url, URL);
         assert!(r.headers.is_empty());
         assert_eq!(
@@ -308,11 +332,17 @@ mod tests {
                 "msgtype": "markdown",
                 "markdown": {
                     "title": "payment\\_failed ×3",
-                    "text": "#### payment\\_failed ×3\n\n**code** E42\n\n@13800000000 @user01",
+                    "text": "#### payment\\_failed ×3\n\n**code** E42  \nline 2\n\n@13800000000 @user01",
                 },
                 "at": { "atMobiles": ["13800000000"], "atUserIds": ["user01"], "isAtAll": false },
             })
         );
+    }
+
+    #[test]
+    fn lone_newlines_become_hard_breaks() {
+        assert_eq!(hard_breaks("a\nb\n\nc\n"), "a  \nb\n\nc  \n");
+        assert_eq!(hard_breaks("\n\n"), "\n\n");
     }
 
     #[test]
