@@ -42,8 +42,20 @@ impl Secrets {
     pub(crate) fn from_url(url: &str) -> Secrets {
         let mut s = Secrets::default();
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let path = base.split_once("//").map_or(base, |(_, rest)| rest);
-        if let Some((_, path)) = path.split_once('/') {
+        let rest = base.split_once("//").map_or(base, |(_, rest)| rest);
+        let authority = rest.split('/').next().unwrap_or(rest);
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            s.add(
+                userinfo
+                    .split_once(':')
+                    .map_or(userinfo, |(_, password)| password),
+            );
+        }
+        // As in `redact_url`: the path's last segment is the credential only
+        // of URLs without a query (Slack, Feishu).
+        if query.is_empty()
+            && let Some((_, path)) = rest.split_once('/')
+        {
             s.add(path.rsplit('/').next().unwrap_or(path));
         }
         for pair in query.split('&') {
@@ -231,6 +243,8 @@ mod tests {
             s.scrub("/services/T000/B000/XXXXXXXXSECRET"),
             "/services/T000/B000/…"
         );
+        let s = Secrets::from_url("https://bot:hunter22@alerts.example.com/hook?v=1");
+        assert_eq!(s.scrub("auth hunter22 refused"), "auth … refused");
         let body = b"<html><body>GET /robot/send?access_token=abcdef123456 failed</body></html>";
         let s = Secrets::from_url("http://127.0.0.1:1/robot/send?access_token=abcdef123456");
         let snip = snippet(body, &s);
