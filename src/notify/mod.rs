@@ -104,7 +104,10 @@ pub use builder::{
     DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE,
     DEFAULT_REPEAT_INTERVAL, DEFAULT_TIMEOUT, NotifySinkBuilder,
 };
-pub use channel::{Answer, Channel, ChatRequest, Markup, Mentions, Message, RateLimit, redact_url};
+pub use channel::{
+    Answer, Channel, ChatRequest, DingTalk, Feishu, Markup, Mentions, Message, RateLimit, Slack,
+    WeCom, Webhook, escape, redact_url,
+};
 pub use rule::Rule;
 pub use template::Template;
 

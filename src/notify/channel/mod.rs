@@ -7,25 +7,52 @@
 //! signing), the API's limits (message size, messages per interval), and
 //! what its answers mean — several of these APIs answer HTTP 200 with an
 //! error code in the body, which is a failure.
-
-mod escape;
-
-pub(crate) use escape::escape;
+//!
+//! | channel | formats (default first) and markup | signing | rate limit | size |
+//! |---|---|---|---|---|
+//! | [`DingTalk`] | markdown (`Markdown`), text (`Text`) | `timestamp` + `sign` query | 20/min | body ≤ 20,000 bytes |
+//! | [`WeCom`] | markdown (`Markdown`), text (`Text`) | none (`key=` is the credential) | 20/min | content ≤ 4,096 / 2,048 bytes |
+//! | [`Feishu`] | card (`LarkMd`), post, text (`Text`) | `timestamp` + `sign` in the body | 100/min, 5/s | body ≤ 20,000 bytes |
+//! | [`Slack`] | blocks (`SlackMrkdwn`) | none (the URL is the credential) | 1/s | section ≤ 3,000 characters |
+//! | [`Webhook`] | the user's JSON (`Json`) | Standard Webhooks headers | 60/min, configurable | — |
+//!
+//! Each module documents its API with the pages it was checked against.
+//! Texts over a limit are cut on a character boundary with a marker
+//! (`… (1,234 bytes cut)`); a channel's `Debug` output and its answers'
+//! reasons never show the webhook's credentials or a signing secret.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+mod answer;
+mod cut;
+mod dingtalk;
+mod escape;
+mod feishu;
+mod sign;
+mod slack;
+mod webhook;
+mod wecom;
+
+pub use dingtalk::DingTalk;
+pub use escape::escape;
+pub use feishu::Feishu;
+pub use slack::Slack;
+pub use webhook::Webhook;
+pub use wecom::WeCom;
+
 /// The markup a channel's message text is written in: template values are
-/// escaped for it, so a record's text shows literally and cannot change
-/// the message's layout or mention anyone.
+/// escaped for it (see [`escape`]), so a record's text shows literally and
+/// cannot change the message's layout or mention anyone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Markup {
-    /// Plain text: nothing to escape.
+    /// Plain text (DingTalk and WeCom `text`, Feishu `text` and `post`):
+    /// only control characters are replaced.
     Text,
     /// The Markdown subset of DingTalk and WeCom robots.
     Markdown,
-    /// Feishu/Lark's `lark_md` (cards) and `post` text.
+    /// Feishu/Lark's `lark_md`, the text of interactive cards.
     LarkMd,
     /// Slack's `mrkdwn`: `&`, `<` and `>` are escaped.
     SlackMrkdwn,
@@ -168,8 +195,25 @@ pub fn redact_url(url: &str) -> String {
         None => (url, None),
     };
     let mut out = String::with_capacity(url.len());
-    // Without a query, the path's last segment is the credential (Slack,
-    // Feishu); keep scheme, host and the rest.
+    // `user:password@` before the host is a credential too.
+    let base = match base.split_once("//") {
+        Some((scheme, rest)) => match rest
+            .split('/')
+            .next()
+            .and_then(|authority| authority.rsplit_once('@'))
+        {
+            Some((_, host)) => {
+                out.push_str(scheme);
+                out.push_str("//…@");
+                &rest[rest.find(host).unwrap_or(0)..]
+            }
+            None => base,
+        },
+        None => base,
+    };
+    // Keep scheme, host and all but the last path segment, which is cut
+    // only when there is no query: URLs with a query (DingTalk, WeCom)
+    // carry their credential there, the others (Slack, Feishu) in the path.
     match base.rfind('/') {
         Some(i)
             if query.is_none()
@@ -215,6 +259,71 @@ fn cut(secret: &str) -> String {
 mod tests {
     use super::*;
 
+    /// What a record could try: mention everyone or someone, add a link,
+    /// change the layout, leave its JSON string, reorder text.
+    const HOSTILE: &str = "<!here> <@U999> <at user_id=\"all\"></at> <@all> @13800000000 [x](http://evil) \"},{\"x\":1 \u{202E}rev\n# big\n- item";
+
+    #[test]
+    fn escaped_record_values_cannot_mention_link_or_break_out_in_any_channel() {
+        let channels: Vec<Box<dyn Channel>> = vec![
+            Box::new(DingTalk::webhook(
+                "http://127.0.0.1:9/robot/send?access_token=t",
+            )),
+            Box::new(DingTalk::webhook("http://127.0.0.1:9/robot/send?access_token=t").text()),
+            Box::new(WeCom::webhook(
+                "http://127.0.0.1:9/cgi-bin/webhook/send?key=k",
+            )),
+            Box::new(WeCom::webhook("http://127.0.0.1:9/cgi-bin/webhook/send?key=k").text()),
+            Box::new(Feishu::webhook(
+                "http://127.0.0.1:9/open-apis/bot/v2/hook/h",
+            )),
+            Box::new(Feishu::webhook("http://127.0.0.1:9/open-apis/bot/v2/hook/h").post()),
+            Box::new(Slack::webhook("http://127.0.0.1:9/services/T/B/x")),
+        ];
+        for ch in channels {
+            let mut title = String::new();
+            escape(ch.markup(), HOSTILE, &mut title);
+            let mut body = String::from("value: ");
+            escape(ch.markup(), HOSTILE, &mut body);
+            let m = Message {
+                id: "1".into(),
+                title,
+                body,
+                mentions: Mentions::default(),
+            };
+            let r = ch.request(&m, SystemTime::UNIX_EPOCH);
+            // Still one well-formed JSON document with the API's own keys.
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(v.get("x").is_none(), "{ch:?}");
+            let text = String::from_utf8(r.body.clone()).unwrap();
+            assert!(!text.contains('\u{202E}'), "{ch:?}");
+            match ch.markup() {
+                Markup::Markdown => {
+                    assert!(
+                        !text.contains("<@") && !text.contains("@138") && !text.contains("](http"),
+                        "{ch:?}: {text}"
+                    );
+                }
+                Markup::LarkMd => assert!(
+                    !text.contains("<at") && !text.contains("<@"),
+                    "{ch:?}: {text}"
+                ),
+                Markup::SlackMrkdwn => {
+                    // Only the header (plain text, which parses nothing) may
+                    // show the characters; no mrkdwn text may.
+                    for block in v["blocks"].as_array().unwrap() {
+                        if block["text"]["type"] == "mrkdwn" {
+                            let t = block["text"]["text"].as_str().unwrap();
+                            assert!(!t.contains("<!") && !t.contains("<@"), "{t}");
+                        }
+                    }
+                    assert!(!v["text"].as_str().unwrap().contains("<!here>"));
+                }
+                Markup::Text | Markup::Json => {}
+            }
+        }
+    }
+
     #[test]
     fn redacted_urls_keep_where_but_not_the_credentials() {
         assert_eq!(
@@ -232,6 +341,14 @@ mod tests {
             "https://open.feishu.cn/open-apis/bot/v2/hook/012…"
         );
         assert_eq!(redact_url("http://127.0.0.1:9/"), "http://127.0.0.1:9/");
+        assert_eq!(
+            redact_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx"),
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693…"
+        );
+        assert_eq!(
+            redact_url("https://bot:hunter22@alerts.example.com/hook"),
+            "https://…@alerts.example.com/hook"
+        );
         assert_eq!(redact_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
     }
 }
