@@ -50,7 +50,10 @@ fn pipeline(dir: &Path, notify: Option<NotifySinkBuilder>) -> (Dispatch, evtrail
         b = b.add_sink(n.build().expect("notify settings"));
     }
     let (layer, guard) = b.build().expect("evtrail build");
-    (Dispatch::new(tracing_subscriber::registry().with(layer)), guard)
+    (
+        Dispatch::new(tracing_subscriber::registry().with(layer)),
+        guard,
+    )
 }
 
 /// The event name a message carries (its headline starts with it).
@@ -90,8 +93,11 @@ fn latency(groups: usize, wait: Duration) -> Histogram<u64> {
     let mut h = Histogram::<u64>::new(3).expect("histogram");
     for r in server.requests() {
         let name = event_of(&r.body).expect("a DingTalk markdown message");
-        let at = sent.get(&name).unwrap_or_else(|| panic!("unknown group {name}"));
-        h.record(r.at.duration_since(*at).as_micros() as u64).expect("record");
+        let at = sent
+            .get(&name)
+            .unwrap_or_else(|| panic!("unknown group {name}"));
+        h.record(r.at.duration_since(*at).as_micros() as u64)
+            .expect("record");
     }
     assert_eq!(h.len() as usize, groups);
     h
@@ -135,7 +141,13 @@ fn storm(s: &Storm, notify_on: bool) -> (Histogram<u64>, usize, u64) {
                             std::hint::spin_loop();
                         }
                         let t0 = Instant::now();
-                        tracing::error!(event = "payment_failed", thread = t, i, amount = 42.5, "card declined");
+                        tracing::error!(
+                            event = "payment_failed",
+                            thread = t,
+                            i,
+                            amount = 42.5,
+                            "card declined"
+                        );
                         h.record(t0.elapsed().as_nanos() as u64).expect("record");
                     }
                 });
@@ -159,7 +171,10 @@ fn storm(s: &Storm, notify_on: bool) -> (Histogram<u64>, usize, u64) {
                 .sum()
         })
         .unwrap_or(0);
-    assert_eq!(total.load(Ordering::Relaxed), s.threads as u64 * s.per_thread);
+    assert_eq!(
+        total.load(Ordering::Relaxed),
+        s.threads as u64 * s.per_thread
+    );
     (h, messages, counted)
 }
 
@@ -178,7 +193,11 @@ fn main() {
         let h = latency(groups, wait);
         println!(
             "| {} | {groups} | {} | {} | {} |",
-            if wait.is_zero() { "0".to_owned() } else { "1 s (default)".to_owned() },
+            if wait.is_zero() {
+                "0".to_owned()
+            } else {
+                "1 s (default)".to_owned()
+            },
             ms(h.value_at_quantile(0.5)),
             ms(h.value_at_quantile(0.99)),
             ms(h.max())
@@ -191,9 +210,17 @@ fn main() {
         }
     }
     let s = if full {
-        Storm { threads: 4, per_thread: 25_000, seconds: 10.0 }
+        Storm {
+            threads: 4,
+            per_thread: 25_000,
+            seconds: 10.0,
+        }
     } else {
-        Storm { threads: 4, per_thread: 500, seconds: 0.5 }
+        Storm {
+            threads: 4,
+            per_thread: 500,
+            seconds: 0.5,
+        }
     };
     println!();
     println!(
@@ -212,7 +239,11 @@ fn main() {
             let (h, messages, counted) = storm(&s, on);
             if on {
                 assert!(messages <= 20, "DingTalk allows 20 a minute: {messages}");
-                assert_eq!(counted, s.threads as u64 * s.per_thread, "every record counted");
+                assert_eq!(
+                    counted,
+                    s.threads as u64 * s.per_thread,
+                    "every record counted"
+                );
             }
             p99[i].push(h.value_at_quantile(0.99));
             println!(
@@ -220,7 +251,11 @@ fn main() {
                 if on { "on" } else { "off" },
                 round + 1,
                 if on { messages.to_string() } else { "-".into() },
-                if on { grouped(counted as f64) } else { "-".into() },
+                if on {
+                    grouped(counted as f64)
+                } else {
+                    "-".into()
+                },
                 h.value_at_quantile(0.5),
                 h.value_at_quantile(0.99),
                 h.value_at_quantile(0.999),

@@ -10,9 +10,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use evtrail::Route;
 use evtrail::notify::{DingTalk, NotifySink, Rule};
 use evtrail::query::{Filter, Query, TimeRange};
-use evtrail::Route;
 use tracing::{error, info};
 use tracing_subscriber::prelude::*;
 
@@ -46,14 +46,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A burst: 200 failures in a fraction of a second become one message
     // after the group wait (1 s).
     for i in 0..200 {
-        error!(event = "payment_failed", issue = "payments/card", status = "error",
-               code = "PAY-502", order = format!("order-{i}"), amount = 42.5,
-               "card processor timed out");
+        error!(
+            event = "payment_failed",
+            issue = "payments/card",
+            status = "error",
+            code = "PAY-502",
+            order = format!("order-{i}"),
+            amount = 42.5,
+            "card processor timed out"
+        );
     }
     std::thread::sleep(Duration::from_millis(1500));
     // The recovery resolves the group: one "Resolved" message.
-    info!(event = "payment_succeeded", issue = "payments/card", status = "ok",
-          "card processor answers again");
+    info!(
+        event = "payment_succeeded",
+        issue = "payments/card",
+        status = "ok",
+        "card processor answers again"
+    );
     guard.handle().flush(Duration::from_secs(10))?;
     drop(guard);
 
@@ -61,8 +71,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, text) in chat.lock().unwrap().iter().enumerate() {
         println!("-- message {}\n{text}\n", i + 1);
     }
-    println!("== the push records (evtrail query {} --stream delivery)", dir.path().display());
-    let query = Query::new(Filter::new().add_any_of("stream", ["delivery"])?, TimeRange::all());
+    println!(
+        "== the push records (evtrail query {} --stream delivery)",
+        dir.path().display()
+    );
+    let query = Query::new(
+        Filter::new().add_any_of("stream", ["delivery"])?,
+        TimeRange::all(),
+    );
     for m in query.run(&[dir.path()])? {
         let m = m?;
         let f = |k: &str| m.field(k).unwrap_or_default();
@@ -104,7 +120,10 @@ fn mock_dingtalk() -> std::io::Result<(String, Arc<Mutex<Vec<String>>>)> {
                 continue;
             }
             let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            let text = json["markdown"]["text"].as_str().unwrap_or_default().to_owned();
+            let text = json["markdown"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             received.lock().unwrap().push(text);
             let answer = r#"{"errcode":0,"errmsg":"ok"}"#;
             let _ = write!(

@@ -33,6 +33,7 @@ fn sink(channel: impl Channel + 'static) -> NotifySinkBuilder {
         .add_channel("oncall", channel)
         .group_wait(Duration::ZERO)
         .backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .max_retry_after(Duration::from_millis(50))
         .timeout(Duration::from_secs(2))
 }
 
@@ -411,7 +412,7 @@ fn templates_render_fields_and_mark_what_is_missing() {
     let server = TestServer::start();
     server.set_default(errcode(0, "ok"));
     let dir = tempfile::tempdir().unwrap();
-    let notify = sink(robot(&server))
+    let notify = sink(robot(&server).text())
         .time_zone("+08:00")
         .add_rule(
             Rule::new("overdue")
@@ -437,7 +438,7 @@ fn templates_render_fields_and_mark_what_is_missing() {
     let t = texts(&server.requests());
     assert_eq!(t.len(), 1);
     assert!(
-        t[0].starts_with("task nightly-export for acme, owner (no fields.owner), at "),
+        t[0].contains("task nightly-export for acme, owner (no fields.owner), at 20"),
         "{}",
         t[0]
     );

@@ -23,6 +23,9 @@ pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 /// How long one request may take, connecting included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest wait an API's "later" (`Retry-After`, DingTalk's 10-minute
+/// throttle) is honoured for.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// How many batches of matched records wait for a channel's thread.
 pub const DEFAULT_QUEUE: usize = 1024;
 
@@ -45,6 +48,7 @@ pub(crate) struct ChannelSettings {
 /// | [`rate_limit`](Self::rate_limit) | each API's documented limit |
 /// | [`max_attempts`](Self::max_attempts) | [`DEFAULT_MAX_ATTEMPTS`] (5) |
 /// | [`backoff`](Self::backoff) | 1 s doubling up to 1 min |
+/// | [`max_retry_after`](Self::max_retry_after) | [`DEFAULT_MAX_RETRY_AFTER`] (10 min) |
 /// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`] (10 s) |
 /// | [`time_zone`](Self::time_zone) | UTC |
 /// | [`dead_letter`](Self::dead_letter) | `<log_dir>/notify/<name>/dead-letter.ndjson` |
@@ -60,6 +64,7 @@ pub struct NotifySinkBuilder {
     pub(crate) limits: Vec<(String, RateLimit)>,
     pub(crate) max_attempts: u32,
     pub(crate) backoff: (Duration, Duration),
+    pub(crate) max_retry_after: Duration,
     pub(crate) timeout: Duration,
     pub(crate) time_zone: String,
     pub(crate) dead_letter: Option<PathBuf>,
@@ -78,6 +83,7 @@ impl NotifySinkBuilder {
             limits: Vec::new(),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff: (Duration::from_secs(1), Duration::from_secs(60)),
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             timeout: DEFAULT_TIMEOUT,
             time_zone: "UTC".to_owned(),
             dead_letter: None,
@@ -154,6 +160,14 @@ impl NotifySinkBuilder {
     /// 1 s and 1 min); an API's `Retry-After` is honoured instead.
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
         self.backoff = (first, max.max(first));
+        self
+    }
+
+    /// The longest an API's request to wait (`Retry-After`, or DingTalk's
+    /// 10-minute throttle after "sending too fast") is honoured for
+    /// (default [`DEFAULT_MAX_RETRY_AFTER`]).
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
         self
     }
 

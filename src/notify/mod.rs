@@ -101,8 +101,8 @@ use crate::record::Record;
 use crate::sink::{Batch, DeliveryCounters, Drain, Inbox, Sink, SinkContext, SinkError};
 
 pub use builder::{
-    DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE,
-    DEFAULT_REPEAT_INTERVAL, DEFAULT_TIMEOUT, NotifySinkBuilder,
+    DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_QUEUE, DEFAULT_REPEAT_INTERVAL, DEFAULT_TIMEOUT, NotifySinkBuilder,
 };
 pub use channel::{
     Answer, Channel, ChatRequest, DingTalk, Feishu, Markup, Mentions, Message, RateLimit, Slack,
@@ -332,6 +332,7 @@ impl Sink for NotifySink {
                 offset,
                 max_attempts: s.max_attempts,
                 backoff: s.backoff,
+                max_retry_after: s.max_retry_after,
                 dead_letter: dead_letter.clone(),
                 state: state.clone(),
                 queue: queue_rx,

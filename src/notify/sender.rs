@@ -48,6 +48,7 @@ pub(super) struct Lane {
     pub(super) offset: time::UtcOffset,
     pub(super) max_attempts: u32,
     pub(super) backoff: (Duration, Duration),
+    pub(super) max_retry_after: Duration,
     pub(super) dead_letter: Option<PathBuf>,
     pub(super) state: Arc<LaneState>,
     pub(super) queue: Receiver<Vec<Matched>>,
@@ -385,7 +386,10 @@ impl Lane {
                     self.give_up(s, status, code, &why, latency);
                     return;
                 }
-                let wait = after.unwrap_or_else(|| self.backoff_for(s.attempt));
+                let wait = match after {
+                    Some(a) => a.min(self.max_retry_after),
+                    None => self.backoff_for(s.attempt),
+                };
                 if after.is_some() {
                     self.limiter
                         .block_until(Instant::now(), Instant::now() + wait);
