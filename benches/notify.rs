@@ -59,8 +59,8 @@ fn pipeline(dir: &Path, notify: Option<NotifySinkBuilder>) -> (Dispatch, evtrail
 /// The event name a message carries (its headline starts with it).
 fn event_of(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
-    let title = v["markdown"]["title"].as_str()?;
-    Some(title.split([' ', '\\']).next()?.replace('\\', ""))
+    let title = v["markdown"]["title"].as_str()?.replace('\\', "");
+    Some(title.split(' ').next()?.to_owned())
 }
 
 /// Time from the `tracing` call to the robot receiving the message, one
