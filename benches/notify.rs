@@ -20,7 +20,6 @@ use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "../tests/support/http_server.rs"]
-#[allow(dead_code)]
 mod http_server;
 #[path = "common/numbers.rs"]
 mod numbers;

@@ -7,13 +7,19 @@ mod common;
 mod http_server;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use common::{WAIT, dispatch, events, parse};
-use evtrail::notify::{Channel, DingTalk, NotifySink, NotifySinkBuilder, Rule, Template};
+use evtrail::notify::{
+    Channel, DingTalk, Feishu, NotifySink, NotifySinkBuilder, Rule, Slack, Template, WeCom, Webhook,
+};
 use evtrail::{ErrorKind, Guard, Overflow, Route};
+use hmac::{Hmac, KeyInit, Mac};
 use http_server::{Received, Reply, TestServer};
-use serde_json::Value;
+use serde_json::{Value, json};
+use sha2::Sha256;
 
 const TOKEN: &str = "SUPERSECRETTOKEN0123";
 const SECRET: &str = "SECsigningsecret456789";
@@ -639,6 +645,764 @@ fn a_hanging_channel_slows_neither_the_application_nor_the_other_channel() {
         "the good channel got its message while the other hangs"
     );
     assert!(started.elapsed() < Duration::from_secs(15));
+    // The dead channel's thread may reach its server after the good one:
+    // wait for its request rather than race it.
+    assert!(
+        dead.wait_for(WAIT, |r| !r.is_empty()),
+        "the dead channel sent"
+    );
     assert_eq!(dead.requests().len(), 1, "the first request still hangs");
     drop(guard);
+}
+
+// Each channel's request as the API documents it, checked whole: method,
+// path, query, headers and the JSON body, with signatures recomputed here
+// from the documented algorithms (see each channel's module docs for the
+// pages), never with the crate's own signing code.
+
+/// The one record the request tests emit, and its text in each markup.
+fn emit_payment_failed(d: &tracing::Dispatch) {
+    tracing::dispatcher::with_default(d, || {
+        tracing::error!(
+            event = "payment_failed",
+            code = "E42",
+            order = 7,
+            "card <4242> declined & retried"
+        )
+    });
+}
+
+/// The emitted record's time as messages show it: to the second, in UTC.
+fn shown_time(dir: &Path) -> String {
+    let records = parse(&common::read_stream(dir, "app"));
+    let found = events(&records, "payment_failed");
+    assert_eq!(found.len(), 1, "{records:?}");
+    let ts = found[0]["ts"].as_str().unwrap();
+    format!("{} {} UTC", &ts[..10], &ts[11..19])
+}
+
+/// The only request the server got, checked to be a JSON POST.
+fn only_request(server: &TestServer) -> Received {
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let r = reqs.into_iter().next().unwrap();
+    assert_json_post(&r);
+    r
+}
+
+fn assert_json_post(r: &Received) {
+    assert_eq!(r.method, "POST");
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(
+        r.header("content-encoding"),
+        None,
+        "chat APIs take plain JSON"
+    );
+}
+
+/// A request's path and its query parameters in the order sent.
+fn path_and_query(r: &Received) -> (&str, Vec<(&str, &str)>) {
+    let (path, query) = r.target.split_once('?').unwrap_or((&r.target, ""));
+    let params = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    (path, params)
+}
+
+fn json_of(r: &Received) -> Value {
+    serde_json::from_slice(&r.body).expect("a JSON body")
+}
+
+/// Standard base64 of HMAC-SHA256(key, msg), computed here.
+fn hmac_base64(key: &[u8], msg: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(msg);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Asserts `ts`, in `unit`s since the epoch, is within a minute of now.
+fn assert_recent(ts: u128, unit: Duration) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let now = now.as_nanos() / unit.as_nanos();
+    let minute = Duration::from_secs(60).as_nanos() / unit.as_nanos();
+    assert!(now.abs_diff(ts) <= minute, "timestamp {ts} vs now {now}");
+}
+
+/// `result:attempt:api_code` of each push record, `-` for no code.
+fn outcomes(dir: &Path) -> Vec<String> {
+    pushes(dir)
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}:{}",
+                field(r, "result").as_str().unwrap(),
+                field(r, "attempt"),
+                field(r, "api_code").as_str().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+/// The dead letters written, none when there is no dead-letter file.
+fn dead_letters(dir: &Path) -> Vec<Value> {
+    let path = dir.join("notify/notify/dead-letter.ndjson");
+    if !path.exists() {
+        return Vec::new();
+    }
+    common::file_lines(&path)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn dingtalk_gets_a_signed_markdown_request_as_documented() {
+    let server = TestServer::start();
+    server.set_default(errcode(0, "ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let notify = sink(robot(&server).secret(SECRET))
+        .add_rule(
+            Rule::new("errors")
+                .min_level(tracing::Level::ERROR)
+                .mention_mobiles(["13800000000"])
+                .mention_users(["manager01"]),
+        )
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), notify);
+    emit_payment_failed(&d);
+    guard.handle().flush(WAIT).unwrap();
+    drop(guard);
+    let r = only_request(&server);
+
+    let (path, query) = path_and_query(&r);
+    assert_eq!(path, "/robot/send");
+    let keys: Vec<&str> = query.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, ["access_token", "timestamp", "sign"]);
+    assert_eq!(query[0].1, TOKEN);
+    // The documented signature: urlEncode(base64(HmacSHA256(key = secret,
+    // msg = timestamp + "\n" + secret))), the timestamp in milliseconds.
+    let ts = query[1].1;
+    assert_recent(ts.parse().unwrap(), Duration::from_millis(1));
+    let expected = hmac_base64(SECRET.as_bytes(), format!("{ts}\n{SECRET}").as_bytes())
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    assert_eq!(query[2].1, expected);
+
+    // The default markdown template, values escaped for DingTalk's
+    // markdown, each line break a hard one, mentions also in the text.
+    let t = shown_time(dir.path());
+    let title = "payment\\_failed on web-1";
+    let text = format!(
+        "#### {title}\n\n\
+         - **Code:** E42  \n\
+         - **Time:** {t}  \n\
+         - **Content:** card &lt;4242&gt; declined &amp; retried  \n\
+         - **Count:** 1 record  \n\
+         - **To:** 13800000000,manager01  \n\
+         - **Context:** target=notify, order=7\n\n\
+         @13800000000 @manager01"
+    );
+    assert_eq!(
+        json_of(&r),
+        json!({
+            "msgtype": "markdown",
+            "markdown": { "title": title, "text": text },
+            "at": { "atMobiles": ["13800000000"], "atUserIds": ["manager01"], "isAtAll": false },
+        })
+    );
+    assert_eq!(outcomes(dir.path()), ["ok:1:-"]);
+}
+
+#[test]
+fn wecom_gets_markdown_and_text_requests_as_documented() {
+    let server = TestServer::start();
+    server.set_default(errcode(0, "ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let hook = |key: &str| WeCom::webhook(server.url(&format!("/cgi-bin/webhook/send?key={key}")));
+    let notify = sink(hook("KEY-MARKDOWN"))
+        .add_channel("team", hook("KEY-TEXT").text())
+        .add_rule(
+            Rule::new("errors")
+                .min_level(tracing::Level::ERROR)
+                .mention_mobiles(["13800000000"])
+                .mention_users(["manager01"])
+                .mention_all(),
+        )
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), notify);
+    emit_payment_failed(&d);
+    guard.handle().flush(WAIT).unwrap();
+    drop(guard);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let by_key = |key: &str| {
+        let r = reqs
+            .iter()
+            .find(|r| path_and_query(r).1 == [("key", key)])
+            .unwrap_or_else(|| panic!("no request with key {key}: {reqs:?}"));
+        assert_json_post(r);
+        assert_eq!(path_and_query(r).0, "/cgi-bin/webhook/send");
+        json_of(r)
+    };
+    let t = shown_time(dir.path());
+
+    // Markdown mentions user ids only, as `<@userid>` in the content; the
+    // recipients line shows `@all` disarmed by a zero-width space.
+    let content = format!(
+        "### payment\\_failed on web-1\n\n\
+         - **Code:** E42\n\
+         - **Time:** {t}\n\
+         - **Content:** card &lt;4242&gt; declined &amp; retried\n\
+         - **Count:** 1 record\n\
+         - **To:** 13800000000,manager01,@\u{200B}all\n\
+         - **Context:** target=notify, order=7\n\n\
+         <@manager01>"
+    );
+    assert_eq!(
+        by_key("KEY-MARKDOWN"),
+        json!({ "msgtype": "markdown", "markdown": { "content": content } })
+    );
+
+    // Text mentions through the two lists, everyone as `@all`.
+    let content = format!(
+        "payment_failed on web-1\n\
+         Code: E42\n\
+         Time: {t}\n\
+         Content: card <4242> declined & retried\n\
+         Count: 1 record\n\
+         To: 13800000000,manager01,@all\n\
+         Context: target=notify, order=7"
+    );
+    assert_eq!(
+        by_key("KEY-TEXT"),
+        json!({
+            "msgtype": "text",
+            "text": {
+                "content": content,
+                "mentioned_list": ["manager01", "@all"],
+                "mentioned_mobile_list": ["13800000000"],
+            },
+        })
+    );
+    let mut results = outcomes(dir.path());
+    results.sort();
+    assert_eq!(results, ["ok:1:-", "ok:1:-"]);
+}
+
+#[test]
+fn feishu_gets_a_signed_card_request_as_documented() {
+    let server = TestServer::start();
+    server.set_default(Reply::with_body(
+        200,
+        r#"{"code":0,"data":{},"msg":"success"}"#,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let bot =
+        Feishu::webhook(server.url(&format!("/open-apis/bot/v2/hook/{TOKEN}"))).secret(SECRET);
+    let notify = sink(bot)
+        .add_rule(
+            Rule::new("errors")
+                .min_level(tracing::Level::ERROR)
+                .mention_users(["ou_abc123"]),
+        )
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), notify);
+    emit_payment_failed(&d);
+    guard.handle().flush(WAIT).unwrap();
+    drop(guard);
+    let r = only_request(&server);
+    assert_eq!(r.target, format!("/open-apis/bot/v2/hook/{TOKEN}"));
+    let body = json_of(&r);
+
+    // The documented signature: base64(HmacSHA256(key = timestamp + "\n"
+    // + secret, msg = "")), the timestamp in seconds, both in the body.
+    let ts = body["timestamp"].as_str().expect("a string timestamp");
+    assert_recent(ts.parse().unwrap(), Duration::from_secs(1));
+    let sign = hmac_base64(format!("{ts}\n{SECRET}").as_bytes(), b"");
+
+    // `lark_md` has no backslash escape: values use HTML entities.
+    let t = shown_time(dir.path()).replace('-', "&#45;");
+    let content = format!(
+        "**Code:** E42\n\
+         **Time:** {t}\n\
+         **Content:** card &lt;4242&gt; declined &amp; retried\n\
+         **Count:** 1 record\n\
+         **To:** ou&#95;abc123\n\
+         **Context:** target=notify, order=7\n\
+         <at id=ou_abc123></at>"
+    );
+    assert_eq!(
+        body,
+        json!({
+            "msg_type": "interactive",
+            "card": {
+                "header": { "title": { "tag": "plain_text", "content": "payment_failed on web-1" } },
+                "elements": [ { "tag": "div", "text": { "tag": "lark_md", "content": content } } ],
+            },
+            "timestamp": ts,
+            "sign": sign,
+        })
+    );
+    assert_eq!(outcomes(dir.path()), ["ok:1:-"]);
+}
+
+#[test]
+fn slack_gets_text_and_blocks_as_documented() {
+    let server = TestServer::start();
+    server.set_default(Reply::with_body(200, "ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Slack::webhook(server.url("/services/T000/B000/XXXXXXXXSECRET"));
+    let notify = sink(hook)
+        .add_rule(
+            Rule::new("errors")
+                .min_level(tracing::Level::ERROR)
+                .mention_users(["U024BE7LH"])
+                .mention_all(),
+        )
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), notify);
+    emit_payment_failed(&d);
+    guard.handle().flush(WAIT).unwrap();
+    drop(guard);
+    let r = only_request(&server);
+    assert_eq!(r.target, "/services/T000/B000/XXXXXXXXSECRET");
+    let t = shown_time(dir.path());
+    // mrkdwn escapes `&`, `<` and `>` and nothing else; the mentions get a
+    // section of their own and are in the notification's fallback text.
+    let text = format!(
+        "*Code:* E42\n\
+         *Time:* {t}\n\
+         *Content:* card &lt;4242&gt; declined &amp; retried\n\
+         *Count:* 1 record\n\
+         *To:* U024BE7LH,@all\n\
+         *Context:* target=notify, order=7"
+    );
+    assert_eq!(
+        json_of(&r),
+        json!({
+            "text": "payment_failed on web-1 <@U024BE7LH> <!here>",
+            "blocks": [
+                { "type": "header", "text": { "type": "plain_text", "text": "payment_failed on web-1" } },
+                { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+                { "type": "section", "text": { "type": "mrkdwn", "text": "<@U024BE7LH> <!here>" } },
+            ],
+        })
+    );
+    assert_eq!(outcomes(dir.path()), ["ok:1:-"]);
+}
+
+/// The Standard Webhooks specification's own example secret.
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// `webhook-signature` as the Standard Webhooks specification defines it,
+/// computed here: `v1,` + base64(HMAC-SHA256(key = the base64-decoded
+/// secret after `whsec_`, msg = id + "." + timestamp + "." + body)).
+fn standard_webhooks_signature(secret: &str, id: &str, ts: &str, body: &[u8]) -> String {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut signed = format!("{id}.{ts}.").into_bytes();
+    signed.extend_from_slice(body);
+    format!("v1,{}", hmac_base64(&key, &signed))
+}
+
+#[test]
+fn a_generic_webhook_gets_the_template_and_standard_webhooks_headers() {
+    // The helper above reproduces the specification's published example.
+    assert_eq!(
+        standard_webhooks_signature(
+            WHSEC,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "1614265330",
+            br#"{"test": 2432232314}"#
+        ),
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    );
+    let server = TestServer::start();
+    server.set_default(Reply::Status(204));
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Webhook::new(server.url("/hooks/alerts"))
+        .sign(WHSEC)
+        .unwrap()
+        .header("Authorization", "Bearer t0ps3cret-bearer")
+        .header("X-Team", "payments");
+    let notify = sink(hook)
+        .add_rule(Rule::new("errors").min_level(tracing::Level::ERROR))
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), notify);
+    emit_payment_failed(&d);
+    guard.handle().flush(WAIT).unwrap();
+    drop(guard);
+    let r = only_request(&server);
+    assert_eq!(r.target, "/hooks/alerts");
+    assert_eq!(r.header("authorization"), Some("Bearer t0ps3cret-bearer"));
+    assert_eq!(r.header("x-team"), Some("payments"));
+
+    let p = pushes(dir.path());
+    assert_eq!(p.len(), 1);
+    let id = r.header("webhook-id").expect("webhook-id");
+    assert_eq!(id, field(&p[0], "message_id"), "the message's own id");
+    assert!(!id.is_empty() && !id.contains('.'), "{id}");
+    let ts = r.header("webhook-timestamp").expect("webhook-timestamp");
+    assert_recent(ts.parse().unwrap(), Duration::from_secs(1));
+    assert_eq!(
+        r.header("webhook-signature"),
+        Some(standard_webhooks_signature(WHSEC, id, ts, &r.body).as_str())
+    );
+
+    // The default JSON template, values as JSON strings.
+    let t = shown_time(dir.path());
+    assert_eq!(
+        json_of(&r),
+        json!({
+            "title": "payment_failed on web-1",
+            "state": "firing",
+            "rule": "errors",
+            "group": "payment_failed host=web-1",
+            "event": "payment_failed",
+            "code": "E42",
+            "msg": "card <4242> declined & retried",
+            "host": "web-1",
+            "ts": t,
+            "since": t,
+            "count": 1,
+            "total": 1,
+            "summary": "1 record",
+            "recipients": "-",
+            "context": "target=notify, order=7",
+        })
+    );
+    assert_eq!(outcomes(dir.path()), ["ok:1:-"]);
+}
+
+// Each API's failure answers through the sink: what is retried, what is
+// given up (with the API's code, in the push record and the dead letter).
+
+/// Runs one error record through `channel` against `server`; returns the
+/// log directory.
+fn send_one(channel: impl Channel + 'static) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = sink(channel)
+        .add_rule(Rule::new("errors").min_level(tracing::Level::ERROR))
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), notify);
+    emit_payment_failed(&d);
+    guard.handle().flush(WAIT).unwrap();
+    drop(guard);
+    dir
+}
+
+#[test]
+fn dingtalk_busy_is_retried_and_too_long_is_given_up() {
+    let server = TestServer::start();
+    server.script([errcode(-1, "system busy")]);
+    server.set_default(errcode(460101, "message too long"));
+    let dir = send_one(robot(&server));
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(outcomes(dir.path()), ["retry:1:-1", "rejected:2:460101"]);
+    let letters = dead_letters(dir.path());
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["api_code"], 460101);
+    assert!(
+        letters[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("message too long"),
+        "{}",
+        letters[0]
+    );
+}
+
+#[test]
+fn wecom_frequency_limit_is_retried_and_an_invalid_webhook_given_up() {
+    let hook = |server: &TestServer| {
+        WeCom::webhook(server.url(&format!("/cgi-bin/webhook/send?key={TOKEN}")))
+    };
+    // 45009 asks for a minute's wait: `sink()` caps it at 50 ms.
+    let server = TestServer::start();
+    server.script([errcode(45009, "api freq out of limit")]);
+    server.set_default(errcode(0, "ok"));
+    let dir = send_one(hook(&server));
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(outcomes(dir.path()), ["retry:1:45009", "ok:2:-"]);
+    let p = pushes(dir.path());
+    assert_eq!(field(&p[0], "http_status"), 200, "a failure despite 200");
+    assert_eq!(field(&p[0], "retry_in_ms"), 50);
+    assert!(dead_letters(dir.path()).is_empty());
+
+    let server = TestServer::start();
+    server.set_default(errcode(93000, "invalid webhook url"));
+    let dir = send_one(hook(&server));
+    assert_eq!(server.requests().len(), 1, "a refusal is not retried");
+    assert_eq!(outcomes(dir.path()), ["rejected:1:93000"]);
+    let letters = dead_letters(dir.path());
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["api_code"], 93000);
+}
+
+#[test]
+fn feishu_rate_limit_is_retried_and_a_bad_signature_given_up() {
+    let bot = |server: &TestServer| {
+        Feishu::webhook(server.url(&format!("/open-apis/bot/v2/hook/{TOKEN}"))).secret(SECRET)
+    };
+    // Feishu answers its rate limit with HTTP 400 and code 11232.
+    let server = TestServer::start();
+    server.script([Reply::with_body(
+        400,
+        r#"{"code":11232,"data":{},"msg":"frequency limited psm[lark.oapi.app_platform_runtime]appID[1]"}"#,
+    )]);
+    server.set_default(Reply::with_body(200, r#"{"code":0,"msg":"success"}"#));
+    let dir = send_one(bot(&server));
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(outcomes(dir.path()), ["retry:1:11232", "ok:2:-"]);
+    assert_eq!(field(&pushes(dir.path())[0], "http_status"), 400);
+
+    let server = TestServer::start();
+    server.set_default(Reply::with_body(
+        400,
+        r#"{"code":19021,"data":{},"msg":"sign match fail or timestamp is not within one hour from current time"}"#,
+    ));
+    let dir = send_one(bot(&server));
+    assert_eq!(server.requests().len(), 1, "a bad signature is not retried");
+    assert_eq!(outcomes(dir.path()), ["rejected:1:19021"]);
+    let p = pushes(dir.path());
+    assert_eq!(field(&p[0], "http_status"), 400);
+    assert!(
+        field(&p[0], "error")
+            .as_str()
+            .unwrap()
+            .contains("sign match fail"),
+        "{}",
+        p[0]
+    );
+    let letters = dead_letters(dir.path());
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["api_code"], 19021);
+    let everything = format!("{p:?}{letters:?}");
+    assert!(!everything.contains(TOKEN) && !everything.contains(SECRET));
+}
+
+#[test]
+fn slack_429_is_retried_after_its_wait_and_channel_not_found_given_up() {
+    let hook =
+        |server: &TestServer| Slack::webhook(server.url("/services/T000/B000/XXXXXXXXSECRET"));
+    let server = TestServer::start();
+    server.script([Reply::Full {
+        status: 429,
+        headers: vec![("Retry-After".into(), "30".into())],
+        body: "rate_limited".into(),
+    }]);
+    server.set_default(Reply::with_body(200, "ok"));
+    let dir = send_one(hook(&server));
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(outcomes(dir.path()), ["retry:1:-", "ok:2:-"]);
+    let p = pushes(dir.path());
+    assert_eq!(field(&p[0], "http_status"), 429);
+    assert_eq!(
+        field(&p[0], "retry_in_ms"),
+        50,
+        "Retry-After, capped by max_retry_after"
+    );
+
+    let server = TestServer::start();
+    server.set_default(Reply::with_body(404, "channel_not_found"));
+    let dir = send_one(hook(&server));
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(outcomes(dir.path()), ["rejected:1:-"]);
+    let p = pushes(dir.path());
+    assert_eq!(field(&p[0], "http_status"), 404);
+    assert!(
+        field(&p[0], "error")
+            .as_str()
+            .unwrap()
+            .contains("channel_not_found"),
+        "{}",
+        p[0]
+    );
+    let letters = dead_letters(dir.path());
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("channel_not_found")
+    );
+}
+
+#[test]
+fn a_webhook_5xx_is_retried_and_a_4xx_given_up() {
+    let server = TestServer::start();
+    server.script([Reply::retry_after(503, "2")]);
+    server.set_default(Reply::with_body(422, r#"{"error":"unknown field"}"#));
+    let dir = send_one(Webhook::new(server.url("/hooks/alerts")));
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(outcomes(dir.path()), ["retry:1:-", "rejected:2:-"]);
+    let p = pushes(dir.path());
+    assert_eq!(field(&p[0], "http_status"), 503);
+    assert_eq!(field(&p[1], "http_status"), 422);
+    let letters = dead_letters(dir.path());
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field"),
+        "{}",
+        letters[0]
+    );
+}
+
+// A message longer than the API allows arrives cut to the limit, with the
+// marker saying how much was left out.
+
+/// About 50 KB of text that markdown escaping makes longer still.
+fn huge_msg() -> String {
+    "日志<b>_".repeat(5_000)
+}
+
+/// What a template of `copies` `{msg}`s renders for [`huge_msg`] in
+/// DingTalk's and WeCom's markdown: each value is cut at 1,000 characters
+/// (with `…`) before it is escaped, so the repetition is what makes the
+/// message too long.
+fn huge_markdown_body(copies: usize) -> String {
+    let value: String = huge_msg().chars().take(1_000).collect::<String>() + "…";
+    let escaped = value
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('_', "\\_");
+    vec![escaped; copies].join(" ")
+}
+
+fn huge_template(copies: usize) -> Template {
+    Template::new("{event}", vec!["{msg}"; copies].join(" "))
+}
+
+/// Splits `text` at the cut marker `\n… (N bytes cut)`: the kept text
+/// (minus `before`, what precedes the marker's newline) and N.
+fn split_at_marker<'a>(text: &'a str, before: &str) -> (&'a str, usize) {
+    let at = text.rfind("\n… (").expect("a cut marker");
+    let count = text[at + "\n… (".len()..]
+        .strip_suffix(" bytes cut)")
+        .expect("the marker ends the text");
+    let kept = text[..at]
+        .strip_suffix(before)
+        .expect("the marker's line break");
+    (kept, count.replace(',', "").parse().unwrap())
+}
+
+/// Asserts `kept` is a start of `full` cut at a boundary that splits no
+/// entity or escape, and `cut` counts the rest exactly.
+fn assert_cut(full: &str, kept: &str, cut: usize) {
+    assert!(
+        full.starts_with(kept),
+        "the kept text is the message's start"
+    );
+    assert_eq!(
+        kept.len() + cut,
+        full.len(),
+        "the marker counts what is cut"
+    );
+    let tail = &kept[kept.rfind('&').unwrap_or(0)..];
+    assert!(!tail.starts_with('&') || tail.contains(';'), "{tail}");
+    assert!(!kept.ends_with('\\'), "an escape is kept whole");
+}
+
+#[test]
+fn a_wecom_markdown_message_is_cut_to_4096_bytes_with_a_marker() {
+    let server = TestServer::start();
+    server.set_default(errcode(0, "ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let hook = WeCom::webhook(server.url(&format!("/cgi-bin/webhook/send?key={TOKEN}")));
+    let notify = sink(hook)
+        .add_rule(
+            Rule::new("errors")
+                .min_level(tracing::Level::ERROR)
+                .mention_users(["manager01"])
+                .template(huge_template(10)),
+        )
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), notify);
+    let msg = huge_msg();
+    assert!(msg.len() >= 50_000);
+    tracing::dispatcher::with_default(&d, || tracing::error!(event = "payment_failed", "{msg}"));
+    guard.handle().flush(WAIT).unwrap();
+    drop(guard);
+    let r = only_request(&server);
+    let body = json_of(&r);
+    assert_eq!(body["msgtype"], "markdown");
+    let content = body["markdown"]["content"].as_str().unwrap();
+    assert!(
+        content.len() <= WeCom::MAX_MARKDOWN_BYTES,
+        "{}",
+        content.len()
+    );
+    assert!(
+        content.len() > WeCom::MAX_MARKDOWN_BYTES - 32,
+        "the room is used"
+    );
+    // The mention survives the cut.
+    let content = content
+        .strip_suffix("\n\n<@manager01>")
+        .expect("the mention ends the content");
+    let full = format!("### payment\\_failed\n\n{}", huge_markdown_body(10));
+    assert!(full.len() > 2 * WeCom::MAX_MARKDOWN_BYTES);
+    let (kept, cut) = split_at_marker(content, "");
+    assert_cut(&full, kept, cut);
+    assert_eq!(outcomes(dir.path()), ["ok:1:-"]);
+}
+
+#[test]
+fn a_dingtalk_message_is_cut_to_a_20000_byte_body_with_a_marker() {
+    let server = TestServer::start();
+    server.set_default(errcode(0, "ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let notify = sink(robot(&server))
+        .add_rule(
+            Rule::new("errors")
+                .min_level(tracing::Level::ERROR)
+                .mention_mobiles(["13800000000"])
+                .template(huge_template(30)),
+        )
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), notify);
+    let msg = huge_msg();
+    tracing::dispatcher::with_default(&d, || tracing::error!(event = "payment_failed", "{msg}"));
+    guard.handle().flush(WAIT).unwrap();
+    drop(guard);
+    let r = only_request(&server);
+    assert!(r.body.len() <= DingTalk::MAX_BODY_BYTES, "{}", r.body.len());
+    assert!(
+        r.body.len() > DingTalk::MAX_BODY_BYTES - 64,
+        "the room is used"
+    );
+    let body = json_of(&r);
+    assert_eq!(body["markdown"]["title"], "payment\\_failed");
+    assert_eq!(body["at"]["atMobiles"], json!(["13800000000"]));
+    let text = body["markdown"]["text"].as_str().unwrap();
+    let text = text
+        .strip_prefix("#### payment\\_failed\n\n")
+        .expect("the title heads the text");
+    let text = text
+        .strip_suffix("\n\n@13800000000")
+        .expect("the mention survives the cut");
+    let full = huge_markdown_body(30);
+    assert!(full.len() > 3 * DingTalk::MAX_BODY_BYTES);
+    // The marker's line break is a hard one, like every other.
+    let (kept, cut) = split_at_marker(text, "  ");
+    assert_cut(&full, kept, cut);
+    assert_eq!(outcomes(dir.path()), ["ok:1:-"]);
 }

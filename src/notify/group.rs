@@ -272,7 +272,8 @@ impl Groups {
             let forgotten = quiet
                 && g.repeat_at.is_some_and(|r| r <= now)
                 && g.fired.as_ref().is_none_or(|f| !f.has_status);
-            !forgotten && !(quiet && g.fired.is_none())
+            // Kept unless forgotten, or quiet and never fired.
+            !(forgotten || quiet && g.fired.is_none())
         });
         let mut due: Vec<(Instant, (usize, String))> = self
             .groups

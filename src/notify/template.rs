@@ -94,13 +94,14 @@ impl Template {
 
     /// The default for a channel's markup: the five details an on-call
     /// person needs — event and code, who was told, what happened, when
-    /// (to the second) and the context.
+    /// (to the second) and the context. The body leaves the headline to
+    /// the title, which every chat channel already shows above the text
+    /// (a heading, a card or block header, or the first line).
     pub(crate) fn default_for(markup: Markup) -> Template {
         let (title, body) = match markup {
             Markup::Markdown => (
                 "{headline}",
-                "### {headline}\n\
-                 - **Code:** {code}\n\
+                "- **Code:** {code}\n\
                  - **Time:** {ts}\n\
                  - **Content:** {msg}\n\
                  - **Count:** {summary}\n\
@@ -127,8 +128,7 @@ impl Template {
             ),
             Markup::Text => (
                 "{headline}",
-                "{headline}\n\
-                 Code: {code}\n\
+                "Code: {code}\n\
                  Time: {ts}\n\
                  Content: {msg}\n\
                  Count: {summary}\n\
@@ -392,7 +392,7 @@ pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut s = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             s.push(',');
         }
         s.push(c);
@@ -489,11 +489,29 @@ mod tests {
         let (title, body) = t.render(&ctx(&o, Markup::Markdown));
         assert_eq!(title, "**payment\\_failed**");
         assert!(
-            body.contains("\\<script\\>") && body.contains("\\*now\\*"),
+            body.contains("&lt;script&gt;") && body.contains("\\*now\\*"),
             "{body}"
         );
         let (_, body) = t.render(&ctx(&o, Markup::SlackMrkdwn));
         assert!(body.contains("&lt;script&gt;"), "{body}");
+    }
+
+    #[test]
+    fn default_bodies_leave_the_headline_to_the_title() {
+        // Every chat channel shows the title above the body; a body that
+        // repeats it shows the headline twice.
+        let o = out(Kind::Firing { first: true }, 1, record());
+        for markup in [
+            Markup::Markdown,
+            Markup::Text,
+            Markup::LarkMd,
+            Markup::SlackMrkdwn,
+        ] {
+            let (title, body) = Template::default_for(markup).render(&ctx(&o, markup));
+            assert!(title.contains("payment"), "{markup:?}: {title}");
+            assert!(!body.contains(&title), "{markup:?}: {body}");
+            assert!(body.contains("E42"), "{markup:?}: {body}");
+        }
     }
 
     #[test]
