@@ -799,6 +799,8 @@ fn dingtalk_gets_a_signed_markdown_request_as_documented() {
     // markdown, each line break a hard one, mentions also in the text.
     let t = shown_time(dir.path());
     let title = "payment\\_failed on web-1";
+    // The preview in the chat list is plain text.
+    let preview = "payment_failed on web-1";
     let text = format!(
         "#### {title}\n\n\
          - **Code:** E42  \n\
@@ -813,7 +815,7 @@ fn dingtalk_gets_a_signed_markdown_request_as_documented() {
         json_of(&r),
         json!({
             "msgtype": "markdown",
-            "markdown": { "title": title, "text": text },
+            "markdown": { "title": preview, "text": text },
             "at": { "atMobiles": ["13800000000"], "atUserIds": ["manager01"], "isAtAll": false },
         })
     );
@@ -1390,7 +1392,7 @@ fn a_dingtalk_message_is_cut_to_a_20000_byte_body_with_a_marker() {
         "the room is used"
     );
     let body = json_of(&r);
-    assert_eq!(body["markdown"]["title"], "payment\\_failed");
+    assert_eq!(body["markdown"]["title"], "payment_failed");
     assert_eq!(body["at"]["atMobiles"], json!(["13800000000"]));
     let text = body["markdown"]["text"].as_str().unwrap();
     let text = text

@@ -158,6 +158,28 @@ fn hard_breaks(text: &str) -> String {
     out
 }
 
+/// The markdown `title` is the plain-text preview in the chat list and the
+/// phone's notification: the title without the escapes of characters that
+/// are common in event names (`payment\_failed` shows as `payment_failed`).
+/// Escapes that keep links and mentions from forming stay.
+fn preview(title: &str) -> String {
+    let mut out = String::with_capacity(title.len());
+    let mut chars = title.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(&next) = chars.peek()
+            && matches!(
+                next,
+                '_' | '*' | '`' | '#' | '~' | '|' | '!' | '-' | '+' | '.' | '\\'
+            )
+        {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn known(code: i64) -> Option<(Verdict, &'static str)> {
     Some(match code {
         130101 => (
@@ -234,7 +256,7 @@ impl Channel for DingTalk {
                 // trailing spaces make it the line break the text means.
                 Format::Markdown => json!({
                     "msgtype": "markdown",
-                    "markdown": { "title": title, "text": hard_breaks(&text) },
+                    "markdown": { "title": preview(&title), "text": hard_breaks(&text) },
                     "at": at,
                 }),
                 Format::Text => json!({
@@ -331,7 +353,7 @@ mod tests {
             json!({
                 "msgtype": "markdown",
                 "markdown": {
-                    "title": "payment\\_failed ×3",
+                    "title": "payment_failed ×3",
                     "text": "#### payment\\_failed ×3\n\n**code** E42  \nline 2\n\n@13800000000 @user01",
                 },
                 "at": { "atMobiles": ["13800000000"], "atUserIds": ["user01"], "isAtAll": false },
