@@ -140,6 +140,7 @@ mod rotation;
 mod route;
 mod sign;
 pub mod sink;
+pub mod stats;
 mod thread;
 mod time;
 pub mod verify;
