@@ -136,6 +136,7 @@ pub mod query;
 pub mod read;
 mod record;
 mod redact;
+pub mod report;
 mod rotation;
 mod route;
 mod sign;

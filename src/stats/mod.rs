@@ -65,7 +65,7 @@ pub use groups::{Count, Counts};
 pub use push::{EventPush, PUSH_EVENT, Push, PushCounts, SinkPush};
 pub use series::{Line, MAX_BUCKETS, MAX_LINES, OTHER, SHOWN_LINES, Series};
 
-pub(crate) use push::{Outcome, PushTally, Target};
+pub(crate) use push::{Outcome, PushTally};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -128,22 +128,6 @@ pub(crate) struct Target {
     pub(crate) recipients: Option<String>,
 }
 
-impl Target {
-    /// `ops-chat/dingtalk 13800000000,@all`, `webhook`.
-    pub(crate) fn label(&self) -> String {
-        let mut s = self.sink.clone();
-        if let Some(c) = &self.channel {
-            s.push('/');
-            s.push_str(c);
-        }
-        if let Some(r) = &self.recipients {
-            s.push(' ');
-            s.push_str(r);
-        }
-        s
-    }
-}
-
 /// Sets of `seq` as merged runs.
 #[derive(Debug, Default)]
 struct Runs(BTreeMap<u64, u64>);
