@@ -39,7 +39,12 @@ fn counts_of(v: &Value) -> BTreeMap<String, u64> {
         .unwrap()
         .iter()
         .map(|c| {
-            let key: Vec<&str> = c["key"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+            let key: Vec<&str> = c["key"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap())
+                .collect();
             (key.join("|"), c["count"].as_u64().unwrap())
         })
         .collect()
@@ -58,11 +63,23 @@ fn counts_cross_tables_and_series_equal_the_model() {
     let shop = shop();
     let run = stats(
         &shop.logs,
-        &["--from", FROM, "--to", TO, "--by", "class,tenant", "--format", "json"],
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--by",
+            "class,tenant",
+            "--format",
+            "json",
+        ],
     );
     let v = json(&run);
     let hour: Vec<_> = shop.events.iter().filter(|e| in_hour(e)).collect();
-    assert!(hour.len() > 400 && hour.len() < shop.events.len(), "the fixture spans the hour's edges");
+    assert!(
+        hour.len() > 400 && hour.len() < shop.events.len(),
+        "the fixture spans the hour's edges"
+    );
     assert_eq!(v["total"], hour.len() as u64);
     assert_eq!(
         counts_of(&v["classes"]),
@@ -83,7 +100,12 @@ fn counts_cross_tables_and_series_equal_the_model() {
     assert_eq!(v["groups"]["rest"], 0);
     assert_eq!(v["by"], serde_json::json!(["class", "tenant"]));
     // Largest first.
-    let tops: Vec<u64> = v["groups"]["top"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).collect();
+    let tops: Vec<u64> = v["groups"]["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .collect();
     assert!(tops.windows(2).all(|w| w[0] >= w[1]), "{tops:?}");
 
     // The series: split by the first --by dimension, one-minute buckets
@@ -95,7 +117,12 @@ fn counts_cross_tables_and_series_equal_the_model() {
     assert_eq!(starts.len(), 60);
     assert_eq!(starts[0], "2026-11-20T12:00:00Z");
     assert_eq!(starts[59], "2026-11-20T12:59:00Z");
-    let totals: Vec<u64> = series["totals"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).collect();
+    let totals: Vec<u64> = series["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect();
     let mut expected = vec![0u64; 60];
     for e in &hour {
         expected[((e.secs - T0) / 60) as usize] += 1;
@@ -107,7 +134,12 @@ fn counts_cross_tables_and_series_equal_the_model() {
         for e in hour.iter().filter(|e| e.class == class) {
             expected[((e.secs - T0) / 60) as usize] += 1;
         }
-        let got: Vec<u64> = line["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).collect();
+        let got: Vec<u64> = line["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .collect();
         assert_eq!(got, expected, "line {class}");
     }
     assert_eq!(v["problems"], 0);
@@ -115,20 +147,45 @@ fn counts_cross_tables_and_series_equal_the_model() {
 
     // The same with the key: every record's signature is valid.
     let key = shop.key_file.display().to_string();
-    let v = json(&stats(&shop.logs, &["--from", FROM, "--to", TO, "--key-file", &key, "--format", "json"]));
+    let v = json(&stats(
+        &shop.logs,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--key-file",
+            &key,
+            "--format",
+            "json",
+        ],
+    ));
     assert_eq!(v["signatures"]["valid"], hour.len() as u64);
 
     // The default range is the current hour of EVTRAIL_NOW.
     let now = rfc3339(T0 + 1800);
     let run = evtrail(
-        ["stats", &shop.logs.display().to_string(), "--format", "json"],
+        [
+            "stats",
+            &shop.logs.display().to_string(),
+            "--format",
+            "json",
+        ],
         &[("EVTRAIL_NOW", now.as_str())],
     );
     assert_eq!(json(&run)["total"], hour.len() as u64);
 
     // Filters are query's: one tenant's errors.
-    let v = json(&stats(&shop.logs, &["--from", FROM, "--to", TO, "--tenant", "acme", "--class", "error", "--format", "json"]));
-    let n = hour.iter().filter(|e| e.tenant == "acme" && e.class == "error").count();
+    let v = json(&stats(
+        &shop.logs,
+        &[
+            "--from", FROM, "--to", TO, "--tenant", "acme", "--class", "error", "--format", "json",
+        ],
+    ));
+    let n = hour
+        .iter()
+        .filter(|e| e.tenant == "acme" && e.class == "error")
+        .count();
     assert_eq!(v["total"], n as u64);
 }
 
@@ -145,7 +202,15 @@ fn bucket_edges_put_a_record_on_an_edge_in_the_later_bucket() {
     let d = dispatch(layer);
     tracing::dispatcher::with_default(&d, || {
         // Microseconds are what `ts` keeps.
-        for at_micros in [0u64, 59_999_999, 60_000_000, 119_999_999, 120_000_000, 179_999_999, 180_000_000] {
+        for at_micros in [
+            0u64,
+            59_999_999,
+            60_000_000,
+            119_999_999,
+            120_000_000,
+            179_999_999,
+            180_000_000,
+        ] {
             clock.set(nanos(T0) + at_micros * 1000);
             tracing::info!(at_micros, "tick");
         }
@@ -153,20 +218,47 @@ fn bucket_edges_put_a_record_on_an_edge_in_the_later_bucket() {
     guard.flush(WAIT).unwrap();
     drop(guard);
     let to = rfc3339(T0 + 180);
-    let v = json(&stats(dir.path(), &["--from", FROM, "--to", &to, "--every", "1m", "--format", "json"]));
+    let v = json(&stats(
+        dir.path(),
+        &[
+            "--from", FROM, "--to", &to, "--every", "1m", "--format", "json",
+        ],
+    ));
     assert_eq!(v["series"]["every_s"], 60);
-    assert_eq!(v["series"]["totals"], serde_json::json!([2, 2, 2]), "the record at the range's end is out");
+    assert_eq!(
+        v["series"]["totals"],
+        serde_json::json!([2, 2, 2]),
+        "the record at the range's end is out"
+    );
     assert_eq!(v["total"], 6);
     // A width that does not divide the range: the last bucket is cut by
     // the range, not moved.
-    let v = json(&stats(dir.path(), &["--from", FROM, "--to", &to, "--every", "2m", "--format", "json"]));
-    assert_eq!(v["series"]["starts"], serde_json::json!(["2026-11-20T12:00:00Z", "2026-11-20T12:02:00Z"]));
+    let v = json(&stats(
+        dir.path(),
+        &[
+            "--from", FROM, "--to", &to, "--every", "2m", "--format", "json",
+        ],
+    ));
+    assert_eq!(
+        v["series"]["starts"],
+        serde_json::json!(["2026-11-20T12:00:00Z", "2026-11-20T12:02:00Z"])
+    );
     assert_eq!(v["series"]["totals"], serde_json::json!([4, 2]));
     // CSV of the series: a header and one row per bucket.
-    let run = stats(dir.path(), &["--from", FROM, "--to", &to, "--every", "1m", "--format", "csv"]);
+    let run = stats(
+        dir.path(),
+        &[
+            "--from", FROM, "--to", &to, "--every", "1m", "--format", "csv",
+        ],
+    );
     assert_eq!(
         run.lines(),
-        ["start,total,info", "2026-11-20T12:00:00Z,2,2", "2026-11-20T12:01:00Z,2,2", "2026-11-20T12:02:00Z,2,2"],
+        [
+            "start,total,info",
+            "2026-11-20T12:00:00Z,2,2",
+            "2026-11-20T12:01:00Z,2,2",
+            "2026-11-20T12:02:00Z,2,2"
+        ],
         "{run}"
     );
 }
@@ -175,9 +267,16 @@ fn bucket_edges_put_a_record_on_an_edge_in_the_later_bucket() {
 fn top_n_keeps_the_largest_and_sums_the_rest() {
     let shop = shop();
     let hour: Vec<_> = shop.events.iter().filter(|e| in_hour(e)).collect();
-    let mut by_event: Vec<(String, u64)> = model_counts(hour.iter().map(|e| e.event.to_owned())).into_iter().collect();
+    let mut by_event: Vec<(String, u64)> = model_counts(hour.iter().map(|e| e.event.to_owned()))
+        .into_iter()
+        .collect();
     by_event.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let run = stats(&shop.logs, &["--from", FROM, "--to", TO, "--by", "event", "--top", "2", "--format", "csv"]);
+    let run = stats(
+        &shop.logs,
+        &[
+            "--from", FROM, "--to", TO, "--by", "event", "--top", "2", "--format", "csv",
+        ],
+    );
     assert_eq!(run.code, Some(0), "{run}");
     let rest: u64 = by_event[2..].iter().map(|e| e.1).sum();
     assert_eq!(
@@ -190,8 +289,16 @@ fn top_n_keeps_the_largest_and_sums_the_rest() {
         ]
     );
     // The table names the same numbers.
-    let run = stats(&shop.logs, &["--from", FROM, "--to", TO, "--by", "event", "--top", "2", "--format", "table"]);
-    assert!(run.stdout.contains(&format!("{} records in", hour.len())), "{run}");
+    let run = stats(
+        &shop.logs,
+        &[
+            "--from", FROM, "--to", TO, "--by", "event", "--top", "2", "--format", "table",
+        ],
+    );
+    assert!(
+        run.stdout.contains(&format!("{} records in", hour.len())),
+        "{run}"
+    );
     assert!(run.stdout.contains(&by_event[0].0), "{run}");
     assert!(run.stdout.contains("(other 3 keys)"), "{run}");
 }
@@ -203,7 +310,12 @@ fn an_open_range_has_30_to_120_buckets_over_its_records() {
     assert_eq!(v["total"], shop.events.len() as u64);
     let n = v["series"]["starts"].as_array().unwrap().len();
     assert!((30..=120).contains(&n), "{n} buckets");
-    let sum: u64 = v["series"]["totals"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum();
+    let sum: u64 = v["series"]["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
     assert_eq!(sum, shop.events.len() as u64);
     assert_eq!(v["from"], Value::Null);
 }
@@ -220,11 +332,24 @@ fn push_success_rates_come_from_a_sink_that_met_a_scripted_server() {
         .collect();
     let ok = reported.iter().filter(|r| r.accepted()).count() as u64;
     let failed = reported.len() as u64 - ok;
-    let rejected = reported.iter().filter(|r| r.reply.status() == Some(400)).count() as u64;
-    let delivered: u64 = reported.iter().filter(|r| r.accepted()).map(|r| r.json_lines().len() as u64).sum();
-    assert!(ok >= 2 && failed >= 2 && rejected == 1, "the script made successes and failures: {ok} {failed}");
+    let rejected = reported
+        .iter()
+        .filter(|r| r.reply.status() == Some(400))
+        .count() as u64;
+    let delivered: u64 = reported
+        .iter()
+        .filter(|r| r.accepted())
+        .map(|r| r.json_lines().len() as u64)
+        .sum();
+    assert!(
+        ok >= 2 && failed >= 2 && rejected == 1,
+        "the script made successes and failures: {ok} {failed}"
+    );
 
-    let v = json(&stats(&p.logs, &["--all-time", "--stream", "app", "--format", "json"]));
+    let v = json(&stats(
+        &p.logs,
+        &["--all-time", "--stream", "app", "--format", "json"],
+    ));
     let sinks = v["push"]["sinks"].as_array().unwrap();
     assert_eq!(sinks.len(), 1, "{sinks:?}");
     let s = &sinks[0];
@@ -236,14 +361,20 @@ fn push_success_rates_come_from_a_sink_that_met_a_scripted_server() {
     assert_eq!(s["rejected"], rejected);
     assert_eq!(s["records_delivered"], delivered);
     let rate = s["success_rate"].as_f64().unwrap();
-    assert!((rate - ok as f64 / reported.len() as f64).abs() < 1e-9, "{rate}");
+    assert!(
+        (rate - ok as f64 / reported.len() as f64).abs() < 1e-9,
+        "{rate}"
+    );
     // Latencies: small, so the histogram is exact; nearest rank.
     let pushes: Vec<Value> = common::read_stream(&p.logs, "delivery")
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .filter(|r: &Value| r["event"] == "evtrail.push")
         .collect();
-    let mut lat: Vec<u64> = pushes.iter().map(|r| r["fields"]["latency_ms"].as_u64().unwrap()).collect();
+    let mut lat: Vec<u64> = pushes
+        .iter()
+        .map(|r| r["fields"]["latency_ms"].as_u64().unwrap())
+        .collect();
     lat.sort_unstable();
     if lat.iter().all(|&l| l < 64) {
         let rank = |q: f64| lat[((q * lat.len() as f64).ceil() as usize).max(1) - 1];
@@ -253,9 +384,24 @@ fn push_success_rates_come_from_a_sink_that_met_a_scripted_server() {
 
     // Per record: the user records the server accepted are pushed; those
     // it only refused failed; none was left out.
-    let key = |r: &Value| (r["stream"].as_str().unwrap().to_owned(), r["seq"].as_u64().unwrap());
-    let accepted: HashSet<_> = requests.iter().filter(|r| r.accepted()).flat_map(|r| r.json_lines()).map(|l| key(&l)).collect();
-    let refused: HashSet<_> = requests.iter().filter(|r| !r.accepted()).flat_map(|r| r.json_lines()).map(|l| key(&l)).collect();
+    let key = |r: &Value| {
+        (
+            r["stream"].as_str().unwrap().to_owned(),
+            r["seq"].as_u64().unwrap(),
+        )
+    };
+    let accepted: HashSet<_> = requests
+        .iter()
+        .filter(|r| r.accepted())
+        .flat_map(|r| r.json_lines())
+        .map(|l| key(&l))
+        .collect();
+    let refused: HashSet<_> = requests
+        .iter()
+        .filter(|r| !r.accepted())
+        .flat_map(|r| r.json_lines())
+        .map(|l| key(&l))
+        .collect();
     let app: Vec<Value> = common::read_stream(&p.logs, "app")
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -266,7 +412,9 @@ fn push_success_rates_come_from_a_sink_that_met_a_scripted_server() {
     let mut per_event: HashMap<String, (u64, u64, u64)> = HashMap::new();
     for r in &app {
         let k = key(r);
-        let e = per_event.entry(r["event"].as_str().unwrap().to_owned()).or_default();
+        let e = per_event
+            .entry(r["event"].as_str().unwrap().to_owned())
+            .or_default();
         if accepted.contains(&k) {
             want.0 += 1;
             e.0 += 1;
@@ -279,31 +427,62 @@ fn push_success_rates_come_from_a_sink_that_met_a_scripted_server() {
         }
     }
     let r = &v["push"]["records"];
-    assert_eq!((r["ok"].as_u64().unwrap(), r["failed"].as_u64().unwrap(), r["none"].as_u64().unwrap()), want);
+    assert_eq!(
+        (
+            r["ok"].as_u64().unwrap(),
+            r["failed"].as_u64().unwrap(),
+            r["none"].as_u64().unwrap()
+        ),
+        want
+    );
     assert_eq!(want.0 + want.1 + want.2, 30);
     for e in v["push"]["events"].as_array().unwrap() {
         let w = per_event[e["event"].as_str().unwrap()];
         let r = &e["records"];
-        assert_eq!((r["ok"].as_u64().unwrap(), r["failed"].as_u64().unwrap(), r["none"].as_u64().unwrap()), w, "{e}");
+        assert_eq!(
+            (
+                r["ok"].as_u64().unwrap(),
+                r["failed"].as_u64().unwrap(),
+                r["none"].as_u64().unwrap()
+            ),
+            w,
+            "{e}"
+        );
     }
 
     // The table shows the rate.
     let run = stats(&p.logs, &["--all-time", "--format", "table"]);
     let pct = format!("{:.1}%", ok as f64 * 100.0 / reported.len() as f64);
-    assert!(run.stdout.contains(&pct) && run.stdout.contains("hook"), "{pct}{run}");
+    assert!(
+        run.stdout.contains(&pct) && run.stdout.contains("hook"),
+        "{pct}{run}"
+    );
 }
 
 #[test]
 fn chat_pushes_are_counted_per_channel_and_per_event() {
     let dir = tempfile::tempdir().unwrap();
     let (disk, db) = console::chat_fixture(dir.path());
-    let query = Query::new(Filter::new().add_any_of("event", ["disk_full", "db_down"]).unwrap(), TimeRange::all());
+    let query = Query::new(
+        Filter::new()
+            .add_any_of("event", ["disk_full", "db_down"])
+            .unwrap(),
+        TimeRange::all(),
+    );
     let s: Summary = Tally::new().run(&query, &[dir.path()]).unwrap();
     assert_eq!(s.total, 10);
-    let by: BTreeMap<String, _> = s.push.sinks.iter().map(|k| (k.channel.clone().unwrap(), k)).collect();
+    let by: BTreeMap<String, _> = s
+        .push
+        .sinks
+        .iter()
+        .map(|k| (k.channel.clone().unwrap(), k))
+        .collect();
     assert_eq!(by.len(), 3);
     let w = by["wecom"];
-    assert_eq!((w.attempts, w.ok, w.failed, w.rejected, w.records_delivered), (3, 1, 2, 0, db.len() as u64));
+    assert_eq!(
+        (w.attempts, w.ok, w.failed, w.rejected, w.records_delivered),
+        (3, 1, 2, 0, db.len() as u64)
+    );
     assert!((w.success_rate - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!((w.latency_ms_p50, w.latency_ms_p99), (Some(40), Some(50)));
     let f = by["feishu"];
@@ -311,12 +490,34 @@ fn chat_pushes_are_counted_per_channel_and_per_event() {
     assert_eq!(by["dingtalk"].records_delivered, 3);
     // Records: disk 1–3 and every db alert delivered; disk 5, 6 failed;
     // disk 4 not pushed.
-    assert_eq!((s.push.records.ok, s.push.records.failed, s.push.records.none), (7, 2, 1));
-    let disk_ev = s.push.events.iter().find(|e| e.event == "disk_full").unwrap();
-    assert_eq!((disk_ev.records.ok, disk_ev.records.failed, disk_ev.records.none), (3, 2, 1));
+    assert_eq!(
+        (
+            s.push.records.ok,
+            s.push.records.failed,
+            s.push.records.none
+        ),
+        (7, 2, 1)
+    );
+    let disk_ev = s
+        .push
+        .events
+        .iter()
+        .find(|e| e.event == "disk_full")
+        .unwrap();
+    assert_eq!(
+        (
+            disk_ev.records.ok,
+            disk_ev.records.failed,
+            disk_ev.records.none
+        ),
+        (3, 2, 1)
+    );
     assert_eq!((disk_ev.messages_ok, disk_ev.messages_failed), (1, 1));
     let db_ev = s.push.events.iter().find(|e| e.event == "db_down").unwrap();
-    assert_eq!((db_ev.records.ok, db_ev.messages_ok, db_ev.messages_failed), (4, 1, 2));
+    assert_eq!(
+        (db_ev.records.ok, db_ev.messages_ok, db_ev.messages_failed),
+        (4, 1, 2)
+    );
     assert_eq!((disk.len(), db.len()), (6, 4));
 }
 
@@ -324,19 +525,35 @@ fn chat_pushes_are_counted_per_channel_and_per_event() {
 fn no_records_a_single_record_and_ten_thousand_event_names() {
     // No records: exit 1, every bucket of the range there as zero.
     let empty = tempfile::tempdir().unwrap();
-    let run = stats(empty.path(), &["--from", FROM, "--to", TO, "--format", "json"]);
+    let run = stats(
+        empty.path(),
+        &["--from", FROM, "--to", TO, "--format", "json"],
+    );
     assert_eq!(run.code, Some(1), "{run}");
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["total"], 0);
     assert_eq!(v["series"]["starts"].as_array().unwrap().len(), 60);
-    assert!(v["series"]["totals"].as_array().unwrap().iter().all(|c| c == 0));
+    assert!(
+        v["series"]["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c == 0)
+    );
     assert_eq!(v["series"]["lines"], serde_json::json!([]));
-    let run = stats(empty.path(), &["--from", FROM, "--to", TO, "--format", "table"]);
+    let run = stats(
+        empty.path(),
+        &["--from", FROM, "--to", TO, "--format", "table"],
+    );
     assert!(run.stdout.starts_with("0 records in"), "{run}");
 
     // One record, all time: one bucket.
     let dir = tempfile::tempdir().unwrap();
-    let (layer, guard) = evtrail::builder().unsigned().log_dir(dir.path()).build().unwrap();
+    let (layer, guard) = evtrail::builder()
+        .unsigned()
+        .log_dir(dir.path())
+        .build()
+        .unwrap();
     tracing::dispatcher::with_default(&dispatch(layer), || tracing::warn!(event = "only", "one"));
     guard.flush(WAIT).unwrap();
     drop(guard);
@@ -347,7 +564,11 @@ fn no_records_a_single_record_and_ten_thousand_event_names() {
 
     // Ten thousand distinct event names: all counted, none lost.
     let dir = tempfile::tempdir().unwrap();
-    let (layer, guard) = evtrail::builder().unsigned().log_dir(dir.path()).build().unwrap();
+    let (layer, guard) = evtrail::builder()
+        .unsigned()
+        .log_dir(dir.path())
+        .build()
+        .unwrap();
     tracing::dispatcher::with_default(&dispatch(layer), || {
         for i in 0..10_000 {
             tracing::info!(event = format!("event_{i:05}"), "e");
@@ -356,7 +577,11 @@ fn no_records_a_single_record_and_ten_thousand_event_names() {
     });
     guard.flush(WAIT).unwrap();
     drop(guard);
-    let s = Tally::new().top(5).by(["event"]).run(&Query::new(Filter::new(), TimeRange::all()), &[dir.path()]).unwrap();
+    let s = Tally::new()
+        .top(5)
+        .by(["event"])
+        .run(&Query::new(Filter::new(), TimeRange::all()), &[dir.path()])
+        .unwrap();
     assert_eq!(s.total, 10_001);
     assert_eq!(s.events.distinct, 10_000);
     assert_eq!(s.events.total(), 10_001);
@@ -364,7 +589,10 @@ fn no_records_a_single_record_and_ten_thousand_event_names() {
     assert_eq!(s.groups.top[0].key, ["event_00042"]);
     assert_eq!(s.groups.rest, 10_001 - 2 - 4);
     // With fewer keys told apart the rest is still counted, and flagged.
-    let s = Tally::new().max_keys(100).run(&Query::new(Filter::new(), TimeRange::all()), &[dir.path()]).unwrap();
+    let s = Tally::new()
+        .max_keys(100)
+        .run(&Query::new(Filter::new(), TimeRange::all()), &[dir.path()])
+        .unwrap();
     let e: &Counts = &s.events;
     assert!(e.cut);
     assert_eq!(e.total(), 10_001);
@@ -379,7 +607,10 @@ fn damaged_lines_are_counted_as_problems_and_the_rest_is_counted() {
     f.write_all(b"{\"v\":1,\"stream\":\"app\",\"ts\":\"2026-11-20T12:30:00.000000Z\",\"msg\":\"\xff\xfe bad\"}\n").unwrap();
     f.write_all(b"not json at all \xc3\x28\n").unwrap();
     drop(f);
-    let run = stats(&shop.logs, &["--from", FROM, "--to", TO, "--format", "json"]);
+    let run = stats(
+        &shop.logs,
+        &["--from", FROM, "--to", TO, "--format", "json"],
+    );
     let v = json(&run);
     let hour = shop.events.iter().filter(|e| in_hour(e)).count() as u64;
     assert_eq!(v["total"], hour, "the damaged lines are not records");

@@ -54,7 +54,11 @@ fn slices(counts: &Counts, color: impl Fn(&str, usize) -> &'static str) -> Vec<S
             let label = c.key.first().cloned().unwrap_or_default();
             Slice {
                 color: color(&label, i),
-                label: if label.is_empty() { "(none)".to_owned() } else { label },
+                label: if label.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    label
+                },
                 count: c.count,
             }
         })
@@ -75,7 +79,10 @@ fn slices(counts: &Counts, color: impl Fn(&str, usize) -> &'static str) -> Vec<S
 fn time_text(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let head = crate::time::ts_second(secs);
-    format!("{}Z", String::from_utf8_lossy(&head[..19]).replace('T', " "))
+    format!(
+        "{}Z",
+        String::from_utf8_lossy(&head[..19]).replace('T', " ")
+    )
 }
 
 /// `3d 4h`, `2h 5m`, `4m 10s`, `12s`.
@@ -211,7 +218,11 @@ impl Page<'_> {
             if tamper.is_empty() {
                 "chain intact".to_owned()
             } else {
-                format!("{} finding{}", tamper.len(), if tamper.len() == 1 { "" } else { "s" })
+                format!(
+                    "{} finding{}",
+                    tamper.len(),
+                    if tamper.len() == 1 { "" } else { "s" }
+                )
             },
             count(valid),
             count(s.total),
@@ -396,7 +407,11 @@ impl Page<'_> {
                 r#"<tr class="lv-{}"><td class="t">{}</td><td><b>{}</b><div class="ev">{}</div></td><td>{}</td><td class="msg">{}</td><td><details><summary>{} fields · {}</summary><dl class="ctx">{}</dl></details></td></tr>"#,
                 esc(&r.level.to_ascii_lowercase()),
                 esc(&r.time),
-                if r.code.is_empty() { "—".to_owned() } else { esc(&r.code) },
+                if r.code.is_empty() {
+                    "—".to_owned()
+                } else {
+                    esc(&r.code)
+                },
                 esc(&r.event),
                 push,
                 esc(&r.msg),

@@ -264,7 +264,15 @@ mod tests {
     #[test]
     fn a_single_bucket_still_shows_a_point() {
         let starts = ["2026-11-20T12:00:00Z".to_owned()];
-        let html = line_chart(&starts, 60, &[Line { name: "info", counts: &[4], color: GREY }]);
+        let html = line_chart(
+            &starts,
+            60,
+            &[Line {
+                name: "info",
+                counts: &[4],
+                color: GREY,
+            }],
+        );
         assert_eq!(html.matches(r#"class="point""#).count(), 1);
         assert!(html.contains(r#"points="528.0,14.0""#), "{html}");
     }

@@ -114,7 +114,11 @@ mod tests {
             }
         }
         let counts = c.finish(Some(2));
-        let keys: Vec<_> = counts.top.iter().map(|c| (c.key[0].as_str(), c.count)).collect();
+        let keys: Vec<_> = counts
+            .top
+            .iter()
+            .map(|c| (c.key[0].as_str(), c.count))
+            .collect();
         assert_eq!(keys, [("b", 5), ("d", 5)]);
         assert_eq!((counts.rest, counts.distinct, counts.cut), (4, 4, false));
         assert_eq!(counts.total(), 14);

@@ -256,9 +256,7 @@ impl Counting {
 
     fn finish(self) -> Summary {
         let (from, to) = (self.range.from(), self.range.to());
-        let text = |t: Option<std::time::SystemTime>| {
-            t.map(|t| series::second_text(unix_secs(t)))
-        };
+        let text = |t: Option<std::time::SystemTime>| t.map(|t| series::second_text(unix_secs(t)));
         let top = self.tally.top;
         Summary {
             from: text(from),

@@ -203,7 +203,10 @@ impl PushTally {
         let ok = result == "ok";
         let records = number(record, "records").unwrap_or(0);
         if counted {
-            let t = self.sinks.entry((sink.clone(), channel.clone())).or_default();
+            let t = self
+                .sinks
+                .entry((sink.clone(), channel.clone()))
+                .or_default();
             t.attempts += 1;
             if ok {
                 t.ok += 1;
@@ -263,7 +266,10 @@ impl PushTally {
                 self.cut = true;
                 return;
             }
-            let added = side.entry((host.clone(), stream.to_owned())).or_default().insert(a, b);
+            let added = side
+                .entry((host.clone(), stream.to_owned()))
+                .or_default()
+                .insert(a, b);
             self.runs = self.runs.saturating_add_signed(added);
         }
     }
@@ -357,8 +363,13 @@ impl PushTally {
             e.messages_failed = failed;
         }
         let mut events: Vec<EventPush> = events.into_values().collect();
-        let weight = |e: &EventPush| e.records.ok + e.records.failed + e.messages_ok + e.messages_failed;
-        events.sort_by(|a, b| weight(b).cmp(&weight(a)).then_with(|| a.event.cmp(&b.event)));
+        let weight =
+            |e: &EventPush| e.records.ok + e.records.failed + e.messages_ok + e.messages_failed;
+        events.sort_by(|a, b| {
+            weight(b)
+                .cmp(&weight(a))
+                .then_with(|| a.event.cmp(&b.event))
+        });
         Push {
             sinks,
             records,
@@ -423,7 +434,10 @@ mod tests {
         assert_eq!(t.state("other-host", "app", 2), None);
         let push = t.finish(PushCounts::default(), HashMap::new());
         let s = &push.sinks[0];
-        assert_eq!((s.attempts, s.ok, s.failed, s.rejected, s.records_delivered), (3, 1, 2, 1, 3));
+        assert_eq!(
+            (s.attempts, s.ok, s.failed, s.rejected, s.records_delivered),
+            (3, 1, 2, 1, 3)
+        );
         assert!((s.success_rate - 1.0 / 3.0).abs() < 1e-9);
         assert_eq!((s.latency_ms_p50, s.latency_ms_p99), (Some(7), Some(9)));
     }

@@ -23,8 +23,8 @@ pub const SHOWN_LINES: usize = 8;
 /// Bucket widths a range is split by, in seconds: the smallest that makes
 /// at most [`AUTO_MAX`] buckets across a bounded range is taken.
 const NICE: &[u64] = &[
-    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200,
-    86_400, 172_800, 604_800, 1_209_600, 2_419_200,
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+    172_800, 604_800, 1_209_600, 2_419_200,
 ];
 
 /// Widths an open range grows through as records come: each a multiple of
@@ -258,7 +258,11 @@ impl SeriesCounter {
         let n_lines = self.names.len() + 1;
         let mut lines: Vec<Line> = (0..n_lines)
             .map(|i| Line {
-                name: self.names.get(i).cloned().unwrap_or_else(|| OTHER.to_owned()),
+                name: self
+                    .names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| OTHER.to_owned()),
                 counts: vec![0; starts.len()],
                 total: 0,
             })
@@ -295,10 +299,7 @@ impl SeriesCounter {
         Series {
             dimension: self.dimension,
             every_s: self.every,
-            starts: starts
-                .iter()
-                .map(|&s| second_text(s))
-                .collect(),
+            starts: starts.iter().map(|&s| second_text(s)).collect(),
             lines,
             totals,
         }
@@ -337,7 +338,16 @@ mod tests {
 
     #[test]
     fn automatic_widths_make_30_to_120_buckets() {
-        for span in [60, 600, 3600, 7200, 86_400, 7 * 86_400, 30 * 86_400, 365 * 86_400] {
+        for span in [
+            60,
+            600,
+            3600,
+            7200,
+            86_400,
+            7 * 86_400,
+            30 * 86_400,
+            365 * 86_400,
+        ] {
             let w = auto_every(span);
             let n = span.div_ceil(w);
             assert!((30..=120).contains(&n), "{span}s by {w}s makes {n}");
@@ -372,7 +382,11 @@ mod tests {
             s.add(t * 7, "info").unwrap();
         }
         let s = s.finish();
-        assert!(s.starts.len() <= 120 && s.starts.len() >= 30, "{}", s.starts.len());
+        assert!(
+            s.starts.len() <= 120 && s.starts.len() >= 30,
+            "{}",
+            s.starts.len()
+        );
         assert_eq!(s.totals.iter().sum::<u64>(), 100_000);
     }
 

@@ -186,7 +186,10 @@ pub fn pushed() -> Pushed {
         guard.flush(WAIT).unwrap();
         let deadline = std::time::Instant::now() + WAIT;
         while guard.stats().internal < reports {
-            assert!(std::time::Instant::now() < deadline, "the sink never reported wave {wave}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sink never reported wave {wave}"
+            );
             std::thread::yield_now();
         }
     }
@@ -216,7 +219,12 @@ pub fn chat_fixture(dir: &Path) -> (Vec<u64>, Vec<u64>) {
     let d = dispatch(layer);
     tracing::dispatcher::with_default(&d, || {
         for i in 1..=6 {
-            tracing::error!(event = "disk_full", status = "critical", disk = i, "disk {i} full");
+            tracing::error!(
+                event = "disk_full",
+                status = "critical",
+                disk = i,
+                "disk {i} full"
+            );
         }
         for i in 1..=4 {
             tracing::error!(event = "db_down", status = "error", "db down ({i})");
@@ -240,7 +248,12 @@ pub fn chat_fixture(dir: &Path) -> (Vec<u64>, Vec<u64>) {
         format!("app:{0}-{0} app:{1}-{1}", disk[4], disk[5]),
     ];
     tracing::dispatcher::with_default(&d, || {
-        let push = |channel: &str, recipients: &str, events: &str, ranges: &str, result: &str, latency: u64| {
+        let push = |channel: &str,
+                    recipients: &str,
+                    events: &str,
+                    ranges: &str,
+                    result: &str,
+                    latency: u64| {
             let records: u64 = ranges
                 .split_whitespace()
                 .map(|t| {
@@ -263,11 +276,25 @@ pub fn chat_fixture(dir: &Path) -> (Vec<u64>, Vec<u64>) {
                 "chat push"
             );
         };
-        push("dingtalk", "13800000000,@all", "disk_full", &ranges[0], "ok", 120);
+        push(
+            "dingtalk",
+            "13800000000,@all",
+            "disk_full",
+            &ranges[0],
+            "ok",
+            120,
+        );
         push("wecom", "@oncall", "db_down", &ranges[1], "retry", 30);
         push("wecom", "@oncall", "db_down", &ranges[1], "retry", 40);
         push("wecom", "@oncall", "db_down", &ranges[1], "ok", 50);
-        push("feishu", "ops-group", "disk_full", &ranges[2], "rejected", 900);
+        push(
+            "feishu",
+            "ops-group",
+            "disk_full",
+            &ranges[2],
+            "rejected",
+            900,
+        );
     });
     guard.flush(WAIT).unwrap();
     drop(guard);

@@ -103,13 +103,18 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8> {
             query.range()
         );
     }
-    Ok(if summary.total > 0 { CLEAN } else { FOUND_PROBLEM })
+    Ok(if summary.total > 0 {
+        CLEAN
+    } else {
+        FOUND_PROBLEM
+    })
 }
 
 /// `report.html` → `.report.html.tmp` beside it.
 fn temp_path(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map_or_else(|| "report.html".into(), |n| n.to_string_lossy().into_owned());
+    let name = out.file_name().map_or_else(
+        || "report.html".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     out.with_file_name(format!(".{name}.tmp"))
 }

@@ -131,9 +131,17 @@ pub(crate) fn run(args: StatsArgs) -> Result<u8> {
         StatsFormat::Table => print(&tables(&summary, args.options.top))?,
     }
     if io::stderr().is_terminal() && format != StatsFormat::Table {
-        note(&format!("counted {} records in {}", summary.total, query.range()));
+        note(&format!(
+            "counted {} records in {}",
+            summary.total,
+            query.range()
+        ));
     }
-    Ok(if summary.total > 0 { CLEAN } else { FOUND_PROBLEM })
+    Ok(if summary.total > 0 {
+        CLEAN
+    } else {
+        FOUND_PROBLEM
+    })
 }
 
 /// Columns aligned: the first left, numbers right.
@@ -148,7 +156,10 @@ fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
         let mut out = String::new();
         for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
             let pad = w - c.chars().count();
-            let numeric = i > 0 && c.chars().next().is_some_and(|ch| ch.is_ascii_digit() || ch == '-');
+            let numeric = i > 0
+                && c.chars()
+                    .next()
+                    .is_some_and(|ch| ch.is_ascii_digit() || ch == '-');
             if numeric {
                 out.push_str(&" ".repeat(pad));
                 out.push_str(c);
@@ -189,7 +200,10 @@ fn counts_table(title: &[&str], counts: &Counts, top: usize, whole: u64) -> Stri
     let listed: u64 = counts.top.iter().take(top).map(|c| c.count).sum();
     let rest = counts.total() - listed;
     if rest > 0 {
-        let mut row = vec![format!("(other {} keys)", counts.distinct.saturating_sub(top as u64))];
+        let mut row = vec![format!(
+            "(other {} keys)",
+            counts.distinct.saturating_sub(top as u64)
+        )];
         row.extend((1..title.len()).map(|_| String::new()));
         row.push(rest.to_string());
         row.push(percent(rest, whole));
@@ -202,7 +216,11 @@ fn counts_table(title: &[&str], counts: &Counts, top: usize, whole: u64) -> Stri
 
 /// A value for the terminal: control characters escaped, absent shown.
 fn shown(v: &str) -> String {
-    if v.is_empty() { "(none)".to_owned() } else { printable(v) }
+    if v.is_empty() {
+        "(none)".to_owned()
+    } else {
+        printable(v)
+    }
 }
 
 fn tables(s: &Summary, top: Option<usize>) -> String {
@@ -245,7 +263,10 @@ fn tables(s: &Summary, top: Option<usize>) -> String {
 
 fn series_table(s: &Summary) -> String {
     let series = &s.series;
-    let mut header = vec![format!("TIME (every {}s)", series.every_s), "TOTAL".to_owned()];
+    let mut header = vec![
+        format!("TIME (every {}s)", series.every_s),
+        "TOTAL".to_owned(),
+    ];
     header.extend(series.lines.iter().map(|l| shown(&l.name)));
     let rows: Vec<Vec<String>> = series
         .starts
@@ -290,8 +311,16 @@ fn push_tables(s: &Summary, top: usize) -> String {
         .collect();
     let mut out = aligned(
         &[
-            "SINK", "CHANNEL", "ATTEMPTS", "OK", "FAILED", "REJECTED", "SUCCESS", "DELIVERED",
-            "P50 MS", "P99 MS",
+            "SINK",
+            "CHANNEL",
+            "ATTEMPTS",
+            "OK",
+            "FAILED",
+            "REJECTED",
+            "SUCCESS",
+            "DELIVERED",
+            "P50 MS",
+            "P99 MS",
         ],
         &rows,
     );
@@ -324,7 +353,14 @@ fn push_tables(s: &Summary, top: usize) -> String {
             .collect();
         out.push_str("\n\n");
         out.push_str(&aligned(
-            &["EVENT", "PUSHED", "FAILED", "NOT PUSHED", "MESSAGES OK", "MESSAGES FAILED"],
+            &[
+                "EVENT",
+                "PUSHED",
+                "FAILED",
+                "NOT PUSHED",
+                "MESSAGES OK",
+                "MESSAGES FAILED",
+            ],
             &rows,
         ));
     }
