@@ -11,7 +11,7 @@
 //!   and a row's context opens with the browser's own `<details>`.
 //! * Every value from the logs is escaped: a record holding
 //!   `<script>` shows it as text.
-//! * Its numbers are a [`Summary`](crate::stats::Summary) — the one
+//! * Its numbers are a [`Summary`] — the one
 //!   [`write`](Report::write) returns, the one `evtrail stats --format
 //!   json` prints for the same arguments: the trend is its
 //!   [`series`](crate::stats::Summary::series), the donuts its
@@ -156,7 +156,7 @@ impl Report {
     ///
     /// # Errors
     ///
-    /// As for [`Tally::run`]; [`ErrorKind::Io`](crate::ErrorKind::Io) when
+    /// As for [`Tally::run`]; [`ErrorKind::Io`] when
     /// `out` cannot be written.
     pub fn write<P: AsRef<Path>, W: Write>(
         &self,
