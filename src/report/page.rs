@@ -121,6 +121,18 @@ fn names(counts: &Counts) -> String {
 }
 
 impl Page<'_> {
+    /// The range, or for all time the span of the records.
+    fn range_text(&self) -> String {
+        if self.range.from().is_some() || self.range.to().is_some() {
+            return self.range.to_string();
+        }
+        let short = |ts: &str| ts.get(..19).unwrap_or(ts).replace('T', " ");
+        match (&self.summary.first, &self.summary.last) {
+            (Some(a), Some(b)) => format!("all time: {}Z .. {}Z", short(a), short(b)),
+            _ => "all time".to_owned(),
+        }
+    }
+
     pub(crate) fn render(&self) -> String {
         let s = self.summary;
         let mut out = String::with_capacity(64 * 1024 + self.rows.len() * 1024);
@@ -172,7 +184,7 @@ impl Page<'_> {
             esc(self.title),
             names(&s.services),
             names(&s.hosts),
-            esc(&self.range.to_string()),
+            esc(&self.range_text()),
             s.total,
             count(s.total),
             s.events.distinct,
@@ -271,10 +283,11 @@ impl Page<'_> {
             .collect();
         let _ = write!(
             out,
-            r#"<section class="card" id="trend"><h2>New events over time <small>per {} by {}, {} buckets</small></h2>{}</section>"#,
+            r#"<section class="card" id="trend"><h2>New events over time <small>per {} by {}, {} bucket{}</small></h2>{}</section>"#,
             human(Duration::from_secs(series.every_s)),
             esc(&series.dimension),
             series.starts.len(),
+            if series.starts.len() == 1 { "" } else { "s" },
             svg::line_chart(&series.starts, series.every_s, &lines)
         );
     }
