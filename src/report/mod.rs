@@ -166,10 +166,14 @@ impl Report {
     ) -> Result<Summary, Error> {
         let now = self.now.unwrap_or_else(SystemTime::now);
         let mut latest = rows::Latest::new(self.rows);
-        let summary = self
-            .tally
-            .run_with(query, paths, |m, pushes| latest.offer(m, pushes))?;
-        let found = self.incidents.find(query, paths, now)?;
+        let summary = self.tally.run_with(query, paths, |m, seen, pushes| {
+            latest.offer(m, seen, pushes)
+        })?;
+        // Only records with a status make incidents; the condition lets
+        // the search pass over the others without parsing them whole.
+        let mut with_status = query.clone();
+        with_status.filter = with_status.filter.add_where("status exists")?;
+        let found = self.incidents.find(&with_status, paths, now)?;
         let proof = match &query.keys {
             Some(keys) => Some(Verifier::new(keys.clone()).verify_paths(paths)?),
             None => None,

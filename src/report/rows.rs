@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use serde_json::Value;
 
 use crate::query::{Match, as_text};
-use crate::stats::{Outcome, PushTally};
+use crate::stats::{Outcome, PushTally, Seen};
 
 /// The top-level keys shown in their own columns, or not at all, rather
 /// than among a row's context.
@@ -42,18 +42,15 @@ impl Latest {
     }
 
     /// Keeps `m` if it is among the newest; records come oldest first.
-    pub(crate) fn offer(&mut self, m: &Match, pushes: &PushTally) {
+    pub(crate) fn offer(&mut self, m: &Match, seen: &Seen, pushes: &PushTally) {
         if self.cap == 0 {
             return;
         }
         if self.kept.len() == self.cap {
             self.kept.pop_front();
         }
-        let outcomes = match m.seq() {
-            Some(seq) => {
-                let host = m.record().get("host").map(as_text).unwrap_or_default();
-                pushes.outcomes(&host, m.stream(), seq)
-            }
+        let outcomes = match seen.seq {
+            Some(seq) => pushes.outcomes(&seen.host, &seen.stream, seq),
             None => Vec::new(),
         };
         self.kept.push_back((m.line().to_owned(), outcomes));

@@ -51,6 +51,9 @@ impl Counts {
 #[derive(Debug)]
 pub(crate) struct Counter {
     counts: HashMap<Vec<String>, u64>,
+    /// Keys of one dimension, kept apart so that finding one allocates
+    /// nothing.
+    singles: HashMap<String, u64>,
     max_keys: usize,
     overflow: u64,
 }
@@ -60,6 +63,7 @@ impl Counter {
     pub(crate) fn new(max_keys: usize) -> Counter {
         Counter {
             counts: HashMap::new(),
+            singles: HashMap::new(),
             max_keys,
             overflow: 0,
         }
@@ -69,7 +73,7 @@ impl Counter {
     pub(crate) fn add_n(&mut self, key: &[String], n: u64) {
         if let Some(c) = self.counts.get_mut(key) {
             *c += n;
-        } else if self.counts.len() < self.max_keys {
+        } else if self.counts.len() + self.singles.len() < self.max_keys {
             self.counts.insert(key.to_vec(), n);
         } else {
             self.overflow += n;
@@ -78,16 +82,26 @@ impl Counter {
 
     /// Counts one record of the single-dimension key `key`.
     pub(crate) fn add_one(&mut self, key: &str) {
-        let probe = [key.to_owned()];
-        self.add_n(&probe, 1);
+        if let Some(c) = self.singles.get_mut(key) {
+            *c += 1;
+        } else if self.counts.len() + self.singles.len() < self.max_keys {
+            self.singles.insert(key.to_owned(), 1);
+        } else {
+            self.overflow += 1;
+        }
     }
 
     /// The `top` largest keys (all when `None`) and the rest.
     pub(crate) fn finish(self, top: Option<usize>) -> Counts {
-        let distinct = self.counts.len() as u64;
+        let distinct = (self.counts.len() + self.singles.len()) as u64;
+        let singles = self
+            .singles
+            .into_iter()
+            .map(|(key, count)| (vec![key], count));
         let mut all: Vec<Count> = self
             .counts
             .into_iter()
+            .chain(singles)
             .map(|(key, count)| Count { key, count })
             .collect();
         all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));

@@ -58,6 +58,7 @@
 
 mod groups;
 mod histogram;
+mod light;
 mod push;
 mod series;
 
@@ -76,6 +77,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::query::{Filter, Match, Query, TimeRange, as_text, lookup_text};
+use light::Light;
 use series::SeriesCounter;
 
 /// The most distinct keys told apart per dimension, by default.
@@ -156,11 +158,14 @@ impl Summary {
     }
 }
 
-/// The value of a dimension in a record: a top-level key, or a field path
+/// The value of a dimension in a record: a top-level key, a field
+/// (`queue`, when there is no such top-level key) or a path
 /// (`fields.queue`); absent values are the empty string.
 fn dim(record: &Value, name: &str) -> String {
     match record.get(name) {
         Some(v) if !v.is_null() => as_text(v).into_owned(),
+        // As the counted keys are read from the line: never from `fields`.
+        _ if light::KEYS.contains(&name) => String::new(),
         _ if name.contains('.') || name == "fields" => {
             lookup_text(record, name).unwrap_or_default()
         }
@@ -183,6 +188,14 @@ fn unix_secs(t: std::time::SystemTime) -> i64 {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs_f64().ceil() as i64),
     }
+}
+
+/// Where a counted record stands, for the caller of
+/// [`Tally::run_with`]: enough to find its push outcomes.
+pub(crate) struct Seen {
+    pub(crate) host: String,
+    pub(crate) stream: String,
+    pub(crate) seq: Option<u64>,
 }
 
 /// The counting of one run, as records come.
@@ -209,8 +222,16 @@ pub(crate) struct Counting {
 impl Counting {
     /// Counts one selected record; returns its push state (delivered,
     /// failed, not pushed).
-    fn add(&mut self, m: &Match) -> Result<Option<bool>, Error> {
-        let record = m.record();
+    fn add(&mut self, m: &Match) -> Result<Seen, Error> {
+        // The counted keys come from the line; the whole record is parsed
+        // only for a dimension elsewhere (or a line of another shape).
+        let light = Light::parse(m.line());
+        let get = |name: &str| -> String {
+            match light.as_ref().and_then(|l| l.get(name)) {
+                Some(text) => text.into_owned(),
+                None => dim(m.record(), name),
+            }
+        };
         self.total += 1;
         let ts = m.ts();
         if self.first.is_none() {
@@ -220,38 +241,45 @@ impl Counting {
             self.last = Some(ts.to_owned());
         }
         if !self.tally.by.is_empty() {
-            let key: Vec<String> = self.tally.by.iter().map(|d| dim(record, d)).collect();
+            let key: Vec<String> = self.tally.by.iter().map(|d| get(d)).collect();
             self.groups.add_n(&key, 1);
         }
-        let class = dim(record, "class");
-        let event = dim(record, "event");
+        let class = get("class");
+        let event = get("event");
+        let host = get("host");
         self.events.add_one(&event);
-        self.levels.add_one(&dim(record, "level"));
-        self.services.add_one(&dim(record, "service"));
-        self.hosts.add_one(&dim(record, "host"));
+        self.levels.add_one(&get("level"));
+        self.services.add_one(&get("service"));
+        self.hosts.add_one(&host);
         if let Some(s) = secs(ts) {
-            let line = if self.series.dimension() == "class" {
-                class.clone()
+            if self.series.dimension() == "class" {
+                self.series.add(s, &class)?;
             } else {
-                dim(record, self.series.dimension())
-            };
-            self.series.add(s, &line)?;
+                self.series.add(s, &get(self.series.dimension()))?;
+            }
         }
         self.classes.add_one(&class);
         if let Some(sigs) = &mut self.signatures {
             *sigs.entry(m.signature().as_str().to_owned()).or_default() += 1;
         }
-        let state = match m.seq() {
-            Some(seq) => self.pushes.state(&dim(record, "host"), m.stream(), seq),
+        let seq = match &light {
+            Some(l) => l.seq(),
+            None => m.seq(),
+        };
+        let stream = get("stream");
+        let state = match seq {
+            Some(seq) => self.pushes.state(&host, &stream, seq),
             None => None,
         };
         self.push_records.add(state);
         // Every event is counted from its first record, so that `none` is
         // exact for one whose later records are pushed.
-        if self.push_events.len() < self.tally.max_keys || self.push_events.contains_key(&event) {
+        if let Some(counts) = self.push_events.get_mut(&event) {
+            counts.add(state);
+        } else if self.push_events.len() < self.tally.max_keys {
             self.push_events.entry(event).or_default().add(state);
         }
-        Ok(state)
+        Ok(Seen { host, stream, seq })
     }
 
     fn finish(self) -> Summary {
@@ -337,7 +365,7 @@ impl Tally {
     /// buckets. Lines that cannot be read are counted in
     /// [`Summary::problems`], not errors.
     pub fn run<P: AsRef<Path>>(&self, query: &Query, paths: &[P]) -> Result<Summary, Error> {
-        self.run_with(query, paths, |_, _| {})
+        self.run_with(query, paths, |_, _, _| {})
     }
 
     /// [`run`](Self::run), calling `each` with every selected record and
@@ -347,15 +375,15 @@ impl Tally {
         &self,
         query: &Query,
         paths: &[P],
-        mut each: impl FnMut(&Match, &PushTally),
+        mut each: impl FnMut(&Match, &Seen, &PushTally),
     ) -> Result<Summary, Error> {
         let mut counting = self.start(query)?;
         self.read_pushes(query, paths, &mut counting.pushes)?;
         for item in query.clone().reverse(false).run(paths)? {
             match item {
                 Ok(m) => {
-                    counting.add(&m)?;
-                    each(&m, &counting.pushes);
+                    let seen = counting.add(&m)?;
+                    each(&m, &seen, &counting.pushes);
                 }
                 Err(_) => counting.problems += 1,
             }
