@@ -180,7 +180,7 @@ impl Page<'_> {
         };
         let _ = write!(
             out,
-            r#"<header class="top"><div><h1>{}</h1><dl class="meta"><div><dt>Service</dt><dd id="services">{}</dd></div><div><dt>Host</dt><dd id="hosts">{}</dd></div><div><dt>Range</dt><dd id="range">{}</dd></div></dl></div><div class="kpis"><div class="kpi"><b id="total" data-count="{}">{}</b><span>records</span></div><div class="kpi"><b data-count="{}">{}</b><span>event types</span></div><div class="kpi"><b id="open-incidents" data-count="{}">{}</b><span>open incidents</span></div><div class="kpi"><b>{}</b><span>records pushed ok</span></div></div></header>"#,
+            r#"<header class="top"><div><h1>{}</h1><dl class="meta"><div><dt>Service</dt><dd id="services">{}</dd></div><div><dt>Host</dt><dd id="hosts">{}</dd></div><div><dt>Range</dt><dd id="range">{}</dd></div></dl></div><div class="kpis"><div class="kpi"><b id="total" data-count="{}">{}</b><span>records</span></div><div class="kpi"><b data-count="{}">{}</b><span>event types</span></div><div class="kpi"><b id="open-incidents" data-count="{}">{}</b><span>open incidents</span></div><div class="kpi"><b>{}</b><span>pushed records delivered</span></div></div></header>"#,
             esc(self.title),
             names(&s.services),
             names(&s.hosts),
