@@ -336,6 +336,24 @@ fn one_record_makes_one_point_and_ten_thousand_events_one_donut() {
     let html = fs::read_to_string(&out).unwrap();
     assert_page_equals_stats(&html, &stats_json(&one, &["--all-time"]));
     assert_eq!(html.matches(r#"class="point""#).count(), 1);
+    // `--out -` writes the same page to standard output.
+    let run = evtrail(
+        [
+            "report",
+            &one.display().to_string(),
+            "--all-time",
+            "--out",
+            "-",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    let strip = |p: &str| p[..p.find("<footer>").unwrap()].to_owned();
+    assert_eq!(
+        strip(&run.stdout),
+        strip(&html),
+        "the same page, up to the time it was made"
+    );
 
     let many = root.path().join("many");
     let (layer, guard) = evtrail::builder()
