@@ -188,3 +188,14 @@ impl FilterArgs {
         })
     }
 }
+
+/// A duration as `--since` takes it (`90s`, `5m`, `1h`, `1d`), read by the
+/// library's own rules so both flags accept the same forms.
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    // Far enough from the epoch that any sensible duration fits before it.
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(100 * 366 * 86_400);
+    let from = TimeRange::parse_since(text, now)?
+        .from()
+        .ok_or("the duration has no start")?;
+    Ok(now.duration_since(from)?)
+}

@@ -17,6 +17,8 @@ mod incidents;
 mod keygen;
 mod output;
 mod query;
+mod report;
+mod stats;
 mod tail;
 mod verify;
 
@@ -41,6 +43,8 @@ enum Command {
     Query(query::QueryArgs),
     Tail(tail::TailArgs),
     Incidents(incidents::IncidentsArgs),
+    Stats(stats::StatsArgs),
+    Report(report::ReportArgs),
     Verify(verify::VerifyArgs),
     Keygen(keygen::KeygenArgs),
 }
@@ -51,6 +55,8 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Incidents(args) => incidents::run(args),
+        Command::Stats(args) => stats::run(args),
+        Command::Report(args) => report::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Keygen(args) => keygen::run(args),
     };

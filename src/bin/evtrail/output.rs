@@ -294,7 +294,7 @@ fn sig_style(sig: Signature) -> Style {
 }
 
 /// A CSV field, quoted when it must be (RFC 4180).
-fn csv(text: &str) -> String {
+pub(crate) fn csv(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
