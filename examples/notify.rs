@@ -3,7 +3,10 @@
 //! recovery, and the push records say whether each message arrived.
 //!
 //! Run with `cargo run --example notify --features notify`. Nothing leaves
-//! this machine: the "robot" is a thread of this program on 127.0.0.1.
+//! this machine: the "robot" is a thread of this program on 127.0.0.1. The
+//! logs go to `$EVTRAIL_DIR` when it is set (then try
+//! `evtrail stats $EVTRAIL_DIR --all-time` for the push statistics), else to
+//! a temporary directory.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -17,7 +20,10 @@ use tracing::{error, info};
 use tracing_subscriber::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
+    let scratch = tempfile::tempdir()?;
+    let dir = std::env::var_os("EVTRAIL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| scratch.path().to_owned());
     let (url, chat) = mock_dingtalk()?;
 
     let notify = NotifySink::builder()
@@ -37,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .service("shop")
         .host("web-1")
         .unsigned()
-        .log_dir(dir.path())
+        .log_dir(dir.as_path())
         .add_route(Route::to("delivery").event("evtrail.push"))
         .add_sink(notify)
         .build()?;
@@ -73,13 +79,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "== the push records (evtrail query {} --stream delivery)",
-        dir.path().display()
+        dir.as_path().display()
     );
     let query = Query::new(
         Filter::new().add_any_of("stream", ["delivery"])?,
         TimeRange::all(),
     );
-    for m in query.run(&[dir.path()])? {
+    for m in query.run(&[dir.as_path()])? {
         let m = m?;
         let f = |k: &str| m.field(k).unwrap_or_default();
         println!(

@@ -313,7 +313,12 @@ impl Context<'_> {
         let out = self.out;
         let (event, host) = self.what();
         match out.kind {
-            Kind::Resolved { .. } => format!("Resolved: {event}{host}"),
+            // The `ok` record may have an event of its own
+            // (`payment_succeeded`): name the issue it ended.
+            Kind::Resolved { .. } => {
+                let issue = self.record("issue").unwrap_or(event);
+                format!("Resolved: {issue}{host}")
+            }
             Kind::Repeat => format!("Still open: {event}{host}"),
             Kind::Firing { .. } if out.records() > 1 => {
                 format!("{event} ×{}{host}", thousands(out.records()))
