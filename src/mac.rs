@@ -23,7 +23,7 @@ pub(crate) const GENESIS: Sig = [b'A'; SIG_LEN];
 const STREAM_KEY_DOMAIN: &[u8] = b"evtrail/v1 stream-key\x00";
 const RECORD_DOMAIN: &[u8] = b"evtrail/v1 record\x00";
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// An HMAC-SHA256 state keyed with `key`.
 ///
@@ -32,7 +32,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// infallible `KeyInit::new` can be used: `new_from_slice` returns a
 /// `Result` although HMAC accepts every key length, and this avoids an
 /// unreachable error path.
-fn hmac_sha256(key: &[u8]) -> HmacSha256 {
+pub(crate) fn hmac_sha256(key: &[u8]) -> HmacSha256 {
     let mut block = hmac::digest::Key::<HmacSha256>::default();
     if key.len() <= block.len() {
         block[..key.len()].copy_from_slice(key);

@@ -74,8 +74,8 @@ mod spool;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -83,7 +83,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tracing::Level;
 
 use crate::record::Record;
-use crate::sink::{Batch, DeliveryCounters, Drain, Inbox, Sink, SinkContext, SinkError};
+use crate::sink::{Batch, DeliveryCounters, Drain, Inbox, Progress, Sink, SinkContext, SinkError};
 
 pub use builder::{
     DEFAULT_BATCH_BYTES, DEFAULT_BATCH_RECORDS, DEFAULT_BATCH_WAIT, DEFAULT_SPOOL_MAX_BYTES,
@@ -180,10 +180,7 @@ struct State {
     spool: Mutex<SpoolState>,
     /// Records handed over and records settled (delivered, dead-lettered
     /// or dropped), for waiters.
-    progress: Mutex<(u64, u64)>,
-    settled: Condvar,
-    /// Waiters wanting partial requests sent now.
-    urgent: AtomicU32,
+    progress: Progress,
     /// Set when closing took over the records in memory.
     closed: AtomicBool,
     counters: Arc<DeliveryCounters>,
@@ -224,27 +221,12 @@ impl State {
             .store(sp.spool.bytes(), Ordering::Relaxed);
     }
 
-    fn add_handed(&self, n: u64) {
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0 += n;
-    }
-
-    fn add_settled(&self, n: u64) {
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .1 += n;
-        self.settled.notify_all();
-    }
-
     /// Takes a chunk from the worker without blocking: to the queue while
     /// it has room and nothing is spooled, else to the spool, within its
     /// cap.
     fn hand(&self, chunk: Chunk, queue: &Sender<Chunk>) {
         let n = chunk.len();
-        self.add_handed(n);
+        self.progress.add_handed(n);
         let mut sp = self.lock_spool();
         let chunk = if sp.active {
             chunk
@@ -282,7 +264,7 @@ impl State {
         if lost > 0 {
             self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
             sp.unreported += lost;
-            self.add_settled(lost);
+            self.progress.add_settled(lost);
         }
         self.publish(&sp);
         self.note_drops(&mut sp, false);
@@ -315,30 +297,12 @@ impl State {
 
 impl Drain for State {
     fn wait(&self, deadline: Instant) -> Result<(), String> {
-        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
-        let target = progress.0;
-        if progress.1 >= target {
-            return Ok(());
-        }
-        self.urgent.fetch_add(1, Ordering::AcqRel);
-        let _ = self.control.try_send(Control::Urge);
-        while progress.1 < target {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            progress = self
-                .settled
-                .wait_timeout(progress, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        self.urgent.fetch_sub(1, Ordering::AcqRel);
-        if progress.1 >= target {
-            return Ok(());
-        }
-        let missing = target - progress.1;
-        drop(progress);
+        let missing = match self.progress.wait(deadline, || {
+            let _ = self.control.try_send(Control::Urge);
+        }) {
+            Ok(()) => return Ok(()),
+            Err(missing) => missing,
+        };
         let spooled = self.lock_spool().spool.records();
         Err(format!(
             "HTTP sink `{}` has not delivered {missing} records yet ({spooled} in its spool)",
@@ -385,9 +349,7 @@ impl Sink for HttpSink {
                 in_flight: None,
                 carry: None,
             }),
-            progress: Mutex::new((restored, 0)),
-            settled: Condvar::new(),
-            urgent: AtomicU32::new(0),
+            progress: Progress::new(restored),
             closed: AtomicBool::new(false),
             counters: counters.clone(),
             inbox: ctx.inbox.clone(),

@@ -153,12 +153,12 @@ impl Sender {
                 }
             }
             drop(sp);
-            self.state.add_settled(req.len());
+            self.state.progress.add_settled(req.len());
         }
     }
 
     fn urgent(&self) -> bool {
-        self.stopping || self.state.urgent.load(Ordering::Acquire) > 0
+        self.stopping || self.state.progress.is_urgent()
     }
 
     fn full(&self, req: &Request) -> bool {

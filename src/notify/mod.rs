@@ -89,8 +89,8 @@ mod rule;
 mod sender;
 mod template;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -98,7 +98,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tracing::Level;
 
 use crate::record::Record;
-use crate::sink::{Batch, DeliveryCounters, Drain, Inbox, Sink, SinkContext, SinkError};
+use crate::sink::{Batch, DeliveryCounters, Drain, Inbox, Progress, Sink, SinkContext, SinkError};
 
 pub use builder::{
     DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_AFTER,
@@ -156,9 +156,7 @@ struct LaneState {
     name: String,
     /// Records handed over and records settled (in a message that was
     /// delivered or given up, or nothing to send), for waiters.
-    progress: Mutex<(u64, u64)>,
-    settled: Condvar,
-    urgent: AtomicU32,
+    progress: Progress,
     counters: Arc<DeliveryCounters>,
     inbox: Arc<Inbox>,
     control: Sender<Control>,
@@ -166,10 +164,7 @@ struct LaneState {
 
 impl LaneState {
     fn hand(&self, n: u64) {
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0 += n;
+        self.progress.add_handed(n);
         self.counters.in_memory.fetch_add(n, Ordering::Relaxed);
     }
 
@@ -177,49 +172,28 @@ impl LaneState {
         if n == 0 {
             return;
         }
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .1 += n;
+        self.progress.add_settled(n);
         let _ = self
             .counters
             .in_memory
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
                 Some(v.saturating_sub(n))
             });
-        self.settled.notify_all();
     }
 }
 
 impl Drain for LaneState {
     fn wait(&self, deadline: Instant) -> Result<(), String> {
-        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
-        let target = progress.0;
-        if progress.1 >= target {
-            return Ok(());
-        }
-        self.urgent.fetch_add(1, Ordering::AcqRel);
-        let _ = self.control.try_send(Control::Urge);
-        while progress.1 < target {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            progress = self
-                .settled
-                .wait_timeout(progress, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        self.urgent.fetch_sub(1, Ordering::AcqRel);
-        if progress.1 >= target {
-            return Ok(());
-        }
-        Err(format!(
-            "notification channel `{}` has not sent {} records yet",
-            self.name,
-            target - progress.1
-        ))
+        self.progress
+            .wait(deadline, || {
+                let _ = self.control.try_send(Control::Urge);
+            })
+            .map_err(|missing| {
+                format!(
+                    "notification channel `{}` has not sent {missing} records yet",
+                    self.name
+                )
+            })
     }
 }
 
@@ -315,9 +289,7 @@ impl Sink for NotifySink {
             let (control, control_rx) = crossbeam_channel::bounded(16);
             let state = Arc::new(LaneState {
                 name: format!("{}/{}", s.name, c.name),
-                progress: Mutex::new((0, 0)),
-                settled: Condvar::new(),
-                urgent: AtomicU32::new(0),
+                progress: Progress::default(),
                 counters: counters.clone(),
                 inbox: ctx.inbox.clone(),
                 control: control.clone(),

@@ -94,7 +94,7 @@ impl Lane {
                 return;
             }
             let now = Instant::now();
-            if self.state.urgent.load(Ordering::Acquire) > 0 {
+            if self.state.progress.is_urgent() {
                 self.groups.urge(now);
             }
             let wake = self.step(now);
@@ -218,19 +218,9 @@ impl Lane {
         let recipients = recipients_text(&mentions);
         let (title, body, kind) = if outs.len() == 1 {
             let out = &outs[0];
-            let lr = &self.rules[out.rule];
-            let ctx = Context {
-                out,
-                rule: &lr.rule.name,
-                recipients: &lr.recipients,
-                markup,
-                offset: self.offset,
-                window: out
-                    .pending
-                    .as_ref()
-                    .map_or(Duration::ZERO, |p| now.saturating_duration_since(p.since)),
-            };
-            let (t, b) = lr.template.render(&ctx);
+            let (t, b) = self.rules[out.rule]
+                .template
+                .render(&self.context(out, now, markup));
             let kind = match out.kind {
                 Kind::Firing { .. } => "firing",
                 Kind::Repeat => "repeat",
@@ -258,6 +248,22 @@ impl Lane {
         }
     }
 
+    /// What `out`'s message is rendered from.
+    fn context<'a>(&'a self, out: &'a Out, now: Instant, markup: Markup) -> Context<'a> {
+        let lr = &self.rules[out.rule];
+        Context {
+            out,
+            rule: &lr.rule.name,
+            recipients: &lr.recipients,
+            markup,
+            offset: self.offset,
+            window: out
+                .pending
+                .as_ref()
+                .map_or(Duration::ZERO, |p| now.saturating_duration_since(p.since)),
+        }
+    }
+
     /// One message for groups the rate limit would otherwise hold back:
     /// a line per group, the longest-waiting first, capped.
     fn digest(
@@ -271,20 +277,8 @@ impl Lane {
         let title_text = format!("{} alerts ({} records)", outs.len(), thousands(total));
         let mut lines = Vec::new();
         for out in outs.iter().take(DIGEST_LINES) {
-            let lr = &self.rules[out.rule];
             let headline = Template::new("{headline} — {summary}", "");
-            let ctx = Context {
-                out,
-                rule: &lr.rule.name,
-                recipients: &lr.recipients,
-                markup,
-                offset: self.offset,
-                window: out
-                    .pending
-                    .as_ref()
-                    .map_or(Duration::ZERO, |p| now.saturating_duration_since(p.since)),
-            };
-            lines.push(headline.render(&ctx).0);
+            lines.push(headline.render(&self.context(out, now, markup)).0);
         }
         let left = outs.len().saturating_sub(DIGEST_LINES);
         let left_records: u64 = outs.iter().skip(DIGEST_LINES).map(Out::records).sum();

@@ -6,8 +6,8 @@
 //! [`Handle::flush`](crate::Handle::flush) and shutdown.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
@@ -83,6 +83,73 @@ pub(crate) trait Drain: Send + Sync + std::fmt::Debug {
     /// definitely not deliverable), or `deadline` passes. The error says
     /// what is still waiting.
     fn wait(&self, deadline: Instant) -> Result<(), String>;
+}
+
+/// Records handed to a sink's own thread and records settled there
+/// (delivered, given up or dropped), for [`Drain::wait`] to wait on.
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct Progress {
+    counts: Mutex<(u64, u64)>,
+    settled: Condvar,
+    /// Waiters wanting what is held back sent now.
+    urgent: AtomicU32,
+}
+
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+impl Progress {
+    /// Progress that starts with `handed` records to settle (restored
+    /// from a spool).
+    pub(crate) fn new(handed: u64) -> Progress {
+        Progress {
+            counts: Mutex::new((handed, 0)),
+            ..Progress::default()
+        }
+    }
+
+    pub(crate) fn add_handed(&self, n: u64) {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner).0 += n;
+    }
+
+    pub(crate) fn add_settled(&self, n: u64) {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner).1 += n;
+        self.settled.notify_all();
+    }
+
+    /// Whether someone waits for everything to be settled.
+    pub(crate) fn is_urgent(&self) -> bool {
+        self.urgent.load(Ordering::Acquire) > 0
+    }
+
+    /// Waits until every record handed over so far is settled, or
+    /// `deadline`; `urge` is called once if that means waiting. The error
+    /// is how many are not settled.
+    pub(crate) fn wait(&self, deadline: Instant, urge: impl FnOnce()) -> Result<(), u64> {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let target = counts.0;
+        if counts.1 >= target {
+            return Ok(());
+        }
+        self.urgent.fetch_add(1, Ordering::AcqRel);
+        urge();
+        while counts.1 < target {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            counts = self
+                .settled
+                .wait_timeout(counts, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        self.urgent.fetch_sub(1, Ordering::AcqRel);
+        if counts.1 >= target {
+            Ok(())
+        } else {
+            Err(target - counts.1)
+        }
+    }
 }
 
 /// Delivery counters of a sink that delivers on its own thread.

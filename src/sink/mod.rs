@@ -53,6 +53,8 @@ mod stdout;
 
 #[cfg(test)]
 pub(crate) use crate::logdir::rolled_name;
+#[cfg(feature = "http")]
+pub(crate) use context::Progress;
 pub(crate) use context::{DeliveryCounters, Drain, Inbox};
 pub use context::{DeliveryStats, SinkContext};
 pub(crate) use file::SharedOptions;

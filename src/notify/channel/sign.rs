@@ -4,12 +4,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use sha2::{Digest, Sha256};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// HMAC-SHA256 of `msg` under `key`, as standard (padded) base64.
 pub(crate) fn hmac_base64(key: &[u8], msg: &[u8]) -> String {
@@ -18,16 +15,7 @@ pub(crate) fn hmac_base64(key: &[u8], msg: &[u8]) -> String {
 
 /// HMAC-SHA256 of `msg` under `key`.
 pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    // HMAC's own key preparation, so the infallible block-sized `new` can
-    // be used: every key length is valid for HMAC.
-    let mut block = hmac::digest::Key::<HmacSha256>::default();
-    if key.len() <= block.len() {
-        block[..key.len()].copy_from_slice(key);
-    } else {
-        let hashed = Sha256::digest(key);
-        block[..hashed.len()].copy_from_slice(&hashed);
-    }
-    <HmacSha256 as KeyInit>::new(&block)
+    crate::mac::hmac_sha256(key)
         .chain_update(msg)
         .finalize()
         .into_bytes()
