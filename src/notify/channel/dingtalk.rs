@@ -48,7 +48,7 @@
 
 use super::answer::{self, Secrets, Verdict};
 use super::cut::{cut_line, fit_body};
-use super::escape::clean_id;
+use super::escape::clean_ids;
 use super::sign::{append_query, hmac_base64, unix_millis, url_encode};
 use super::{Answer, Channel, ChatRequest, Markup, Message, RateLimit, redact_url};
 use serde_json::json;
@@ -214,18 +214,8 @@ impl Channel for DingTalk {
 
     fn request(&self, message: &Message, now: SystemTime) -> ChatRequest {
         let m = &message.mentions;
-        let mobiles: Vec<String> = m
-            .mobiles
-            .iter()
-            .map(|s| clean_id(s))
-            .filter(|s| !s.is_empty())
-            .collect();
-        let user_ids: Vec<String> = m
-            .user_ids
-            .iter()
-            .map(|s| clean_id(s))
-            .filter(|s| !s.is_empty())
-            .collect();
+        let mobiles: Vec<String> = clean_ids(&m.mobiles);
+        let user_ids: Vec<String> = clean_ids(&m.user_ids);
         // DingTalk highlights a mention only when `@<id>` is also in the text.
         let at_line = mobiles
             .iter()

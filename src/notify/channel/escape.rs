@@ -221,6 +221,14 @@ pub(crate) fn clean_id(id: &str) -> String {
         .collect()
 }
 
+/// The ids in `ids`, cleaned (see [`clean_id`]), without those left empty.
+pub(crate) fn clean_ids(ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .map(|s| clean_id(s))
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,7 @@
 
 use super::answer::{self, Secrets, Verdict};
 use super::cut::{cut_line, fit_body};
-use super::escape::{clean_id, unescape_entities};
+use super::escape::{clean_ids, unescape_entities};
 use super::sign::{hmac_base64, unix_secs};
 use super::{Answer, Channel, ChatRequest, Markup, Message, RateLimit, redact_url};
 use serde_json::{Value, json};
@@ -149,12 +149,7 @@ impl Feishu {
     }
 
     fn build(&self, title: &str, body: &str, mentions: &super::Mentions) -> Value {
-        let mut ids: Vec<String> = mentions
-            .user_ids
-            .iter()
-            .map(|s| clean_id(s))
-            .filter(|s| !s.is_empty())
-            .collect();
+        let mut ids: Vec<String> = clean_ids(&mentions.user_ids);
         if mentions.all {
             ids.push("all".to_owned());
         }

@@ -43,7 +43,7 @@
 
 use super::answer::{self, Secrets};
 use super::cut::{cut_chars, cut_line, marker};
-use super::escape::{clean_id, unescape_entities};
+use super::escape::{clean_ids, unescape_entities};
 use super::{Answer, Channel, ChatRequest, Markup, Message, RateLimit, redact_url};
 use serde_json::{Value, json};
 use std::fmt;
@@ -152,11 +152,8 @@ impl Channel for Slack {
     fn request(&self, message: &Message, _now: SystemTime) -> ChatRequest {
         let title = message.title.trim();
         let m = &message.mentions;
-        let mut ats: Vec<String> = m
-            .user_ids
-            .iter()
-            .map(|s| clean_id(s))
-            .filter(|s| !s.is_empty())
+        let mut ats: Vec<String> = clean_ids(&m.user_ids)
+            .into_iter()
             .map(|id| format!("<@{id}>"))
             .collect();
         if m.all {

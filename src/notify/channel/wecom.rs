@@ -40,7 +40,7 @@
 
 use super::answer::{self, Secrets, Verdict};
 use super::cut::{cut_bytes, cut_line};
-use super::escape::clean_id;
+use super::escape::clean_ids;
 use super::{Answer, Channel, ChatRequest, Markup, Message, RateLimit, redact_url};
 use serde_json::json;
 use std::fmt;
@@ -154,23 +154,13 @@ impl Channel for WeCom {
 
     fn request(&self, message: &Message, _now: SystemTime) -> ChatRequest {
         let m = &message.mentions;
-        let user_ids: Vec<String> = m
-            .user_ids
-            .iter()
-            .map(|s| clean_id(s))
-            .filter(|s| !s.is_empty())
-            .collect();
+        let user_ids: Vec<String> = clean_ids(&m.user_ids);
         let title = cut_line(message.title.trim(), Self::MAX_TITLE_CHARS);
         let title = title.as_ref();
         let v = match self.format {
             Format::Text => {
                 let mut mentioned: Vec<String> = user_ids;
-                let mobiles: Vec<String> = m
-                    .mobiles
-                    .iter()
-                    .map(|s| clean_id(s))
-                    .filter(|s| !s.is_empty())
-                    .collect();
+                let mobiles: Vec<String> = clean_ids(&m.mobiles);
                 if m.all {
                     mentioned.push("@all".to_owned());
                 }
