@@ -302,6 +302,32 @@ pub(crate) fn issue_key(record: &Value, by: &[String]) -> String {
     key
 }
 
+/// A duration as incidents show it, in its two largest units: `3d 4h`,
+/// `2h 5m`, `4m 10s`, `12s`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use evtrail::incidents::short_duration;
+///
+/// assert_eq!(short_duration(Duration::from_secs(7_500)), "2h 5m");
+/// assert_eq!(short_duration(Duration::from_secs(12)), "12s");
+/// ```
+pub fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, mins, secs) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {mins}m")
+    } else if mins > 0 {
+        format!("{mins}m {secs}s")
+    } else {
+        format!("{secs}s")
+    }
+}
+
 /// The time from one `ts` to another, zero when either cannot be read.
 fn between(from: &str, to: &str) -> Duration {
     match (crate::time::parse_ts(from), crate::time::parse_ts(to)) {

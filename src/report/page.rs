@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::html::{count, esc, percent};
 use super::rows::Row;
 use super::svg::{self, GREY, Line, PALETTE, Slice};
-use crate::incidents::Incident;
+use crate::incidents::{Incident, short_duration};
 use crate::query::TimeRange;
 use crate::stats::{Counts, OTHER, Summary};
 use crate::verify::Report as Proof;
@@ -83,21 +83,6 @@ fn time_text(t: SystemTime) -> String {
         "{}Z",
         String::from_utf8_lossy(&head[..19]).replace('T', " ")
     )
-}
-
-/// `3d 4h`, `2h 5m`, `4m 10s`, `12s`.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    let (days, hours, mins, secs) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    if days > 0 {
-        format!("{days}d {hours}h")
-    } else if hours > 0 {
-        format!("{hours}h {mins}m")
-    } else if mins > 0 {
-        format!("{mins}m {secs}s")
-    } else {
-        format!("{secs}s")
-    }
 }
 
 /// A list of the largest keys, for the header: `shop, billing +2`.
@@ -284,7 +269,7 @@ impl Page<'_> {
         let _ = write!(
             out,
             r#"<section class="card" id="trend"><h2>New events over time <small>per {} by {}, {} bucket{}</small></h2>{}</section>"#,
-            human(Duration::from_secs(series.every_s)),
+            short_duration(Duration::from_secs(series.every_s)),
             esc(&series.dimension),
             series.starts.len(),
             if series.starts.len() == 1 { "" } else { "s" },
@@ -373,7 +358,7 @@ impl Page<'_> {
                 status_class(i.worst()),
                 esc(i.worst()),
                 short(i.first_seen()),
-                human(i.duration()),
+                short_duration(i.duration()),
                 count(i.events()),
                 esc(i.last_message()),
             );

@@ -2,11 +2,10 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 use clap::{Args, ValueEnum};
-use evtrail::incidents::{Incident, Incidents};
+use evtrail::incidents::{Incident, Incidents, short_duration};
 use evtrail::query::Query;
 
 use crate::common::{CLEAN, Context, FOUND_PROBLEM, Result, is_broken_pipe, now};
@@ -138,21 +137,6 @@ fn json(i: &Incident) -> String {
     .to_string()
 }
 
-/// `3d 4h`, `2h 5m`, `4m 10s`, `12s`.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    let (days, hours, mins, secs) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    if days > 0 {
-        format!("{days}d {hours}h")
-    } else if hours > 0 {
-        format!("{hours}h {mins}m")
-    } else if mins > 0 {
-        format!("{mins}m {secs}s")
-    } else {
-        format!("{secs}s")
-    }
-}
-
 fn status_style(status: &str) -> Style {
     let color = match status {
         "critical" | "error" => AnsiColor::Red,
@@ -191,7 +175,7 @@ fn table(incidents: &[Incident]) -> String {
             printable(i.worst()),
             short(i.first_seen()),
             short(i.last_seen()),
-            human(i.duration()),
+            short_duration(i.duration()),
             i.events(),
         ));
     }
