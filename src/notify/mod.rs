@@ -199,6 +199,9 @@ impl Drain for LaneState {
 
 #[derive(Debug)]
 struct Running {
+    /// The sink's rules, each matched once per record whatever the number
+    /// of channels it sends to.
+    rules: Vec<rule::Rule>,
     lanes: Vec<LaneHandle>,
     counters: Arc<DeliveryCounters>,
     inbox: Arc<Inbox>,
@@ -208,8 +211,9 @@ struct Running {
 
 #[derive(Debug)]
 struct LaneHandle {
-    /// The sink's rules this channel uses, by index into `rules`.
-    rules: Vec<rule::Rule>,
+    /// The sink's rules this channel uses, as indices into
+    /// `Running::rules`; a rule's place here is its index on the channel.
+    rules: Vec<usize>,
     queue: Sender<Vec<Matched>>,
     control: Sender<Control>,
     state: Arc<LaneState>,
@@ -264,11 +268,10 @@ impl Sink for NotifySink {
         let _ = getrandom::fill(&mut seed);
         let mut lanes = Vec::new();
         for (i, c) in s.channels.iter().enumerate() {
-            let rules: Vec<rule::Rule> = s
-                .rules
-                .iter()
-                .filter(|r| r.channels.is_empty() || r.channels.contains(&c.name))
-                .cloned()
+            let rules: Vec<usize> = (0..s.rules.len())
+                .filter(|&r| {
+                    s.rules[r].channels.is_empty() || s.rules[r].channels.contains(&c.name)
+                })
                 .collect();
             if rules.is_empty() {
                 continue;
@@ -276,6 +279,7 @@ impl Sink for NotifySink {
             let markup = c.channel.markup();
             let lane_rules: Vec<LaneRule> = rules
                 .iter()
+                .map(|&r| &s.rules[r])
                 .map(|r| LaneRule {
                     template: r
                         .template
@@ -334,6 +338,7 @@ impl Sink for NotifySink {
         }
         ctx.delivery = Some(counters.clone());
         self.running = Some(Running {
+            rules: s.rules,
             lanes,
             counters,
             inbox: ctx.inbox.clone(),
@@ -349,18 +354,22 @@ impl Sink for NotifySink {
                 "the notification sink was never attached",
             ));
         };
-        let mut lost = 0;
-        for lane in &run.lanes {
-            let mut matched = Vec::new();
-            for e in batch.iter() {
-                let Ok(line) = std::str::from_utf8(e.line()) else {
-                    continue;
-                };
-                for (i, rule) in lane.rules.iter().enumerate() {
-                    let candidate = rule.matches(line)
-                        || (rule.resolved && !is_internal(line) && may_resolve(line));
-                    if candidate {
-                        matched.push(Matched {
+        let mut matched: Vec<Vec<Matched>> = run.lanes.iter().map(|_| Vec::new()).collect();
+        // Whether each of the sink's rules selects the record at hand,
+        // worked out once and only when a channel asks.
+        let mut hits: Vec<Option<bool>> = vec![None; run.rules.len()];
+        for e in batch.iter() {
+            let Ok(line) = std::str::from_utf8(e.line()) else {
+                continue;
+            };
+            let resolves = !is_internal(line) && may_resolve(line);
+            hits.fill(None);
+            for (lane, out) in run.lanes.iter().zip(&mut matched) {
+                for (i, &r) in lane.rules.iter().enumerate() {
+                    let rule = &run.rules[r];
+                    let hit = *hits[r].get_or_insert_with(|| rule.matches(line));
+                    if hit || (rule.resolved && resolves) {
+                        out.push(Matched {
                             rule: i,
                             line: line.into(),
                             stream: e.stream_arc(),
@@ -369,17 +378,19 @@ impl Sink for NotifySink {
                     }
                 }
             }
+        }
+        let mut lost = 0;
+        for (lane, matched) in run.lanes.iter().zip(matched) {
             if matched.is_empty() {
                 continue;
             }
             let n = matched.len() as u64;
             lane.state.hand(n);
-            match lane.queue.try_send(matched) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    lane.state.settle(n);
-                    lost += n;
-                }
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+                lane.queue.try_send(matched)
+            {
+                lane.state.settle(n);
+                lost += n;
             }
         }
         if lost > 0 {
