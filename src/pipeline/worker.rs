@@ -45,6 +45,10 @@ const LINGER_FOR: Duration = Duration::from_millis(20);
 /// keep happening.
 const DROP_NOTICE_EVERY: Duration = Duration::from_millis(100);
 
+/// The most of a shutdown's time kept for closing the sinks after waiting
+/// on them (a quarter of it when that is less).
+const CLOSE_RESERVE: Duration = Duration::from_millis(500);
+
 /// What the worker thread owns: its end of the queue, the streams and
 /// sinks, the batch being built and the signing state.
 pub(super) struct Worker {
@@ -560,6 +564,11 @@ impl Worker {
     }
 
     fn finish_inner(&mut self, deadline: Instant) -> Result<(), Error> {
+        // Closing (saving a spool, writing the last notices, syncing files)
+        // takes time too: waiting on sinks ends early enough that it fits
+        // before the caller's deadline.
+        let closing = (deadline.saturating_duration_since(Instant::now()) / 4).min(CLOSE_RESERVE);
+        let deadline = deadline - closing;
         let close_segments = |w: &mut Worker| {
             for idx in 0..w.streams.len() {
                 w.mark(idx, Marker::SegmentEnd("shutdown"));
