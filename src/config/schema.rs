@@ -31,8 +31,10 @@ pub(crate) struct Schema {
     pub(crate) queue: Option<QueueSection>,
     pub(crate) redaction: Option<RedactionSection>,
     pub(crate) seal: Option<SealSection>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) routes: Vec<RouteSection>,
     pub(crate) files: Option<FilesSection>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) http: Vec<HttpSection>,
 }
 
@@ -52,6 +54,7 @@ pub(crate) struct QueueSection {
     pub(crate) capacity: Option<Spanned<usize>>,
     pub(crate) batch_size: Option<Spanned<usize>>,
     pub(crate) overflow: Option<OverflowName>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) overflow_for: BTreeMap<String, OverflowName>,
     pub(crate) flush_interval: Option<Interval>,
     pub(crate) flush_timeout: Option<Interval>,
@@ -71,7 +74,9 @@ pub(crate) enum OverflowName {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RedactionSection {
     pub(crate) defaults: Option<bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) keys: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) patterns: Vec<Spanned<String>>,
 }
 
@@ -204,7 +209,7 @@ pub(crate) struct HttpSection {
     pub(crate) spool_max_bytes: Option<Size>,
     #[serde(default)]
     pub(crate) dead_letter_file: Option<PathBuf>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) headers: BTreeMap<String, String>,
     #[serde(default)]
     pub(crate) auth: Option<AuthSection>,
