@@ -102,3 +102,46 @@ fn init_to_stdout_prints_the_example() {
     assert_eq!(r.code, Some(0), "{r}");
     assert_eq!(r.stdout.trim_end(), evtrail::config::EXAMPLE.trim_end());
 }
+
+/// README's configuration example is a file that loads and checks.
+#[cfg(feature = "http")]
+#[test]
+fn the_readme_example_checks() {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("### Configuration file")
+        .expect("README has a Configuration file section");
+    let section = &readme[start..];
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the section has a toml block");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("evtrail.toml");
+    std::fs::write(&file, block).unwrap();
+    let key = dir.path().join("k.key");
+    let k = key.to_str().unwrap();
+    assert_eq!(run(&["keygen", "--out", k], &[]).code, Some(0));
+    let r = run(
+        &["check-config", file.to_str().unwrap()],
+        &[
+            ("EVTRAIL_KEY_FILE", k),
+            ("CLICKHOUSE_PASSWORD", "pw"),
+            ("EVTRAIL_LOG_DIR", dir.path().join("logs").to_str().unwrap()),
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{r}");
+    assert!(r.stdout.contains("encoder = \"clickhouse\""), "{r}");
+    // Without the password's variable, the line that names it is shown.
+    let r = run(
+        &["check-config", file.to_str().unwrap()],
+        &[("EVTRAIL_KEY_FILE", k)],
+    );
+    assert_eq!(r.code, Some(2), "{r}");
+    assert!(
+        r.stderr
+            .contains("environment variable CLICKHOUSE_PASSWORD"),
+        "{r}"
+    );
+}
