@@ -159,7 +159,9 @@ pub use builder::{
 pub use error::{Error, ErrorKind};
 pub use key::{Key, Keyring, MIN_KEY_BYTES};
 pub use layer::Layer;
-pub use pipeline::{Guard, Handle, Overflow, SinkStats, Stats};
+pub use pipeline::{
+    FAILING_AFTER, Guard, Handle, Health, HealthStatus, Overflow, SinkHealth, SinkStats, Stats,
+};
 pub use rotation::{Clock, DEFAULT_MAX_FILE_BYTES, Period, Rotation};
 pub use route::{DEFAULT_STREAM, Route};
 pub use sign::{DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Seal};

@@ -1,4 +1,4 @@
-//! Configuration files (feature `config`): everything the [`Builder`]
+//! Configuration files (feature `config`): everything the [`Builder`](crate::Builder)
 //! can say, in TOML, with environment overrides and errors that point at
 //! the line.
 //!
@@ -26,7 +26,7 @@
 //! # Precedence
 //!
 //! Code defaults < the file < the environment < builder calls made after
-//! [`Builder::config_file`]. A builder call made *before* it is
+//! [`Builder::config_file`](crate::Builder::config_file). A builder call made *before* it is
 //! overridden by whatever the file or the environment says, so set up
 //! the builder from the file first:
 //!

@@ -31,10 +31,11 @@ pub(super) fn effective(config: &Config) -> String {
             }
         }
         if let Some(auth) = &mut h.auth {
-            for inline in [&mut auth.bearer_token, &mut auth.password] {
-                if let Some(v) = inline {
-                    *v = Spanned::new(v.span(), MASK.to_owned());
-                }
+            for v in [&mut auth.bearer_token, &mut auth.password]
+                .into_iter()
+                .flatten()
+            {
+                *v = Spanned::new(v.span(), MASK.to_owned());
             }
         }
     }

@@ -86,7 +86,7 @@ pub(crate) fn parse_mode(text: &str) -> Result<u32, String> {
 /// The text a size is shown as: the largest binary unit that divides it.
 pub(crate) fn show_size(bytes: u64) -> String {
     for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
@@ -96,12 +96,12 @@ pub(crate) fn show_size(bytes: u64) -> String {
 /// The text a duration is shown as: the largest unit that divides it.
 pub(crate) fn show_interval(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1_000 != 0 || ms == 0 {
+    if !ms.is_multiple_of(1_000) || ms == 0 {
         return format!("{ms}ms");
     }
     let s = ms / 1_000;
     for (unit, secs) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if s % secs == 0 {
+        if s.is_multiple_of(secs) {
             return format!("{}{unit}", s / secs);
         }
     }

@@ -21,7 +21,9 @@
 
 mod delivery;
 mod handoff;
+mod health;
 mod lifecycle;
+mod metrics;
 mod sink_slot;
 mod stats;
 mod worker;
@@ -43,6 +45,7 @@ use crate::sink::{Batch, Inbox, SharedOptions, Sink, SinkContext, error_chain};
 pub use handoff::Overflow;
 use handoff::Room;
 pub(crate) use handoff::Shared;
+pub use health::{FAILING_AFTER, Health, HealthStatus, SinkHealth};
 pub(crate) use lifecycle::panic_record;
 pub use lifecycle::{Guard, Handle};
 use sink_slot::SinkSlot;

@@ -537,6 +537,14 @@ impl Worker {
             return;
         }
         self.drops_noted_at = Instant::now();
+        // Cheap (one sample a second at most): feeds "lost in the last minute".
+        let handoff = self.drops.total.load(Ordering::Relaxed);
+        let sinks: u64 = self
+            .sinks
+            .iter()
+            .map(|s| s.counters.dropped.load(Ordering::Relaxed))
+            .sum();
+        self.counters.recent.sample(handoff, handoff + sinks);
         for (class, win) in self.drops.take() {
             let mut rec = Record::internal(
                 Level::WARN,
