@@ -10,7 +10,8 @@ use tracing::Level;
 
 use super::Config;
 use super::schema::{
-    Compression, FilesSection, LevelName, OverflowName, RotateName, RouteSection, Schema,
+    Compression, FilesSection, LevelName, OverflowName, RetentionSection, RotateName, RouteSection,
+    Schema,
 };
 use crate::builder::Builder;
 use crate::directives::Directives;
@@ -43,7 +44,9 @@ impl Builder {
     /// As [`config_file`](Self::config_file), for the values checked only
     /// now: the filter, patterns, stream names, the key, secrets.
     pub fn config(self, config: &Config) -> Result<Builder, Error> {
-        Apply { config }.builder(self)
+        let mut b = Apply { config }.builder(self)?;
+        b.origin = Some(std::sync::Arc::new(config.clone()));
+        Ok(b)
     }
 }
 
@@ -244,36 +247,14 @@ impl Apply<'_> {
                 ),
             ));
         }
-        let mut route = Route::to(r.stream.get_ref());
-        if let Some(t) = &r.target {
-            route = route.target(t);
-        }
-        if let Some(l) = r.level {
-            route = route.level(level(l));
-        }
-        if let Some(c) = &r.class {
-            route = route.class(c);
-        }
-        if let Some(e) = &r.event {
-            route = route.event(e);
-        }
-        Ok(route)
+        Ok(route_of(r))
     }
 
     fn files(&self, b: Builder, f: &FilesSection) -> Result<Builder, Error> {
         let mut options = FileOptions::default();
         if let Some(c) = &f.compression {
-            options = options.compression(match *c.get_ref() {
-                Compression::Off(false) => None,
-                Compression::Off(true) => Some(crate::sink::DEFAULT_COMPRESSION_LEVEL),
-                Compression::Level(n) if n <= 9 => Some(n),
-                Compression::Level(n) => {
-                    return Err(self.at(
-                        c.span(),
-                        &format!("compression level {n}: expected 0 to 9, or false"),
-                    ));
-                }
-            });
+            let level = compression_level(Some(c)).map_err(|why| self.at(c.span(), &why))?;
+            options = options.compression(level);
         }
         if let Some(w) = f.compression_wait {
             options = options.compression_wait(w.0);
@@ -288,21 +269,8 @@ impl Apply<'_> {
                 f.dir_mode.map_or(crate::sink::DEFAULT_DIR_MODE, |m| m.0),
             );
         }
-        if let Some(r) = &f.retention {
-            let mut retention = Retention::keep_all();
-            if let Some(n) = r.max_files {
-                retention = retention.max_files(n);
-            }
-            if let Some(d) = r.max_age {
-                retention = retention.max_age(d.0);
-            }
-            if let Some(n) = r.max_stream_bytes {
-                retention = retention.max_stream_bytes(n.0);
-            }
-            if let Some(n) = r.max_total_bytes {
-                retention = retention.max_total_bytes(n.0);
-            }
-            options = options.retention(retention);
+        if f.retention.is_some() {
+            options = options.retention(retention(f.retention.as_ref()));
         }
         let mut rotation = Rotation::default();
         if let Some(n) = f.max_file_bytes {
@@ -334,6 +302,57 @@ impl Apply<'_> {
                 h.url.span(),
                 "[[http]] sinks need evtrail's `http` feature, which this program was built without",
             )),
+        }
+    }
+}
+
+/// A `[[routes]]` entry as a [`Route`] (its stream name checked apart).
+pub(super) fn route_of(r: &RouteSection) -> Route {
+    let mut route = Route::to(r.stream.get_ref());
+    if let Some(t) = &r.target {
+        route = route.target(t);
+    }
+    if let Some(l) = r.level {
+        route = route.level(level(l));
+    }
+    if let Some(c) = &r.class {
+        route = route.class(c);
+    }
+    if let Some(e) = &r.event {
+        route = route.event(e);
+    }
+    route
+}
+
+/// `[files.retention]`, or keep everything when the table is absent.
+pub(super) fn retention(r: Option<&RetentionSection>) -> Retention {
+    let mut retention = Retention::keep_all();
+    let Some(r) = r else {
+        return retention;
+    };
+    if let Some(n) = r.max_files {
+        retention = retention.max_files(n);
+    }
+    if let Some(d) = r.max_age {
+        retention = retention.max_age(d.0);
+    }
+    if let Some(n) = r.max_stream_bytes {
+        retention = retention.max_stream_bytes(n.0);
+    }
+    if let Some(n) = r.max_total_bytes {
+        retention = retention.max_total_bytes(n.0);
+    }
+    retention
+}
+
+/// `compression = N | false | true`, or the default level when absent.
+pub(super) fn compression_level(c: Option<&Spanned<Compression>>) -> Result<Option<u32>, String> {
+    match c.map(|c| *c.get_ref()) {
+        None | Some(Compression::Off(true)) => Ok(Some(crate::sink::DEFAULT_COMPRESSION_LEVEL)),
+        Some(Compression::Off(false)) => Ok(None),
+        Some(Compression::Level(n)) if n <= 9 => Ok(Some(n)),
+        Some(Compression::Level(n)) => {
+            Err(format!("compression level {n}: expected 0 to 9, or false"))
         }
     }
 }

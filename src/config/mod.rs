@@ -81,6 +81,7 @@ mod apply;
 mod env;
 #[cfg(feature = "http")]
 mod http;
+mod reload;
 mod schema;
 mod show;
 mod source;
@@ -89,6 +90,7 @@ mod units;
 use std::path::Path;
 
 use crate::error::Error;
+pub use reload::Reload;
 use schema::Schema;
 use source::Source;
 
