@@ -57,10 +57,10 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] when the configuration does not
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the configuration does not
     /// [`check`](Config::check): nothing changes, and an
     /// `evtrail.config_rejected` record with the reason is written.
-    /// [`ErrorKind::Closed`] after shutdown.
+    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed) after shutdown.
     pub fn reload_config(&self, config: &Config) -> Result<Reload, Error> {
         if let Err(e) = config.check() {
             self.reject(config.source.name(), &e);
