@@ -4,6 +4,10 @@
 
 use std::path::Path;
 
+#[cfg(feature = "notify")]
+#[path = "support/http_server.rs"]
+mod http_server;
+
 use evtrail::config::Config;
 use evtrail::{ErrorKind, Key};
 use serde_json::Value;
@@ -357,7 +361,7 @@ fn every_builder_setting_has_a_file_key() {
         ("default_redaction", "[redaction] defaults"),
         ("source_location", "source_location"),
         ("log_dir", "[files] dir"),
-        ("add_sink", "[[http]] (other sinks are code)"),
+        ("add_sink", "[[http]], [notify] (other sinks are code)"),
         ("capture_panics", "capture_panics"),
         ("build", "-: starts the pipeline"),
         ("config_file", "-: reads the file"),
@@ -401,4 +405,89 @@ fn every_builder_setting_has_a_file_key() {
     ] {
         assert!(example.contains(key), "the example shows {key}");
     }
+}
+
+#[cfg(feature = "notify")]
+#[test]
+fn a_notify_section_sends_to_a_signed_chat_robot() {
+    use http_server::{Reply, TestServer};
+    let server = TestServer::start();
+    server.set_default(Reply::with_body(200, r#"{"errcode":0,"errmsg":"ok"}"#));
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("robot-url");
+    std::fs::write(&url_file, server.url("/robot/send?access_token=t0k3n")).unwrap();
+    let logs = dir.path().join("logs");
+    let text = format!(
+        "service = \"pay\"\n[key]\nunsigned = true\n[files]\ndir = {logs:?}\n\
+         [notify]\ngroup_wait = \"0s\"\n\
+         [[notify.channels]]\nname = \"oncall\"\nkind = \"dingtalk\"\nurl_file = {url_file:?}\n\
+         secret = \"SECxyz\"\nallow_inline_secrets = true\nformat = \"text\"\n\
+         [[notify.rules]]\nname = \"payments\"\nevent = [\"payment_*\"]\nto = [\"oncall\"]\n\
+         mention_mobiles = [\"13800000000\"]\ntitle = \"{{event}} in {{service}}\"\n"
+    );
+    let config = Config::parse("app.toml", &text).unwrap();
+    let (layer, guard) = evtrail::builder().config(&config).unwrap().build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::error!(event = "payment_failed", order = "o-1", "card declined");
+        tracing::error!(event = "other", "not for this rule");
+    });
+    guard.flush(std::time::Duration::from_secs(10)).unwrap();
+    drop(guard);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let r = &requests[0];
+    assert!(
+        r.target
+            .starts_with("/robot/send?access_token=t0k3n&timestamp="),
+        "{}",
+        r.target
+    );
+    assert!(r.target.contains("&sign="), "{}", r.target);
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["msgtype"], "text");
+    let content = body["text"]["content"].as_str().unwrap();
+    assert!(content.contains("payment_failed in pay"), "{content}");
+    assert_eq!(body["at"]["atMobiles"][0], "13800000000");
+    // And the secrets are masked in the effective configuration.
+    assert!(!config.effective().contains("SECxyz"));
+}
+
+#[cfg(feature = "notify")]
+#[test]
+fn notify_mistakes_are_located() {
+    let base = "[key]\nunsigned = true\n[notify]\n[[notify.channels]]\nname = \"oncall\"\nkind = \"slack\"\n";
+    let e = head(&format!("{base}[[notify.rules]]\nname = \"r\"\n"));
+    assert!(
+        e.starts_with("app.toml:5:8: channel `oncall` needs `url_env`, `url_file` or `url`"),
+        "{e}"
+    );
+    let with_url = format!("{base}url = \"http://127.0.0.1:9/\"\nallow_inline_secrets = true\n");
+    let e = head(&format!(
+        "{with_url}[[notify.rules]]\nname = \"r\"\nto = [\"pager\"]\n"
+    ));
+    assert!(
+        e.starts_with("app.toml:10:8: rule `r` sends to `pager`"),
+        "{e}"
+    );
+    let e = head(&format!(
+        "{with_url}[[notify.rules]]\nname = \"r\"\nwhen = [\"amount>=\"]\n"
+    ));
+    assert!(e.starts_with("app.toml:10:8: rule `r`: "), "{e}");
+    let e = head(&format!(
+        "{with_url}format = \"card\"\n[[notify.rules]]\nname = \"r\"\n"
+    ));
+    assert!(
+        e.starts_with("app.toml:9:10: channel `oncall`: format `card`"),
+        "{e}"
+    );
+    let e = head("[notify]\n[[notify.channels]]\nname = \"x\"\nkind = \"teams\"\n");
+    assert!(
+        e.starts_with("app.toml:4:8: unknown variant `teams`"),
+        "{e}"
+    );
+    let e = head(&format!("{base}url = \"http://127.0.0.1:9/\"\n"));
+    assert!(
+        e.starts_with("app.toml:7:7: `url` is written into the configuration"),
+        "{e}"
+    );
 }

@@ -123,6 +123,7 @@ impl Apply<'_> {
             b = self.files(b, files)?;
         }
         b = self.http(b)?;
+        b = self.notify(b)?;
         Ok(b)
     }
 
@@ -357,6 +358,32 @@ pub(super) fn compression_level(c: Option<&Spanned<Compression>>) -> Result<Opti
     }
 }
 
+impl Apply<'_> {
+    #[cfg(feature = "notify")]
+    fn notify(&self, b: Builder) -> Result<Builder, Error> {
+        match &self.schema().notify {
+            None => Ok(b),
+            Some(n) => Ok(b.add_sink(super::notify::build(self.config, n)?)),
+        }
+    }
+
+    #[cfg(not(feature = "notify"))]
+    fn notify(&self, b: Builder) -> Result<Builder, Error> {
+        match self
+            .schema()
+            .notify
+            .as_ref()
+            .and_then(|n| n.channels.first())
+        {
+            None => Ok(b),
+            Some(c) => Err(self.at(
+                c.name.span(),
+                "[notify] needs evtrail's `notify` feature, which this program was built without",
+            )),
+        }
+    }
+}
+
 fn overflow(p: OverflowName) -> Overflow {
     match p {
         OverflowName::Block => Overflow::Block,
@@ -364,7 +391,7 @@ fn overflow(p: OverflowName) -> Overflow {
     }
 }
 
-fn level(l: LevelName) -> Level {
+pub(super) fn level(l: LevelName) -> Level {
     match l {
         LevelName::Trace => Level::TRACE,
         LevelName::Debug => Level::DEBUG,

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 use super::Config;
-use super::schema::{AuthSection, EncoderName, HttpSection};
+use super::schema::{EncoderName, HttpSection};
+use super::secret::secret;
 use crate::error::Error;
 use crate::http::{ClickHouse, ElasticBulk, HttpSink, JsonArray, Loki, Ndjson, Otlp};
 
@@ -79,12 +80,13 @@ pub(super) fn build(config: &Config, h: &HttpSection) -> Result<HttpSink, Error>
         b = b.header(name, value);
     }
     if let Some(auth) = &h.auth {
+        let inline_ok = auth.allow_inline_secrets == Some(true);
         let secret = |env: &Option<Spanned<String>>,
                       file: &Option<Spanned<PathBuf>>,
                       inline: &Option<Spanned<String>>,
                       what: &str|
          -> Result<Option<String>, Error> {
-            secret(config, auth, env, file, inline, what)
+            secret(config, inline_ok, env, file, inline, what)
         };
         let token = secret(
             &auth.bearer_token_env,
@@ -111,70 +113,4 @@ pub(super) fn build(config: &Config, h: &HttpSection) -> Result<HttpSink, Error>
         }
     }
     b.build().map_err(|e| at(h.url.span(), &e.to_string()))
-}
-
-/// One secret, from exactly one of a variable, a file or (when allowed)
-/// the configuration itself.
-fn secret(
-    config: &Config,
-    auth: &AuthSection,
-    env: &Option<Spanned<String>>,
-    file: &Option<Spanned<PathBuf>>,
-    inline: &Option<Spanned<String>>,
-    what: &str,
-) -> Result<Option<String>, Error> {
-    let at = |span, message: &str| config.source.error_at(span, message);
-    let given = [env.is_some(), file.is_some(), inline.is_some()];
-    if given.iter().filter(|g| **g).count() > 1 {
-        let span = env
-            .as_ref()
-            .map(Spanned::span)
-            .or(file.as_ref().map(Spanned::span))
-            .unwrap_or(0..0);
-        return Err(at(
-            span,
-            &format!("give `{what}` once: from a variable, a file or inline"),
-        ));
-    }
-    if let Some(var) = env {
-        return match std::env::var(var.get_ref()) {
-            Ok(v) if !v.is_empty() => Ok(Some(v)),
-            _ => Err(at(
-                var.span(),
-                &format!(
-                    "environment variable {} (for `{what}`) is not set",
-                    var.get_ref()
-                ),
-            )),
-        };
-    }
-    if let Some(path) = file {
-        return match std::fs::read_to_string(path.get_ref()) {
-            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_owned())),
-            Ok(_) => Err(at(
-                path.span(),
-                &format!("{} (for `{what}`) is empty", path.get_ref().display()),
-            )),
-            Err(e) => Err(at(
-                path.span(),
-                &format!(
-                    "cannot read {} (for `{what}`): {e}",
-                    path.get_ref().display()
-                ),
-            )),
-        };
-    }
-    if let Some(v) = inline {
-        if auth.allow_inline_secrets != Some(true) {
-            return Err(at(
-                v.span(),
-                &format!(
-                    "`{what}` is written into the configuration: read it from `{what}_env` or \
-                     `{what}_file`, or set `allow_inline_secrets = true`"
-                ),
-            ));
-        }
-        return Ok(Some(v.get_ref().clone()));
-    }
-    Ok(None)
 }

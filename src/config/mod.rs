@@ -68,6 +68,15 @@
 //! variable names the variable. Nothing panics: the application decides
 //! whether to start without evtrail.
 //!
+//! # Notifications
+//!
+//! With the `notify` feature, a `[notify]` table adds a notification sink:
+//! `[[notify.channels]]` (`kind` = `dingtalk`, `wecom`, `feishu`, `slack`
+//! or `webhook`; the URL, which carries the robot's token, and the signing
+//! secret from `url_env`/`url_file` and `secret_env`/`secret_file`) and
+//! `[[notify.rules]]` (`event`, `min_level`, `class`, `status`, `stream`,
+//! `target`, `when`, `to`, mentions, `title`/`body` templates, grouping).
+//!
 //! # Secrets
 //!
 //! An HTTP sink's credentials are read from an environment variable
@@ -81,8 +90,12 @@ mod apply;
 mod env;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "notify")]
+mod notify;
 mod reload;
 mod schema;
+#[cfg(feature = "http")]
+mod secret;
 mod show;
 mod source;
 mod units;

@@ -36,6 +36,7 @@ pub(crate) struct Schema {
     pub(crate) files: Option<FilesSection>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) http: Vec<HttpSection>,
+    pub(crate) notify: Option<NotifySection>,
 }
 
 /// `[key]`: where the signing key comes from.
@@ -241,4 +242,137 @@ pub(crate) struct AuthSection {
     pub(crate) password: Option<Spanned<String>>,
     /// Allows `bearer_token` and `password` written into the file itself.
     pub(crate) allow_inline_secrets: Option<bool>,
+}
+
+/// `[notify]`: one notification sink, its channels and rules.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotifySection {
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) group_wait: Option<Interval>,
+    #[serde(default)]
+    pub(crate) group_interval: Option<Interval>,
+    #[serde(default)]
+    pub(crate) repeat_interval: Option<Interval>,
+    #[serde(default)]
+    pub(crate) max_attempts: Option<u32>,
+    #[serde(default)]
+    pub(crate) backoff_first: Option<Interval>,
+    #[serde(default)]
+    pub(crate) backoff_max: Option<Interval>,
+    #[serde(default)]
+    pub(crate) max_retry_after: Option<Interval>,
+    #[serde(default)]
+    pub(crate) timeout: Option<Interval>,
+    #[serde(default)]
+    pub(crate) time_zone: Option<String>,
+    #[serde(default)]
+    pub(crate) dead_letter: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) queue: Option<usize>,
+    /// Also tell the channels when logging itself fails.
+    #[serde(default)]
+    pub(crate) logging_failures: Option<bool>,
+    pub(crate) channels: Vec<ChannelSection>,
+    #[serde(default)]
+    pub(crate) rules: Vec<RuleSection>,
+}
+
+/// One `[[notify.channels]]` entry: a chat robot or webhook.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChannelSection {
+    pub(crate) name: Spanned<String>,
+    pub(crate) kind: ChannelKind,
+    /// The webhook URL: it carries the robot's token, so it is a secret.
+    #[serde(default)]
+    pub(crate) url_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) url_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    pub(crate) url: Option<Spanned<String>>,
+    /// The signing secret (DingTalk, Feishu, webhook).
+    #[serde(default)]
+    pub(crate) secret_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) secret_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    pub(crate) secret: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) allow_inline_secrets: Option<bool>,
+    /// `text`, `markdown` (DingTalk, WeCom), `post` or `card` (Feishu).
+    #[serde(default)]
+    pub(crate) format: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) rate_limit: Option<RateLimitSection>,
+}
+
+/// Which chat API a channel speaks.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ChannelKind {
+    Dingtalk,
+    Wecom,
+    Feishu,
+    Slack,
+    Webhook,
+}
+
+/// `rate_limit = { messages = 20, per = "1m" }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimitSection {
+    pub(crate) messages: u32,
+    pub(crate) per: Interval,
+}
+
+/// One `[[notify.rules]]` entry: which records notify whom, and how.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RuleSection {
+    pub(crate) name: Spanned<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) event: Vec<String>,
+    #[serde(default)]
+    pub(crate) min_level: Option<LevelName>,
+    #[serde(default)]
+    pub(crate) class: Option<String>,
+    #[serde(default)]
+    pub(crate) status: Option<String>,
+    #[serde(default)]
+    pub(crate) stream: Option<String>,
+    #[serde(default)]
+    pub(crate) target: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) when: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) mention_mobiles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) mention_users: Vec<String>,
+    #[serde(default)]
+    pub(crate) mention_all: Option<bool>,
+    #[serde(default)]
+    pub(crate) title: Option<String>,
+    #[serde(default)]
+    pub(crate) body: Option<String>,
+    #[serde(default)]
+    pub(crate) resolved_title: Option<String>,
+    #[serde(default)]
+    pub(crate) resolved_body: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) group_by: Vec<String>,
+    #[serde(default)]
+    pub(crate) group_wait: Option<Interval>,
+    #[serde(default)]
+    pub(crate) group_interval: Option<Interval>,
+    #[serde(default)]
+    pub(crate) repeat_interval: Option<Interval>,
+    #[serde(default)]
+    pub(crate) resolved: Option<bool>,
 }

@@ -39,6 +39,18 @@ pub(super) fn effective(config: &Config) -> String {
             }
         }
     }
+    if let Some(n) = &mut schema.notify {
+        for c in &mut n.channels {
+            for v in [&mut c.url, &mut c.secret].into_iter().flatten() {
+                *v = Spanned::new(v.span(), MASK.to_owned());
+            }
+            for (name, value) in &mut c.headers {
+                if secret_header(name) {
+                    *value = MASK.to_owned();
+                }
+            }
+        }
+    }
     let mut out = format!(
         "# the effective configuration of {}\n",
         config.source.name()
