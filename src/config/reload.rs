@@ -26,8 +26,9 @@ pub struct Reload {
     pub applied: Vec<&'static str>,
     /// The settings that changed but take a restart (the service and its
     /// context, the key, the queue, seals, the file sink's directory,
-    /// rotation, durability and modes, HTTP sinks; routes to a different
-    /// set of streams). They keep their running values.
+    /// rotation, durability and modes, HTTP sinks, notification channels
+    /// and rules; routes to a different set of streams). They keep their
+    /// running values.
     pub needs_restart: Vec<String>,
 }
 
@@ -219,6 +220,7 @@ fn restart_only(o: &Schema, n: &Schema) -> Vec<(&'static str, bool)> {
         ("queue", json(&o.queue) != json(&n.queue)),
         ("seal", json(&o.seal) != json(&n.seal)),
         ("http", json(&o.http) != json(&n.http)),
+        ("notify", json(&o.notify) != json(&n.notify)),
     ]
 }
 
