@@ -132,6 +132,9 @@ pub struct Builder {
     rotation: Rotation,
     clock: Option<Arc<dyn Clock>>,
     file_options: FileOptions,
+    /// The configuration the settings came from, for reloading.
+    #[cfg(feature = "config")]
+    pub(crate) origin: Option<Arc<crate::config::Config>>,
 }
 
 impl Default for Builder {
@@ -176,6 +179,8 @@ impl Builder {
             rotation: Rotation::default(),
             clock: None,
             file_options: FileOptions::default(),
+            #[cfg(feature = "config")]
+            origin: None,
         }
     }
 
@@ -588,6 +593,10 @@ impl Builder {
             clock: self.clock,
             file_live,
             log_dir: self.log_dir.clone(),
+            #[cfg(feature = "config")]
+            origin: self
+                .origin
+                .map(|c| c as Arc<dyn std::any::Any + Send + Sync>),
         })?;
         if self.capture_panics {
             install_panic_hook(&shared);

@@ -113,6 +113,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `cli` | the `evtrail` command-line tool (`verify`, `keygen`); library users never compile its argument parser |
+//! | `config` | `evtrail::config`: TOML configuration files with environment overrides, `Builder::config_file` |
 //! | `http` | `evtrail::http::HttpSink`: delivery to webhooks and log stores (ClickHouse, Loki, Elasticsearch/OpenSearch, OTLP) with retries, a disk spool and dead letters; pulls in an HTTP client with rustls |
 //! | `notify` | `evtrail::notify::NotifySink`: chat notifications to DingTalk, WeCom, Feishu/Lark, Slack and JSON webhooks, with rules, templates, grouping, rate limits and push records (implies `http`) |
 
@@ -121,6 +122,8 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod builder;
+#[cfg(feature = "config")]
+pub mod config;
 mod directives;
 mod encode;
 mod error;
@@ -156,7 +159,9 @@ pub use builder::{
 pub use error::{Error, ErrorKind};
 pub use key::{Key, Keyring, MIN_KEY_BYTES};
 pub use layer::Layer;
-pub use pipeline::{Guard, Handle, Overflow, SinkStats, Stats};
+pub use pipeline::{
+    FAILING_AFTER, Guard, Handle, Health, HealthStatus, Overflow, SinkHealth, SinkStats, Stats,
+};
 pub use rotation::{Clock, DEFAULT_MAX_FILE_BYTES, Period, Rotation};
 pub use route::{DEFAULT_STREAM, Route};
 pub use sign::{DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Seal};

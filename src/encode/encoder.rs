@@ -85,6 +85,16 @@ impl Encoder {
         }
     }
 
+    /// Replaces the redaction rules, forgetting what the caches learnt
+    /// under the old ones (which names are secret, encoded span values).
+    #[cfg(feature = "config")]
+    pub(crate) fn set_redactor(&mut self, redactor: Redactor) {
+        self.redactor = redactor;
+        self.names = NameCache::new();
+        self.sites = SiteCache::new(SITE_CACHE_SETS);
+        self.spans = SpanCache::new(SPAN_CACHE_SETS);
+    }
+
     /// The record's promoted fields, resolved once for routing and for
     /// every stream it is encoded into.
     ///

@@ -79,6 +79,10 @@ impl Worker {
     pub(super) fn fail(&mut self, i: usize, e: SinkError, rest: Batch, now: Instant) {
         let slot = &mut self.sinks[i];
         slot.counters.failures.fetch_add(1, Ordering::Relaxed);
+        slot.counters.trouble.failed(
+            &error_chain(&e),
+            slot.counters.dropped.load(Ordering::Relaxed),
+        );
         if e.is_retryable() {
             slot.pending = rest;
         } else {
@@ -179,6 +183,7 @@ impl Worker {
                 slot.pending.clear();
                 slot.flush_failed = false;
                 let since = slot.failing_since.take().unwrap_or(now);
+                slot.counters.trouble.recovered();
                 let attempts = std::mem::take(&mut slot.attempts);
                 let name = slot.name().to_owned();
                 eprintln!("evtrail: sink `{name}` recovered after {attempts} failed attempts");

@@ -48,6 +48,19 @@ pub(crate) enum Msg {
     Rotate(Sender<()>),
     /// Announce a new key in every stream, then sign with it.
     RotateKey(Box<Key>, Sender<()>),
+    /// New redaction rules or routes for the records after this message.
+    #[cfg(feature = "config")]
+    Reconfigure(Box<Reconfigure>, Sender<()>),
+}
+
+/// What a running pipeline can take without a restart, beyond the filter
+/// (which the layer reads) and the file sink's live options.
+#[cfg(feature = "config")]
+#[derive(Debug, Default)]
+pub(crate) struct Reconfigure {
+    pub(crate) redactor: Option<crate::redact::Redactor>,
+    /// Routes over the same streams, in the same order, as the running ones.
+    pub(crate) router: Option<crate::route::Router>,
 }
 
 /// What the layer, the handle and the panic hook share.
@@ -78,6 +91,10 @@ pub(crate) struct Shared {
     /// The queue's other end, for taking back what was sent after the
     /// worker's last look (see [`Shared::after_send`]).
     pub(super) strays: Receiver<Msg>,
+    /// The configuration the pipeline was started from, for reloading:
+    /// opaque here, read back by `config`.
+    #[cfg(feature = "config")]
+    pub(crate) origin: Mutex<Option<Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 /// The longest a blocked producer sleeps before it looks at the queue

@@ -236,6 +236,13 @@ impl Handle {
         self.request("key rotation", |ack| Msg::RotateKey(Box::new(key), ack))
     }
 
+    /// New redaction rules or routes, in force for the records emitted
+    /// after this call returns.
+    #[cfg(feature = "config")]
+    pub(crate) fn reconfigure(&self, change: super::handoff::Reconfigure) -> Result<(), Error> {
+        self.request("reconfigure", |ack| Msg::Reconfigure(Box::new(change), ack))
+    }
+
     fn request(&self, what: &str, msg: impl FnOnce(Sender<()>) -> Msg) -> Result<(), Error> {
         let timeout = self.shared.flush_timeout;
         let deadline = Instant::now() + timeout;

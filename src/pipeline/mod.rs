@@ -21,7 +21,9 @@
 
 mod delivery;
 mod handoff;
+mod health;
 mod lifecycle;
+mod metrics;
 mod sink_slot;
 mod stats;
 mod worker;
@@ -41,8 +43,11 @@ use crate::route::Router;
 use crate::sign::{Chain, State};
 use crate::sink::{Batch, Inbox, SharedOptions, Sink, SinkContext, error_chain};
 pub use handoff::Overflow;
+#[cfg(feature = "config")]
+pub(crate) use handoff::Reconfigure;
 use handoff::Room;
 pub(crate) use handoff::Shared;
+pub use health::{FAILING_AFTER, Health, HealthStatus, SinkHealth};
 pub(crate) use lifecycle::panic_record;
 pub use lifecycle::{Guard, Handle};
 use sink_slot::SinkSlot;
@@ -72,6 +77,10 @@ pub(crate) struct Settings {
     pub(crate) file_live: Option<SharedOptions>,
     /// Offered to sinks in [`Sink::attach`].
     pub(crate) log_dir: Option<PathBuf>,
+    /// The configuration the pipeline was started from, if any: opaque
+    /// here, read back by `config` when reloading.
+    #[cfg(feature = "config")]
+    pub(crate) origin: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// How the worker signs, when it does.
@@ -225,5 +234,7 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
         room,
         pool,
         strays,
+        #[cfg(feature = "config")]
+        origin: Mutex::new(s.origin),
     }))
 }

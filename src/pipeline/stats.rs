@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::health::{RecentLosses, SinkTrouble};
 use crate::sink::{DeliveryCounters, DeliveryStats};
 
 /// Counters the worker publishes for one sink.
@@ -20,6 +21,8 @@ pub(crate) struct SinkCounters {
     pub(super) healthy: AtomicBool,
     /// Set by sinks that deliver on a thread of their own.
     pub(super) delivery: Option<Arc<DeliveryCounters>>,
+    /// Its failure episode and last error, for health.
+    pub(super) trouble: SinkTrouble,
 }
 
 /// Counters the worker publishes.
@@ -30,6 +33,8 @@ pub(crate) struct Counters {
     pub(super) internal: AtomicU64,
     pub(super) reentrant: AtomicU64,
     pub(super) sinks: Vec<Arc<SinkCounters>>,
+    /// Loss samples for "lost in the last minute".
+    pub(super) recent: RecentLosses,
 }
 
 /// Counters for one sink, as returned by [`Handle::stats`](super::Handle::stats).

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use tracing::Level;
 
+#[cfg(feature = "config")]
+use super::handoff::Reconfigure;
 use super::handoff::{Msg, Room, sweep};
 use super::sink_slot::{RETRY_MAX, SinkSlot, guarded};
 use super::stats::Counters;
@@ -224,6 +226,20 @@ impl Worker {
                             // directly, after what came before.
                             self.deliver(true);
                             self.roll_sinks(now);
+                        }
+                        done.push(ack);
+                    }
+                    #[cfg(feature = "config")]
+                    Msg::Reconfigure(change, ack) => {
+                        // Records before this message were encoded under
+                        // the old rules; those after it, under the new.
+                        let Reconfigure { redactor, router } = *change;
+                        if let Some(r) = redactor {
+                            self.encoder.set_redactor(r);
+                        }
+                        if let Some(r) = router {
+                            debug_assert_eq!(r.streams(), self.router.streams());
+                            self.router = r;
                         }
                         done.push(ack);
                     }
@@ -537,6 +553,14 @@ impl Worker {
             return;
         }
         self.drops_noted_at = Instant::now();
+        // Cheap (one sample a second at most): feeds "lost in the last minute".
+        let handoff = self.drops.total.load(Ordering::Relaxed);
+        let sinks: u64 = self
+            .sinks
+            .iter()
+            .map(|s| s.counters.dropped.load(Ordering::Relaxed))
+            .sum();
+        self.counters.recent.sample(handoff, handoff + sinks);
         for (class, win) in self.drops.take() {
             let mut rec = Record::internal(
                 Level::WARN,
@@ -594,6 +618,10 @@ impl Worker {
                     let _ = ack.send(Ok(()));
                 }
                 Msg::Rotate(ack) | Msg::RotateKey(_, ack) => {
+                    let _ = ack.send(());
+                }
+                #[cfg(feature = "config")]
+                Msg::Reconfigure(_, ack) => {
                     let _ = ack.send(());
                 }
             }

@@ -12,6 +12,7 @@
 //! `evtrail: <message>: <cause>…`).
 
 mod common;
+mod config;
 mod filters;
 mod incidents;
 mod keygen;
@@ -47,6 +48,8 @@ enum Command {
     Report(report::ReportArgs),
     Verify(verify::VerifyArgs),
     Keygen(keygen::KeygenArgs),
+    CheckConfig(config::CheckConfigArgs),
+    Init(config::InitArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,8 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::CheckConfig(args) => config::check(args),
+        Command::Init(args) => config::init(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
