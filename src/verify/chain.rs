@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::parse::Rec;
+use super::parse::{Rec, Removal};
 use super::report::{Finding, FindingKind, Location, StreamReport};
 use crate::key::Keyring;
 use crate::mac::{SIG_LEN, Sig, StreamMac};
@@ -21,6 +21,7 @@ use crate::sign::Seal;
 use crate::time::parse_ts;
 
 pub(super) mod files;
+mod history;
 mod suspects;
 
 /// How many recent records per stream are remembered to classify
@@ -63,6 +64,14 @@ struct Unverified {
     announced: Option<String>,
 }
 
+/// The earliest segment header of a stream.
+struct FirstStart {
+    prev_seq: u64,
+    prev_sig: Option<Sig>,
+    removals_recorded: bool,
+    loc: Location,
+}
+
 /// The chain check of one stream.
 pub(super) struct StreamCheck {
     stream: String,
@@ -97,6 +106,17 @@ pub(super) struct StreamCheck {
     chain_kid: Option<String>,
     /// The record just before, when it could not be verified.
     last_unverified: Option<Unverified>,
+    /// Which of evtrail's records the chain's head is, if any.
+    last_marker: Option<MarkerKind>,
+    /// The removal (`evtrail.files_removed`) reaching furthest into the
+    /// stream: where the kept history may legitimately start.
+    removed_upto: Option<Removal>,
+    /// The earliest segment given: where its header links to, whether it
+    /// declares that removals are recorded, and where it is.
+    first_start: Option<FirstStart>,
+    /// Whether every file of the stream was found by listing a directory,
+    /// so that files missing at the start are missing from the directory.
+    pub(super) whole_directory: bool,
     pub(super) report: StreamReport,
     pub(super) findings: Vec<Finding>,
 }
@@ -131,6 +151,10 @@ impl StreamCheck {
             unknown_run: None,
             chain_kid: None,
             last_unverified: None,
+            last_marker: None,
+            removed_upto: None,
+            first_start: None,
+            whole_directory: false,
             report: StreamReport {
                 stream: stream.to_owned(),
                 ..StreamReport::default()
@@ -165,14 +189,24 @@ impl StreamCheck {
         // Keys change only through an announced rotation: any other change of
         // `kid` is an edit, whether or not the new id is a key we hold.
         // (A new segment may start with another key: a restart with a new
-        // key. Its link is still checked.)
+        // key. Its link is still checked.) After a record that could not be
+        // verified, a verified record decides which of the two was edited
+        // (`check_unannounced_key`).
+        let after_unverified = self
+            .last_unverified
+            .as_ref()
+            .is_some_and(|u| u.seq.checked_add(1) == Some(r.seq));
         if self.chain_kid.as_ref().is_some_and(|k| *k != r.kid)
             && r.marker != Some(MarkerKind::SegmentStart)
+            && !after_unverified
         {
             return LinkResult::Fail;
         }
         let Some(mac) = self.mac(&r.kid) else {
-            return LinkResult::UnknownKey;
+            return match self.edited_kid(r) {
+                Some(real) => LinkResult::KidEdited(real),
+                None => LinkResult::UnknownKey,
+            };
         };
         match self.window.get(&r.seq.wrapping_sub(1)) {
             Some(Link::Known(cands)) => {
@@ -185,6 +219,27 @@ impl StreamCheck {
             Some(Link::Unknown) => LinkResult::Unlinkable,
             None => LinkResult::Fail,
         }
+    }
+
+    /// The key id a record with an unknown `kid` was really signed with,
+    /// when putting that id back makes it verify: only its `kid` was
+    /// edited, to make it look unverifiable.
+    fn edited_kid(&self, r: &Rec) -> Option<String> {
+        let tail = format!("\"kid\":\"{}\"", r.kid);
+        let stem = r.body.strip_suffix(tail.as_bytes())?;
+        let Some(Link::Known(cands)) = self.window.get(&r.seq.wrapping_sub(1)) else {
+            return None;
+        };
+        let mut body = Vec::with_capacity(r.body.len() + 32);
+        self.macs.iter().find_map(|(id, mac)| {
+            body.clear();
+            body.extend_from_slice(stem);
+            body.extend_from_slice(format!("\"kid\":\"{id}\"").as_bytes());
+            cands
+                .iter()
+                .any(|p| mac.verify(p, &body, &r.sig))
+                .then(|| id.clone())
+        })
     }
 
     /// The signature `r` should have, given the chain so far.
@@ -277,10 +332,21 @@ impl StreamCheck {
         self.window.insert(r.seq, Link::Known(vec![r.sig]));
         self.expected = r.seq.saturating_add(1);
         self.report.last_seq = Some(r.seq);
+        // The key the next record must carry, verified or not: an
+        // unverified record's key id is the chain's until a verified record
+        // says otherwise (`check_unannounced_key`).
+        self.chain_kid = Some(r.new_kid.clone().unwrap_or_else(|| r.kid.clone()));
+        self.last_marker = r.marker;
+        if let Some(removal) = &r.removal
+            && self
+                .removed_upto
+                .as_ref()
+                .is_none_or(|x| x.last_seq < removal.last_seq)
+        {
+            self.removed_upto = Some(removal.clone());
+        }
         if verified {
             self.check_unannounced_key(&r);
-            // Only a verified record says which key the chain uses.
-            self.chain_kid = Some(r.new_kid.clone().unwrap_or_else(|| r.kid.clone()));
             self.last_unverified = None;
         } else {
             let announced = r.new_kid.clone().or_else(|| {
@@ -414,7 +480,8 @@ impl StreamCheck {
             ) => {
                 self.since_seal = 0;
             }
-            None => {
+            // Written through the routes like any record: it counts.
+            None | Some(MarkerKind::FilesRemoved) => {
                 self.since_seal += 1;
                 if self.seal_records > 0 && self.since_seal > self.seal_records {
                     let detail = format!("more than {} records without a seal", self.seal_records);
@@ -472,4 +539,7 @@ enum LinkResult {
     /// The previous record is damaged beyond knowing its signature.
     Unlinkable,
     UnknownKey,
+    /// The key id is unknown, but the record verifies with this known key
+    /// once its id is put back: the `kid` was edited.
+    KidEdited(String),
 }

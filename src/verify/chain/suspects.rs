@@ -32,6 +32,19 @@ impl StreamCheck {
                     self.take_at_claimed_seq(r, None);
                 }
             }
+            LinkResult::KidEdited(real) => {
+                let detail = format!(
+                    "the record's key id was changed from `{real}` to `{}`: with `{real}` put back it verifies",
+                    r.kid
+                );
+                let idx = self.finding(FindingKind::Modified, r.loc.clone(), Some(r.seq), detail);
+                self.modified_at.insert(r.seq, idx);
+                let mut r = r;
+                r.kid = real;
+                if r.seq == self.expected || !self.started {
+                    self.accept(r, false);
+                }
+            }
             LinkResult::Fail if !self.started && r.header.is_none() => {
                 // Every segment opens with a signed start record that links
                 // it to what came before; a stream whose first record is
@@ -248,6 +261,7 @@ impl StreamCheck {
 
     pub(in crate::verify) fn finish(&mut self) {
         self.settle(None);
+        self.check_kept_start();
         let rest: Vec<u64> = self.missing.keys().copied().collect();
         self.report_missing(rest);
         if let Some((loc, n)) = self.torn.take() {
@@ -259,6 +273,15 @@ impl StreamCheck {
             );
         }
         let last = self.report.last_seq.unwrap_or(0);
+        let anchored = self
+            .anchors
+            .iter()
+            .map(|a| a.seq)
+            .filter(|&s| s <= last)
+            .max()
+            .unwrap_or(0)
+            .max(self.report.starts_after);
+        self.report.unanchored = last.saturating_sub(anchored);
         for a in std::mem::take(&mut self.anchors) {
             if a.seq > last {
                 let loc = Location {
