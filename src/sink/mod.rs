@@ -48,6 +48,7 @@ mod context;
 mod file;
 mod finishing;
 mod memory;
+mod removal;
 mod retention;
 mod stdout;
 
