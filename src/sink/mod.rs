@@ -43,6 +43,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
 
+mod anchors;
 mod compress;
 mod context;
 mod file;
@@ -54,6 +55,7 @@ mod stdout;
 
 #[cfg(test)]
 pub(crate) use crate::logdir::rolled_name;
+pub use anchors::AnchorSink;
 #[cfg(feature = "http")]
 pub(crate) use context::Progress;
 pub(crate) use context::{DeliveryCounters, Drain, Inbox};

@@ -89,7 +89,8 @@ pub(super) struct StreamCheck {
     /// Index into `findings` of the `modified` finding of each `seq`, so a
     /// genuine copy arriving later turns it into `inserted`.
     modified_at: BTreeMap<u64, usize>,
-    anchors: Vec<Seal>,
+    /// Anchors by `seq`: the signature the record there must have.
+    anchors: BTreeMap<u64, Vec<String>>,
     last_ts: Option<(i64, String)>,
     /// The current segment's policy and counters.
     seal_records: u64,
@@ -140,7 +141,10 @@ impl StreamCheck {
             unlinked: BTreeMap::new(),
             suspect: None,
             modified_at: BTreeMap::new(),
-            anchors,
+            anchors: anchors.into_iter().fold(BTreeMap::new(), |mut m, a| {
+                m.entry(a.seq).or_insert_with(Vec::new).push(a.sig);
+                m
+            }),
             last_ts: None,
             seal_records: 0,
             seal_ms: 0,
@@ -368,19 +372,25 @@ impl StreamCheck {
         }
         self.note_ts(&r);
         self.count_marker(&r);
-        for i in 0..self.anchors.len() {
-            if self.anchors[i].seq == r.seq && self.anchors[i].sig.as_bytes() != r.sig {
-                let detail = format!(
-                    "the record at seq {} is not the one anchored ({})",
-                    r.seq, self.anchors[i].sig
-                );
-                self.finding(
-                    FindingKind::AnchorMismatch,
-                    r.loc.clone(),
-                    Some(r.seq),
-                    detail,
-                );
-            }
+        let wrong: Vec<String> = self
+            .anchors
+            .get(&r.seq)
+            .into_iter()
+            .flatten()
+            .filter(|sig| sig.as_bytes() != r.sig)
+            .cloned()
+            .collect();
+        for sig in wrong {
+            let detail = format!(
+                "the record at seq {} is not the one anchored ({sig})",
+                r.seq
+            );
+            self.finding(
+                FindingKind::AnchorMismatch,
+                r.loc.clone(),
+                Some(r.seq),
+                detail,
+            );
         }
         self.trim();
     }

@@ -45,11 +45,13 @@ use crate::logdir::collect_files;
 use crate::mac::Sig;
 use crate::sign::Seal;
 
+mod anchors;
 mod chain;
 mod parse;
 mod report;
 mod twins;
 
+pub use anchors::{anchors_from_text, state_anchors};
 use chain::StreamCheck;
 use chain::files::FileInfo;
 pub use report::{Finding, FindingKind, Location, Report, StreamReport};

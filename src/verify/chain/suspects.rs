@@ -275,31 +275,28 @@ impl StreamCheck {
         let last = self.report.last_seq.unwrap_or(0);
         let anchored = self
             .anchors
-            .iter()
-            .map(|a| a.seq)
-            .filter(|&s| s <= last)
-            .max()
-            .unwrap_or(0)
+            .range(..=last)
+            .next_back()
+            .map_or(0, |(s, _)| *s)
             .max(self.report.starts_after);
         self.report.unanchored = last.saturating_sub(anchored);
-        for a in std::mem::take(&mut self.anchors) {
-            if a.seq > last {
-                let loc = Location {
-                    file: PathBuf::new(),
-                    line: 0,
-                    offset: 0,
-                };
-                self.finding(
-                    FindingKind::TruncatedTail,
-                    loc,
-                    Some(last.saturating_add(1)),
-                    format!(
-                        "the stream ends at seq {last}, but an anchor proves seq {} was written",
-                        a.seq
-                    ),
-                );
-            }
+        // One finding for the cut, proved by the furthest anchor.
+        if let Some((&furthest, _)) = self.anchors.range(last.saturating_add(1)..).next_back() {
+            let loc = Location {
+                file: PathBuf::new(),
+                line: 0,
+                offset: 0,
+            };
+            self.finding(
+                FindingKind::TruncatedTail,
+                loc,
+                Some(last.saturating_add(1)),
+                format!(
+                    "the stream ends at seq {last}, but an anchor proves seq {furthest} was written"
+                ),
+            );
         }
+        self.anchors.clear();
         self.findings.sort_by_key(|f| f.seq.unwrap_or(0));
     }
 }
