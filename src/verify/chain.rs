@@ -341,7 +341,9 @@ impl StreamCheck {
         // says otherwise (`check_unannounced_key`).
         self.chain_kid = Some(r.new_kid.clone().unwrap_or_else(|| r.kid.clone()));
         self.last_marker = r.marker;
+        // Only a removal of this stream's own file says where it starts.
         if let Some(removal) = &r.removal
+            && removal.stream == self.stream
             && self
                 .removed_upto
                 .as_ref()

@@ -51,6 +51,8 @@ pub(super) struct Header {
 /// What an `evtrail.files_removed` record says went with a deleted file.
 #[derive(Clone, Debug)]
 pub(super) struct Removal {
+    /// The stream whose file it was.
+    pub(super) stream: String,
     pub(super) file: String,
     pub(super) first_seq: u64,
     pub(super) last_seq: u64,
@@ -176,6 +178,7 @@ pub(super) fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
         .flatten()
         .and_then(|f| {
             Some(Removal {
+                stream: f["stream"].as_str()?.to_owned(),
                 file: f["file"].as_str().unwrap_or("").to_owned(),
                 first_seq: f["first_seq"].as_u64()?,
                 last_seq: f["last_seq"].as_u64()?,
