@@ -121,3 +121,59 @@ pub(super) fn compare(plain: &Path, gz: &Path, max: usize) -> Option<Difference>
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &[u8], gzip: bool) {
+        if gzip {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(
+                std::fs::File::create(path).unwrap(),
+                flate2::Compression::fast(),
+            );
+            enc.write_all(text).unwrap();
+            enc.finish().unwrap();
+        } else {
+            std::fs::write(path, text).unwrap();
+        }
+    }
+
+    #[test]
+    fn only_a_gzip_beside_its_original_is_a_twin() {
+        let mut files: Vec<PathBuf> = ["d/a.log", "d/a.log.gz", "d/b.log.gz", "d/c.log"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let pairs = pair(&mut files);
+        assert_eq!(
+            pairs,
+            [(PathBuf::from("d/a.log"), PathBuf::from("d/a.log.gz"))]
+        );
+        let left: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(left, ["d/a.log", "d/b.log.gz", "d/c.log"]);
+    }
+
+    #[test]
+    fn the_first_difference_is_placed_in_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, gz) = (dir.path().join("x.log"), dir.path().join("x.log.gz"));
+        write(&plain, b"{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3}\n", false);
+        write(&gz, b"{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3}\n", true);
+        assert!(compare(&plain, &gz, 1024).is_none());
+        write(&gz, b"{\"seq\":1}\n{\"seq\":9}\n{\"seq\":3}\n", true);
+        let (kind, loc, seq, _) = compare(&plain, &gz, 1024).unwrap();
+        assert_eq!(
+            (kind, loc.line, loc.offset, seq),
+            (FindingKind::TwinMismatch, 2, 10, Some(2))
+        );
+        write(&gz, b"{\"seq\":1}\n", true);
+        let (_, loc, seq, detail) = compare(&plain, &gz, 1024).unwrap();
+        assert_eq!((loc.line, seq), (2, Some(2)), "{detail}");
+        assert!(detail.contains("ends after line 1"), "{detail}");
+        assert!(!is_empty(&dir.path().join("x.log")));
+        std::fs::write(dir.path().join("e.log"), b"").unwrap();
+        assert!(is_empty(&dir.path().join("e.log")));
+    }
+}
