@@ -166,9 +166,9 @@ pub use rotation::{Clock, DEFAULT_MAX_FILE_BYTES, Period, Rotation};
 pub use route::{DEFAULT_STREAM, Route};
 pub use sign::{DEFAULT_SEAL_INTERVAL, DEFAULT_SEAL_RECORDS, Seal};
 pub use sink::{
-    DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
-    Durability, FileOptions, FileSink, LogFiles, MemorySink, Retention, Sink, StdoutFormat,
-    StdoutSink,
+    AnchorSink, DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE,
+    DEFAULT_FILE_MODE, Durability, FileOptions, FileSink, LogFiles, MemorySink, Retention, Sink,
+    StdoutFormat, StdoutSink,
 };
 // What only a custom sink's author needs lives in `evtrail::sink`; these
 // root paths are kept, hidden, for one release.

@@ -1,6 +1,6 @@
 //! The chain markers: the records evtrail writes into a stream's chain
 //! (`evtrail.segment_start`, `evtrail.segment_end`, `evtrail.seal`,
-//! `evtrail.key_rotated`). Their event names and the fields each carries
+//! `evtrail.key_rotated`, `evtrail.files_removed`). Their event names and the fields each carries
 //! live here only, for the writer and the readers alike (specified in
 //! `signing.md`). Pure: it names and builds records; the chain state they
 //! report is kept by the worker.
@@ -20,8 +20,15 @@ pub(crate) const SEGMENT_END: &str = "evtrail.segment_end";
 pub(crate) const SEAL: &str = "evtrail.seal";
 /// The announcement of a new signing key, signed with the old one.
 pub(crate) const KEY_ROTATED: &str = "evtrail.key_rotated";
-/// Every marker's event name.
+/// A rolled file that retention deleted: which records went with it.
+pub(crate) const FILES_REMOVED: &str = "evtrail.files_removed";
+/// The event names of the markers that only keep the chain (hidden from
+/// queries). `evtrail.files_removed` is not among them: which files were
+/// deleted is worth reading.
 pub(crate) const ALL: [&str; 4] = [SEGMENT_START, SEGMENT_END, SEAL, KEY_ROTATED];
+/// The value of a segment start's `removals` field saying that the writer
+/// records every file it deletes (`evtrail.files_removed`).
+pub(crate) const REMOVALS_RECORDED: &str = "recorded";
 
 /// How the previous segment of a stream ended, as a new segment declares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +94,7 @@ pub(crate) enum MarkerKind {
     SegmentEnd,
     Seal,
     KeyRotated,
+    FilesRemoved,
 }
 
 impl MarkerKind {
@@ -97,6 +105,7 @@ impl MarkerKind {
             MarkerKind::SegmentEnd => SEGMENT_END,
             MarkerKind::Seal => SEAL,
             MarkerKind::KeyRotated => KEY_ROTATED,
+            MarkerKind::FilesRemoved => FILES_REMOVED,
         }
     }
 
@@ -107,6 +116,7 @@ impl MarkerKind {
             MarkerKind::SegmentEnd => "segment ended",
             MarkerKind::Seal => "seal",
             MarkerKind::KeyRotated => "signing key rotated",
+            MarkerKind::FilesRemoved => "rolled file removed",
         }
     }
 }
@@ -120,6 +130,7 @@ pub(crate) fn kind(event: &str) -> Option<MarkerKind> {
         SEGMENT_END => Some(MarkerKind::SegmentEnd),
         SEAL => Some(MarkerKind::Seal),
         KEY_ROTATED => Some(MarkerKind::KeyRotated),
+        FILES_REMOVED => Some(MarkerKind::FilesRemoved),
         _ => None,
     }
 }
@@ -157,6 +168,9 @@ pub(crate) fn segment_start(
     rec.fields.add_u64("seal_records", seal_records);
     rec.fields
         .add_u64("seal_ms", seal_interval.as_millis() as u64);
+    // Since this field exists, every file the writer deletes is named by an
+    // `evtrail.files_removed` record: a verifier may hold the stream to it.
+    rec.fields.add_str("removals", REMOVALS_RECORDED);
     rec
 }
 
@@ -188,15 +202,46 @@ pub(crate) fn key_rotated(ts: u64, new_kid: &str, old_kid: Option<&str>) -> Reco
     rec
 }
 
+/// What went with a rolled file that was deleted: the records it held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Removed {
+    pub(crate) stream: String,
+    /// The file's name (without its directory).
+    pub(crate) file: String,
+    pub(crate) segment: u64,
+    pub(crate) first_seq: u64,
+    pub(crate) last_seq: u64,
+    pub(crate) last_sig: Sig,
+}
+
+/// The record that says `r.file` was deleted and which records went with
+/// it. Its `stream` field names the stream it belongs to: the worker writes
+/// it there, whatever the routes say.
+pub(crate) fn files_removed(ts: u64, r: &Removed, reason: &str) -> Record {
+    let mut rec = record(MarkerKind::FilesRemoved, ts);
+    rec.fields.add_str("stream", &r.stream);
+    rec.fields.add_str("file", &r.file);
+    rec.fields.add_u64("segment", r.segment);
+    rec.fields.add_u64("first_seq", r.first_seq);
+    rec.fields.add_u64("last_seq", r.last_seq);
+    rec.fields.add_str(
+        "last_sig",
+        std::str::from_utf8(&r.last_sig).unwrap_or_default(),
+    );
+    rec.fields.add_str("reason", reason);
+    rec
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KINDS: [MarkerKind; 4] = [
+    const KINDS: [MarkerKind; 5] = [
         MarkerKind::SegmentStart,
         MarkerKind::SegmentEnd,
         MarkerKind::Seal,
         MarkerKind::KeyRotated,
+        MarkerKind::FilesRemoved,
     ];
 
     #[test]
@@ -215,6 +260,10 @@ mod tests {
         assert_eq!(kind("evtrail.segment_end"), Some(MarkerKind::SegmentEnd));
         assert_eq!(kind("evtrail.seal"), Some(MarkerKind::Seal));
         assert_eq!(kind("evtrail.key_rotated"), Some(MarkerKind::KeyRotated));
+        assert_eq!(
+            kind("evtrail.files_removed"),
+            Some(MarkerKind::FilesRemoved)
+        );
     }
 
     #[test]
@@ -246,6 +295,18 @@ mod tests {
             segment_end(5, 1, 3, "shutdown"),
             seal(5, 1, 2),
             key_rotated(5, "knew", Some("kold")),
+            files_removed(
+                5,
+                &Removed {
+                    stream: "app".into(),
+                    file: "app.x.log.gz".into(),
+                    segment: 1,
+                    first_seq: 1,
+                    last_seq: 9,
+                    last_sig: sig,
+                },
+                "retention",
+            ),
         ];
         for (rec, k) in records.iter().zip(KINDS) {
             assert_eq!(rec.fields.find_str("event"), Some(k.event()));
@@ -262,6 +323,9 @@ mod tests {
         assert_eq!(records[1].fields.find_str("reason"), Some("shutdown"));
         assert_eq!(records[3].fields.find_str("new_kid"), Some("knew"));
         assert_eq!(records[3].fields.find_str("old_kid"), Some("kold"));
+        assert_eq!(records[0].fields.find_str("removals"), Some("recorded"));
+        assert_eq!(records[4].fields.find_str("stream"), Some("app"));
+        assert_eq!(records[4].fields.find_str("file"), Some("app.x.log.gz"));
         assert_eq!(
             key_rotated(5, "knew", None).fields.find_str("old_kid"),
             None

@@ -811,3 +811,79 @@ fn a_closed_pipe_on_stdout_is_not_an_error() {
         assert_eq!(out.status.code(), Some(1), "{what}");
     }
 }
+
+#[test]
+fn seals_kept_elsewhere_prove_a_cut_tail_and_the_state_file_is_a_local_anchor() {
+    let root = tempfile::tempdir().unwrap();
+    let key_file = root.path().join("signing.key");
+    let key = keygen(&key_file);
+    let logs = root.path().join("logs");
+    let elsewhere = root.path().join("other-disk/anchors.txt");
+    let (layer, guard) = evtrail::builder()
+        .service("t")
+        .key(key)
+        .log_dir(&logs)
+        .add_sink(evtrail::AnchorSink::new(&elsewhere).unwrap())
+        .overflow(Overflow::Block)
+        .seal_every(4, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch(layer), || {
+        for i in 0..10 {
+            tracing::info!(order = i, "order placed");
+        }
+    });
+    drop(guard);
+    let verify = |extra: &[&OsStr]| {
+        let mut args: Vec<&OsStr> = vec![
+            "verify".as_ref(),
+            logs.as_os_str(),
+            "--key-file".as_ref(),
+            key_file.as_os_str(),
+            "--json".as_ref(),
+        ];
+        args.extend_from_slice(extra);
+        run(args)
+    };
+    let from = [OsStr::new("--anchors-from"), elsewhere.as_os_str()];
+
+    // Every seal, segment start and end was kept: the whole log is anchored.
+    let r = verify(&from);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert_eq!(json(&r)["streams"][0]["unanchored"], 0, "{r}");
+
+    // The last three records cut: the kept segment end proves it.
+    let log = file_lines(&logs.join("app.log"));
+    let last = serde_json::from_str::<Value>(&log[log.len() - 4]).unwrap()["seq"].clone();
+    fs::write(logs.join("app.log"), log[..log.len() - 3].join("\n") + "\n").unwrap();
+    let r = verify(&from);
+    assert_eq!(r.code, Some(1), "{r}");
+    let report = json(&r);
+    let found = findings(&report);
+    assert_eq!(found.len(), 1, "{r}");
+    assert_eq!(found[0]["kind"], "truncated_tail", "{r}");
+    assert_eq!(found[0]["seq"], last.as_u64().unwrap() + 1, "{r}");
+
+    // Without anchors the cut is not seen, and the report says so.
+    let r = verify(&[]);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert_eq!(json(&r)["streams"][0]["unanchored"], last, "{r}");
+    let r = run([
+        "verify".as_ref(),
+        logs.as_os_str(),
+        "--key-file".as_ref(),
+        key_file.as_os_str(),
+    ]);
+    assert!(
+        r.stdout
+            .contains("are not anchored: a cut there would not be seen"),
+        "{r}"
+    );
+
+    // The state file names the last segment end: a local anchor, with a
+    // warning.
+    let r = verify(&[OsStr::new("--state-anchors")]);
+    assert_eq!(r.code, Some(1), "{r}");
+    assert_eq!(findings(&json(&r))[0]["kind"], "truncated_tail", "{r}");
+    assert!(r.stderr.contains("are local"), "{r}");
+}

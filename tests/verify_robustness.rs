@@ -585,6 +585,7 @@ proptest! {
     /// log (`malformed`, or `unreadable` for broken gzip), and nothing else.
     #[test]
     fn random_bytes_are_reported_not_a_log(data in garbage()) {
+        prop_assume!(!data.is_empty());
         let (_tmp, path, report) = verify_bytes(&data);
         let kind = if data.starts_with(&[0x1f, 0x8b]) {
             FindingKind::Unreadable
@@ -630,9 +631,13 @@ proptest! {
 }
 
 #[test]
-fn an_empty_file_is_not_a_log() {
+fn an_empty_file_is_a_fact_not_tampering() {
     let (_tmp, path, report) = verify_bytes(b"");
-    assert_not_a_log(&report, FindingKind::Malformed, &path);
+    assert!(report.is_clean(), "{report}");
+    assert!(report.streams.is_empty(), "{report}");
+    assert_eq!(report.findings.len(), 1, "{report}");
+    assert_eq!(report.findings[0].kind, FindingKind::EmptyFile, "{report}");
+    assert_eq!(at(&report.findings[0]), (path.as_path(), 0), "{report}");
 }
 
 #[test]

@@ -37,6 +37,9 @@ impl Worker {
                 self.unflushed = true;
             }
             self.batch.clear();
+            // What a sink posted while writing (a retention removal) goes
+            // out in this round too.
+            self.internal.append(&mut self.inbox.take());
             if self.internal.is_empty() {
                 break;
             }

@@ -106,6 +106,7 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
     let mut delivery = Vec::new();
     for sink in &mut s.sinks {
         let mut ctx = SinkContext::new(s.log_dir.clone(), inbox.clone());
+        ctx.signed = s.signing.is_some();
         sink.attach(&mut ctx).map_err(|e| {
             Error::new(
                 ErrorKind::Config,

@@ -499,6 +499,16 @@ impl Worker {
         }
     }
 
+    /// The stream an `evtrail.files_removed` record belongs to, whatever
+    /// the routes say: the one whose file was deleted.
+    fn pinned_stream(&self, rec: &Record) -> Option<usize> {
+        if !rec.internal || rec.fields.find_str("event") != Some(marker::FILES_REMOVED) {
+            return None;
+        }
+        let stream = rec.fields.find_str("stream")?;
+        self.streams.iter().position(|s| &*s.name == stream)
+    }
+
     /// Routes, numbers and encodes one record into the batch.
     pub(super) fn process(&mut self, rec: &Record) {
         let mut res = Resolved::empty();
@@ -510,10 +520,17 @@ impl Worker {
             event: res.event(rec),
         };
         self.router.route(&input, &mut self.route_buf);
+        let pinned = self.pinned_stream(rec);
+        if let Some(idx) = pinned {
+            self.route_buf.clear();
+            self.route_buf.push(idx);
+        }
         let seal_records = self.signing.as_ref().map_or(u64::MAX, |p| p.seal_records);
         for i in 0..self.route_buf.len() {
             let idx = self.route_buf[i];
-            if self.due_to_roll(idx, rec.ts) {
+            // A removal record never rolls the file itself: the roll would
+            // delete more (a retention of few files), and record that.
+            if pinned.is_none() && self.due_to_roll(idx, rec.ts) {
                 self.roll(idx, rec.ts);
             }
             let slot = &mut self.streams[idx];

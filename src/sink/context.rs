@@ -26,6 +26,9 @@ pub struct SinkContext {
     pub(crate) inbox: Arc<Inbox>,
     pub(crate) drains: Vec<Arc<dyn Drain>>,
     pub(crate) delivery: Option<Arc<DeliveryCounters>>,
+    /// Whether the pipeline signs: only then do records about the log's
+    /// own files (`evtrail.files_removed`) belong in its chain.
+    pub(crate) signed: bool,
 }
 
 impl SinkContext {
@@ -35,6 +38,7 @@ impl SinkContext {
             inbox,
             drains: Vec::new(),
             delivery: None,
+            signed: false,
         }
     }
 

@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::compress::{CompressEvent, Compressor, recover};
+use super::context::Inbox;
 use super::retention::{self, Retention};
-use super::{Batch, Sink, SinkError};
+use super::{Batch, Sink, SinkContext, SinkError};
 use crate::error::{Error, ErrorKind};
 use crate::logdir::{
     active_name, active_stream, parse_rolled_name, rolled_name, rolled_stream, strip_gzip,
 };
+use crate::marker::{self, Removed};
 
 /// Default gzip level for rolled files.
 ///
@@ -251,6 +253,12 @@ pub struct FileSink {
     /// How long `close` waits for queued compression.
     compression_wait: Duration,
     last_sync: Instant,
+    /// Where `evtrail.files_removed` records go: the pipeline's inbox,
+    /// once attached.
+    inbox: Option<Arc<Inbox>>,
+    /// Removals made before the sink was attached (retention at start).
+    unposted: Vec<Removed>,
+    attached: bool,
 }
 
 impl FileSink {
@@ -310,6 +318,9 @@ impl FileSink {
             compressor_level: 0,
             compression_wait: options.compression_wait,
             last_sync: Instant::now(),
+            inbox: None,
+            unposted: Vec::new(),
+            attached: false,
         };
         let streams = sink.streams_on_disk();
         let names: Vec<&str> = streams.iter().map(String::as_str).collect();
@@ -391,8 +402,26 @@ impl FileSink {
         let streams = self.streams_on_disk();
         let names: Vec<&str> = streams.iter().map(String::as_str).collect();
         let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if let Err(e) = retention::enforce(&self.dir, &names, &policy, now) {
+        let (result, removed) = retention::enforce_described(&self.dir, &names, &policy, now);
+        if let Err(e) = result {
             eprintln!("evtrail: retention in `{}`: {e}", self.dir.display());
+        }
+        if self.inbox.is_some() || !self.attached {
+            self.unposted.extend(removed);
+        }
+        self.post_removals();
+    }
+
+    /// Hands each removal to the pipeline as a signed record in its
+    /// stream, so a verifier knows where the kept history starts.
+    fn post_removals(&mut self) {
+        let Some(inbox) = &self.inbox else { return };
+        for r in self.unposted.drain(..) {
+            inbox.post(marker::files_removed(
+                crate::time::now_nanos(),
+                &r,
+                "retention",
+            ));
         }
     }
 
@@ -582,6 +611,18 @@ fn write_counted(file: &mut File, buf: &[u8]) -> Result<(), (usize, io::Error)> 
 impl Sink for FileSink {
     fn name(&self) -> &str {
         "file"
+    }
+
+    fn attach(&mut self, ctx: &mut SinkContext) -> Result<(), SinkError> {
+        self.attached = true;
+        if ctx.signed {
+            self.inbox = Some(Arc::clone(&ctx.inbox));
+            self.post_removals();
+        } else {
+            // An unsigned pipeline has no chain to keep them in.
+            self.unposted.clear();
+        }
+        Ok(())
     }
 
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {

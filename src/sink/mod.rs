@@ -43,16 +43,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
 
+mod anchors;
 mod compress;
 mod context;
 mod file;
 mod finishing;
 mod memory;
+mod removal;
 mod retention;
 mod stdout;
 
 #[cfg(test)]
 pub(crate) use crate::logdir::rolled_name;
+pub use anchors::AnchorSink;
 #[cfg(feature = "http")]
 pub(crate) use context::Progress;
 pub(crate) use context::{DeliveryCounters, Drain, Inbox};

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::finishing::finishing_lock;
+use super::removal;
 use crate::error::{Error, ErrorKind};
 use crate::logdir::{gzip_path, is_active_name, parse_rolled_name, strip_gzip};
+use crate::marker::Removed;
 use crate::time::parse_rolled_stamp;
 
 /// How long rolled files are kept.
@@ -197,6 +199,9 @@ pub(crate) fn plan(files: &[LogFile], policy: &Retention, now_unix_secs: u64) ->
         .collect()
 }
 
+/// Files deleted, with their sizes, oldest first.
+pub(crate) type Deleted = Vec<(PathBuf, u64)>;
+
 /// Lists `dir`, deletes what [`plan`] says for `streams`, and returns the
 /// deleted files with their sizes, oldest first.
 ///
@@ -211,17 +216,33 @@ pub(crate) fn plan(files: &[LogFile], policy: &Retention, now_unix_secs: u64) ->
 /// [`ErrorKind::Io`] naming the directory when it cannot be listed, or the
 /// first file that could not be measured or deleted. The other deletions are
 /// still carried out first, so one stuck file does not stop retention.
+#[cfg(test)]
 pub(crate) fn enforce(
     dir: &Path,
     streams: &[&str],
     policy: &Retention,
     now_unix_secs: u64,
 ) -> Result<Vec<(PathBuf, u64)>, Error> {
+    enforce_described(dir, streams, policy, now_unix_secs).0
+}
+
+/// [`enforce`], also describing each deleted file that held a signed
+/// segment (what went with it), for the `evtrail.files_removed` records:
+/// also when some deletion failed, since the others happened.
+pub(crate) fn enforce_described(
+    dir: &Path,
+    streams: &[&str],
+    policy: &Retention,
+    now_unix_secs: u64,
+) -> (Result<Deleted, Error>, Vec<Removed>) {
     // Runs after every roll; with nothing to enforce the listing is waste.
     if *policy == Retention::default() {
-        return Ok(Vec::new());
+        return (Ok(Vec::new()), Vec::new());
     }
-    let (mut files, scan_err) = scan(dir, streams)?;
+    let (mut files, scan_err) = match scan(dir, streams) {
+        Ok(found) => found,
+        Err(e) => return (Err(e), Vec::new()),
+    };
     // `X.log` beside `X.log.gz` is one segment caught mid-compression (or
     // left so by a crash): count it once, as the plain file.
     let plain: std::collections::HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
@@ -232,10 +253,24 @@ pub(crate) fn enforce(
             .is_none_or(|p| !plain.contains(Path::new(p)))
     });
     let doomed = plan(&files, policy, now_unix_secs);
+    // Read before anything goes: the next file may be doomed too.
+    let described: Vec<Removed> = doomed
+        .iter()
+        .filter_map(|p| files.iter().find(|f| &f.path == p))
+        .filter_map(|f| removal::describe(f, &files))
+        .collect();
     let (deleted, delete_err) = delete(&files, &doomed);
+    let removed = described
+        .into_iter()
+        .filter(|r| {
+            deleted
+                .iter()
+                .any(|(p, _)| p.file_name().and_then(|n| n.to_str()) == Some(r.file.as_str()))
+        })
+        .collect();
     match scan_err.or(delete_err) {
-        Some(e) => Err(e),
-        None => Ok(deleted),
+        Some(e) => (Err(e), removed),
+        None => (Ok(deleted), removed),
     }
 }
 

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::parse::Rec;
+use super::parse::{Rec, Removal};
 use super::report::{Finding, FindingKind, Location, StreamReport};
 use crate::key::Keyring;
 use crate::mac::{SIG_LEN, Sig, StreamMac};
@@ -21,6 +21,7 @@ use crate::sign::Seal;
 use crate::time::parse_ts;
 
 pub(super) mod files;
+mod history;
 mod suspects;
 
 /// How many recent records per stream are remembered to classify
@@ -63,6 +64,14 @@ struct Unverified {
     announced: Option<String>,
 }
 
+/// The earliest segment header of a stream.
+struct FirstStart {
+    prev_seq: u64,
+    prev_sig: Option<Sig>,
+    removals_recorded: bool,
+    loc: Location,
+}
+
 /// The chain check of one stream.
 pub(super) struct StreamCheck {
     stream: String,
@@ -80,7 +89,8 @@ pub(super) struct StreamCheck {
     /// Index into `findings` of the `modified` finding of each `seq`, so a
     /// genuine copy arriving later turns it into `inserted`.
     modified_at: BTreeMap<u64, usize>,
-    anchors: Vec<Seal>,
+    /// Anchors by `seq`: the signature the record there must have.
+    anchors: BTreeMap<u64, Vec<String>>,
     last_ts: Option<(i64, String)>,
     /// The current segment's policy and counters.
     seal_records: u64,
@@ -97,6 +107,17 @@ pub(super) struct StreamCheck {
     chain_kid: Option<String>,
     /// The record just before, when it could not be verified.
     last_unverified: Option<Unverified>,
+    /// Which of evtrail's records the chain's head is, if any.
+    last_marker: Option<MarkerKind>,
+    /// The removal (`evtrail.files_removed`) reaching furthest into the
+    /// stream: where the kept history may legitimately start.
+    removed_upto: Option<Removal>,
+    /// The earliest segment given: where its header links to, whether it
+    /// declares that removals are recorded, and where it is.
+    first_start: Option<FirstStart>,
+    /// Whether every file of the stream was found by listing a directory,
+    /// so that files missing at the start are missing from the directory.
+    pub(super) whole_directory: bool,
     pub(super) report: StreamReport,
     pub(super) findings: Vec<Finding>,
 }
@@ -120,7 +141,10 @@ impl StreamCheck {
             unlinked: BTreeMap::new(),
             suspect: None,
             modified_at: BTreeMap::new(),
-            anchors,
+            anchors: anchors.into_iter().fold(BTreeMap::new(), |mut m, a| {
+                m.entry(a.seq).or_insert_with(Vec::new).push(a.sig);
+                m
+            }),
             last_ts: None,
             seal_records: 0,
             seal_ms: 0,
@@ -131,6 +155,10 @@ impl StreamCheck {
             unknown_run: None,
             chain_kid: None,
             last_unverified: None,
+            last_marker: None,
+            removed_upto: None,
+            first_start: None,
+            whole_directory: false,
             report: StreamReport {
                 stream: stream.to_owned(),
                 ..StreamReport::default()
@@ -165,14 +193,24 @@ impl StreamCheck {
         // Keys change only through an announced rotation: any other change of
         // `kid` is an edit, whether or not the new id is a key we hold.
         // (A new segment may start with another key: a restart with a new
-        // key. Its link is still checked.)
+        // key. Its link is still checked.) After a record that could not be
+        // verified, a verified record decides which of the two was edited
+        // (`check_unannounced_key`).
+        let after_unverified = self
+            .last_unverified
+            .as_ref()
+            .is_some_and(|u| u.seq.checked_add(1) == Some(r.seq));
         if self.chain_kid.as_ref().is_some_and(|k| *k != r.kid)
             && r.marker != Some(MarkerKind::SegmentStart)
+            && !after_unverified
         {
             return LinkResult::Fail;
         }
         let Some(mac) = self.mac(&r.kid) else {
-            return LinkResult::UnknownKey;
+            return match self.edited_kid(r) {
+                Some(real) => LinkResult::KidEdited(real),
+                None => LinkResult::UnknownKey,
+            };
         };
         match self.window.get(&r.seq.wrapping_sub(1)) {
             Some(Link::Known(cands)) => {
@@ -185,6 +223,27 @@ impl StreamCheck {
             Some(Link::Unknown) => LinkResult::Unlinkable,
             None => LinkResult::Fail,
         }
+    }
+
+    /// The key id a record with an unknown `kid` was really signed with,
+    /// when putting that id back makes it verify: only its `kid` was
+    /// edited, to make it look unverifiable.
+    fn edited_kid(&self, r: &Rec) -> Option<String> {
+        let tail = format!("\"kid\":\"{}\"", r.kid);
+        let stem = r.body.strip_suffix(tail.as_bytes())?;
+        let Some(Link::Known(cands)) = self.window.get(&r.seq.wrapping_sub(1)) else {
+            return None;
+        };
+        let mut body = Vec::with_capacity(r.body.len() + 32);
+        self.macs.iter().find_map(|(id, mac)| {
+            body.clear();
+            body.extend_from_slice(stem);
+            body.extend_from_slice(format!("\"kid\":\"{id}\"").as_bytes());
+            cands
+                .iter()
+                .any(|p| mac.verify(p, &body, &r.sig))
+                .then(|| id.clone())
+        })
     }
 
     /// The signature `r` should have, given the chain so far.
@@ -277,10 +336,23 @@ impl StreamCheck {
         self.window.insert(r.seq, Link::Known(vec![r.sig]));
         self.expected = r.seq.saturating_add(1);
         self.report.last_seq = Some(r.seq);
+        // The key the next record must carry, verified or not: an
+        // unverified record's key id is the chain's until a verified record
+        // says otherwise (`check_unannounced_key`).
+        self.chain_kid = Some(r.new_kid.clone().unwrap_or_else(|| r.kid.clone()));
+        self.last_marker = r.marker;
+        // Only a removal of this stream's own file says where it starts.
+        if let Some(removal) = &r.removal
+            && removal.stream == self.stream
+            && self
+                .removed_upto
+                .as_ref()
+                .is_none_or(|x| x.last_seq < removal.last_seq)
+        {
+            self.removed_upto = Some(removal.clone());
+        }
         if verified {
             self.check_unannounced_key(&r);
-            // Only a verified record says which key the chain uses.
-            self.chain_kid = Some(r.new_kid.clone().unwrap_or_else(|| r.kid.clone()));
             self.last_unverified = None;
         } else {
             let announced = r.new_kid.clone().or_else(|| {
@@ -302,19 +374,25 @@ impl StreamCheck {
         }
         self.note_ts(&r);
         self.count_marker(&r);
-        for i in 0..self.anchors.len() {
-            if self.anchors[i].seq == r.seq && self.anchors[i].sig.as_bytes() != r.sig {
-                let detail = format!(
-                    "the record at seq {} is not the one anchored ({})",
-                    r.seq, self.anchors[i].sig
-                );
-                self.finding(
-                    FindingKind::AnchorMismatch,
-                    r.loc.clone(),
-                    Some(r.seq),
-                    detail,
-                );
-            }
+        let wrong: Vec<String> = self
+            .anchors
+            .get(&r.seq)
+            .into_iter()
+            .flatten()
+            .filter(|sig| sig.as_bytes() != r.sig)
+            .cloned()
+            .collect();
+        for sig in wrong {
+            let detail = format!(
+                "the record at seq {} is not the one anchored ({sig})",
+                r.seq
+            );
+            self.finding(
+                FindingKind::AnchorMismatch,
+                r.loc.clone(),
+                Some(r.seq),
+                detail,
+            );
         }
         self.trim();
     }
@@ -414,7 +492,8 @@ impl StreamCheck {
             ) => {
                 self.since_seal = 0;
             }
-            None => {
+            // Written through the routes like any record: it counts.
+            None | Some(MarkerKind::FilesRemoved) => {
                 self.since_seal += 1;
                 if self.seal_records > 0 && self.since_seal > self.seal_records {
                     let detail = format!("more than {} records without a seal", self.seal_records);
@@ -472,4 +551,7 @@ enum LinkResult {
     /// The previous record is damaged beyond knowing its signature.
     Unlinkable,
     UnknownKey,
+    /// The key id is unknown, but the record verifies with this known key
+    /// once its id is put back: the `kid` was edited.
+    KidEdited(String),
 }

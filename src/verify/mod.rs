@@ -20,17 +20,19 @@
 //! | `reordered` | a genuine record out of its place | yes |
 //! | `duplicated` | a genuine record that appears again | yes |
 //! | `truncated_tail` | records cut off the end of a segment, or of the stream (proved against an anchor) | yes |
-//! | `missing_segment` | a whole segment (file) is gone | yes |
+//! | `missing_segment` | a whole segment (file) is gone, the oldest ones included when the writer records its removals | yes |
 //! | `duplicate_segment` | the same segment is present twice | yes |
-//! | `swapped_segment` | files were renamed: their names sort otherwise than their records | yes |
+//! | `swapped_segment` | files were renamed: ordered by their records' `seq`, their names sort otherwise | yes |
 //! | `anchor_mismatch` | the record at an anchor's `seq` is not the anchored one | yes |
 //! | `malformed` | a line that is not a signed record (garbage, cut, not JSON) | yes |
 //! | `unreadable` | a file that cannot be read to the end (for example a truncated gzip file) | yes |
-//! | `unknown_key` | records signed with a key id the verifier does not have: unverifiable, not tampered | no |
+//! | `unknown_key` | records signed with a key id the verifier does not have: unverifiable, not tampered (a changed `kid` is `modified`) | no |
 //! | `crash_recovered` | the writer stopped without closing a segment, and the next segment declares it | no |
 //! | `incomplete_line` | the last file ends in the middle of a line (the writer is still writing, or stopped) | no |
 //! | `time_backwards` | `ts` goes back by more than a second | no |
+//! | `twin_mismatch` | a rolled file and its gzip copy (`X.log`, `X.log.gz`, left by an interrupted compression) differ | yes |
 //! | `missing_seal` | more records or time between seals than the segment's declared policy | no |
+//! | `empty_file` | a file with nothing in it: a writer that stopped before its first record | no |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,14 +41,17 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::key::Keyring;
 pub use crate::logdir::DEFAULT_MAX_LINE_BYTES;
-use crate::logdir::{collect_files, is_gzip_twin};
+use crate::logdir::collect_files;
 use crate::mac::Sig;
 use crate::sign::Seal;
 
+mod anchors;
 mod chain;
 mod parse;
 mod report;
+mod twins;
 
+pub use anchors::{anchors_from_text, state_anchors};
 use chain::StreamCheck;
 use chain::files::FileInfo;
 pub use report::{Finding, FindingKind, Location, Report, StreamReport};
@@ -135,16 +140,39 @@ impl Verifier {
     /// [`ErrorKind::Io`](crate::ErrorKind::Io) when a path does not exist or a directory cannot
     /// be listed. Everything found inside files is a finding, not an error.
     pub fn verify_paths<P: AsRef<Path>>(&mut self, paths: &[P]) -> Result<Report, Error> {
-        let files = collect_files(paths)?;
+        let mut files = collect_files(paths)?;
         let total: u64 = files
             .iter()
             .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
             .sum();
+        let dirs: Vec<&Path> = paths
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|p| p.is_dir())
+            .collect();
+        let in_dir = |f: &Path| f.parent().is_some_and(|p| dirs.contains(&p));
+        let twins = twins::pair(&mut files);
         let mut report = Report::default();
         let mut by_stream: BTreeMap<String, Vec<FileInfo>> = BTreeMap::new();
         for path in files {
             match FileInfo::probe(&path, self.max_line) {
-                Ok(Some(info)) => by_stream.entry(info.stream.clone()).or_default().push(info),
+                Ok(Some(mut info)) => {
+                    info.twin = twins
+                        .iter()
+                        .find(|(plain, _)| *plain == info.path)
+                        .map(|(_, gz)| gz.clone());
+                    by_stream.entry(info.stream.clone()).or_default().push(info)
+                }
+                // A writer that stopped before its first record leaves an
+                // empty file: it holds no segment, and records cut from it
+                // are the chain's to show (or the anchors').
+                Ok(None) if twins::is_empty(&path) => report.findings.push(file_finding(
+                    FindingKind::EmptyFile,
+                    path,
+                    "the file is empty: a writer that stopped before its first record leaves one; \
+                     not evidence of tampering"
+                        .into(),
+                )),
                 Ok(None) => report.findings.push(file_finding(
                     FindingKind::Malformed,
                     path,
@@ -167,19 +195,15 @@ impl Verifier {
                 .cloned()
                 .collect();
             let mut check = StreamCheck::new(&stream, &self.keys, anchors);
-            check.report.files = files.len();
+            check.report.files = files.len() + files.iter().filter(|f| f.twin.is_some()).count();
+            check.whole_directory = files.iter().all(|f| in_dir(&f.path));
             check.check_names(&files);
-            let mut prev_first: Option<(u64, Sig, &Path)> = None;
+            let mut prev_first: Option<(u64, Sig)> = None;
             for info in &files {
-                if let (Some((seq, sig, prev_path)), Some(first_sig)) = (prev_first, info.first_sig)
+                if let (Some((seq, sig)), Some(first_sig)) = (prev_first, info.first_sig)
                     && seq == info.first_seq
                     && sig == first_sig
                 {
-                    if is_gzip_twin(prev_path, &info.path) {
-                        // `X.log` beside its `X.log.gz`: a compression caught
-                        // between its rename and its delete, not a copy.
-                        continue;
-                    }
                     check.finding(
                         FindingKind::DuplicateSegment,
                         Location {
@@ -192,9 +216,7 @@ impl Verifier {
                     );
                     continue;
                 }
-                prev_first = info
-                    .first_sig
-                    .map(|s| (info.first_seq, s, info.path.as_path()));
+                prev_first = info.first_sig.map(|s| (info.first_seq, s));
                 let size = std::fs::metadata(&info.path).map_or(0, |m| m.len());
                 let progress = &mut self.progress;
                 // For gzip the offset is in decompressed bytes: cap it at the
@@ -205,6 +227,12 @@ impl Verifier {
                     }
                 });
                 done += size;
+                if let Some(gz) = &info.twin
+                    && let Some((kind, loc, seq, detail)) =
+                        twins::compare(&info.path, gz, self.max_line)
+                {
+                    check.finding(kind, loc, seq, detail);
+                }
                 if let Some(p) = &mut self.progress {
                     p(done, total);
                 }

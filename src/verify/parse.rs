@@ -44,6 +44,19 @@ pub(super) struct Header {
     pub(super) torn_bytes: u64,
     pub(super) seal_records: u64,
     pub(super) seal_ms: u64,
+    /// The writer records every file it deletes (`removals: "recorded"`).
+    pub(super) removals_recorded: bool,
+}
+
+/// What an `evtrail.files_removed` record says went with a deleted file.
+#[derive(Clone, Debug)]
+pub(super) struct Removal {
+    /// The stream whose file it was.
+    pub(super) stream: String,
+    pub(super) file: String,
+    pub(super) first_seq: u64,
+    pub(super) last_seq: u64,
+    pub(super) last_sig: Option<Sig>,
 }
 
 /// A line that has the signed form and a readable head.
@@ -60,6 +73,8 @@ pub(super) struct Rec {
     pub(super) header: Option<Header>,
     /// The key a `key_rotated` record announces.
     pub(super) new_kid: Option<String>,
+    /// What a `files_removed` record names.
+    pub(super) removal: Option<Removal>,
     pub(super) loc: Location,
 }
 
@@ -77,6 +92,13 @@ fn to_sig(s: &[u8]) -> Sig {
     let mut a = [0u8; SIG_LEN];
     a.copy_from_slice(s);
     a
+}
+
+/// A signature's text in a field, when it has the signature's form.
+fn sig_field(v: &Value) -> Option<Sig> {
+    v.as_str()
+        .filter(|s| s.len() == SIG_LEN && s.bytes().all(is_sig_char))
+        .map(|s| to_sig(s.as_bytes()))
 }
 
 pub(super) fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
@@ -129,32 +151,40 @@ pub(super) fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
         .map(RawValue::get)
         .and_then(|raw| raw.strip_prefix('"')?.strip_suffix('"'))
         .and_then(crate::marker::kind);
+    let fields = || {
+        head.fields
+            .and_then(|f| serde_json::from_str::<Value>(f.get()).ok())
+    };
     let header = (marker == Some(MarkerKind::SegmentStart))
-        .then(|| {
-            head.fields
-                .and_then(|f| serde_json::from_str::<Value>(f.get()).ok())
-        })
+        .then(fields)
         .flatten()
         .map(|f| Header {
             segment: f["segment"].as_u64().unwrap_or(0),
             prev_segment: f["prev_segment"].as_u64().unwrap_or(0),
             prev_seq: f["prev_seq"].as_u64().unwrap_or(0),
-            prev_sig: f["prev_sig"]
-                .as_str()
-                .filter(|s| s.len() == SIG_LEN && s.bytes().all(is_sig_char))
-                .map(|s| to_sig(s.as_bytes())),
+            prev_sig: sig_field(&f["prev_sig"]),
             prev_end: f["prev_end"].as_str().unwrap_or("").to_owned(),
             torn_bytes: f["torn_bytes"].as_u64().unwrap_or(0),
             seal_records: f["seal_records"].as_u64().unwrap_or(0),
             seal_ms: f["seal_ms"].as_u64().unwrap_or(0),
+            removals_recorded: f["removals"].as_str() == Some(crate::marker::REMOVALS_RECORDED),
         });
     let new_kid = (marker == Some(MarkerKind::KeyRotated))
-        .then(|| {
-            head.fields
-                .and_then(|f| serde_json::from_str::<Value>(f.get()).ok())
-        })
+        .then(fields)
         .flatten()
         .and_then(|f| f["new_kid"].as_str().map(str::to_owned));
+    let removal = (marker == Some(MarkerKind::FilesRemoved))
+        .then(fields)
+        .flatten()
+        .and_then(|f| {
+            Some(Removal {
+                stream: f["stream"].as_str()?.to_owned(),
+                file: f["file"].as_str().unwrap_or("").to_owned(),
+                first_seq: f["first_seq"].as_u64()?,
+                last_seq: f["last_seq"].as_u64()?,
+                last_sig: sig_field(&f["last_sig"]),
+            })
+        });
     Parsed::Rec(Box::new(Rec {
         seq: head.seq,
         sig,
@@ -165,6 +195,7 @@ pub(super) fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
         marker,
         header,
         new_kid,
+        removal,
         loc,
     }))
 }

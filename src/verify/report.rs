@@ -45,6 +45,11 @@ pub enum FindingKind {
     TimeBackwards,
     /// Seals missing according to the declared policy.
     MissingSeal,
+    /// A rolled file and its gzip copy (`X.log`, `X.log.gz`) differ.
+    TwinMismatch,
+    /// A file with nothing in it: a writer that stopped before its first
+    /// record.
+    EmptyFile,
 }
 
 impl FindingKind {
@@ -58,6 +63,7 @@ impl FindingKind {
                 | FindingKind::IncompleteLine
                 | FindingKind::TimeBackwards
                 | FindingKind::MissingSeal
+                | FindingKind::EmptyFile
         )
     }
 
@@ -81,6 +87,8 @@ impl FindingKind {
             FindingKind::IncompleteLine => "incomplete_line",
             FindingKind::TimeBackwards => "time_backwards",
             FindingKind::MissingSeal => "missing_seal",
+            FindingKind::TwinMismatch => "twin_mismatch",
+            FindingKind::EmptyFile => "empty_file",
         }
     }
 }
@@ -166,6 +174,10 @@ pub struct StreamReport {
     /// segment given is not the stream's first (older files were removed
     /// or not passed in): 0 when the stream starts at its beginning.
     pub starts_after: u64,
+    /// Records at the end of the stream that no anchor covers: a cut
+    /// there would not be seen (the records after the last anchor reached,
+    /// or every record read when no anchor was given).
+    pub unanchored: u64,
 }
 
 /// The result of a verification: per-stream summaries and every finding.
@@ -213,6 +225,7 @@ impl Report {
                     "first_ts": s.first_ts,
                     "last_ts": s.last_ts,
                     "starts_after": s.starts_after,
+                    "unanchored": s.unanchored,
                 })
             })
             .collect();
@@ -276,6 +289,19 @@ impl fmt::Display for Report {
         }
         for finding in &self.findings {
             writeln!(f, "{finding}")?;
+        }
+        for s in self.streams.iter().filter(|s| s.unanchored > 0) {
+            let last = s.last_seq.unwrap_or(0);
+            writeln!(
+                f,
+                "{}: the last {} record{} (seq {}..={last}) are not anchored: a cut there would not be seen; \
+                 anchor with a seal kept elsewhere (`evtrail verify --anchor STREAM:SEQ:SIG` or `--anchors-file`, \
+                 from `Handle::seals`)",
+                s.stream,
+                s.unanchored,
+                if s.unanchored == 1 { "" } else { "s" },
+                last + 1 - s.unanchored,
+            )?;
         }
         let tamper = self
             .findings

@@ -47,6 +47,20 @@ pub(crate) struct VerifyArgs {
     #[arg(long = "anchors-file", value_name = "FILE")]
     anchors_file: Option<PathBuf>,
 
+    /// Anchors kept elsewhere: a file of STREAM:SEQ:SIG lines (what an
+    /// `AnchorSink` writes) or of signed records, one JSON object a line
+    /// (an HTTP store's copy: every seal it received anchors the chain).
+    /// Repeatable.
+    #[arg(long = "anchors-from", value_name = "FILE")]
+    anchors_from: Vec<PathBuf>,
+
+    /// Also use the position each directory's writer state file
+    /// (`.evtrail-state`) holds as an anchor. It is local: whoever can
+    /// change the logs can change it too, so it shows only a cut made
+    /// without updating it.
+    #[arg(long)]
+    state_anchors: bool,
+
     /// Exit 0 even when records could not be verified because their key
     /// was not given (they are still reported).
     #[arg(long)]
@@ -71,6 +85,30 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
     if let Some(path) = &args.anchors_file {
         for seal in read_anchors(path)? {
             verifier = verifier.anchor(seal);
+        }
+    }
+    for path in &args.anchors_from {
+        let text = fs::read_to_string(path)
+            .map_err(|e| Context::wrap(format!("cannot read anchors `{}`", path.display()), e))?;
+        let seals = evtrail::verify::anchors_from_text(&text)
+            .map_err(|e| Context::wrap(format!("anchors `{}`", path.display()), e))?;
+        for seal in seals {
+            verifier = verifier.anchor(seal);
+        }
+    }
+    if args.state_anchors {
+        for dir in args.paths.iter().filter(|p| p.is_dir()) {
+            let Some(seals) = evtrail::verify::state_anchors(dir)? else {
+                continue;
+            };
+            eprintln!(
+                "warning: anchors from `{}` are local: whoever can change the logs can change \
+                 them too; keep seals elsewhere (--anchors-from) to prove the end of a log",
+                dir.join(".evtrail-state").display()
+            );
+            for seal in seals {
+                verifier = verifier.anchor(seal);
+            }
         }
     }
 

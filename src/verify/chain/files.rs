@@ -19,6 +19,8 @@ pub(crate) struct FileInfo {
     pub(crate) stream: String,
     pub(crate) first_seq: u64,
     pub(crate) first_sig: Option<Sig>,
+    /// Its gzip copy `X.log.gz`, when both are there.
+    pub(crate) twin: Option<PathBuf>,
 }
 
 impl FileInfo {
@@ -65,6 +67,7 @@ impl FileInfo {
             stream,
             first_seq,
             first_sig: Some(first.sig),
+            twin: None,
         }))
     }
 }
@@ -175,10 +178,9 @@ impl StreamCheck {
                             rec: r,
                             computed: None,
                         });
+                    } else if first && let Some(why) = self.segment_boundary(&r) {
+                        self.broken_start(*r, why);
                     } else {
-                        if first {
-                            self.segment_boundary(&r);
-                        }
                         self.record(*r);
                     }
                 }
@@ -191,20 +193,24 @@ impl StreamCheck {
         }
     }
 
-    /// Checks how a file's first record joins the stream so far.
-    fn segment_boundary(&mut self, r: &Rec) {
-        let Some(h) = &r.header else { return };
+    /// Checks how a file's first record joins the stream so far. Returns
+    /// why the record, signed with a key not given, does not join the
+    /// record before it (see `unknown_key_start_breaks`).
+    fn segment_boundary(&mut self, r: &Rec) -> Option<String> {
+        let Some(h) = &r.header else { return None };
         let torn = self.torn.take();
         if !self.started {
             // The earliest segment given: it starts where its header says.
+            self.note_first_start(r, h);
             self.report.starts_after = h.prev_seq;
             if let Some(sig) = h.prev_sig {
                 self.window.insert(h.prev_seq, Link::Known(vec![sig]));
             }
             self.expected = h.prev_seq.saturating_add(1);
-            return;
+            return None;
         }
         let last_seq = self.expected.saturating_sub(1);
+        let broken = self.unknown_key_start_breaks(r, h, last_seq);
         if h.prev_end == "crash" {
             match torn {
                 Some((loc, n)) if n == h.torn_bytes => {
@@ -253,6 +259,9 @@ impl StreamCheck {
             // are gone: a whole segment, or the end of the last one.
             let mac_ok = match (self.mac(&r.kid), h.prev_sig) {
                 (Some(m), Some(prev)) => m.verify(&prev, &r.body, &r.sig),
+                // Signed with a key not given: its word that records are
+                // gone is taken (a forged header can only accuse).
+                (None, Some(_)) => true,
                 _ => false,
             };
             if mac_ok {
@@ -293,5 +302,6 @@ impl StreamCheck {
                 "the writer found files gone when it started this segment".into(),
             );
         }
+        broken
     }
 }

@@ -32,6 +32,19 @@ impl StreamCheck {
                     self.take_at_claimed_seq(r, None);
                 }
             }
+            LinkResult::KidEdited(real) => {
+                let detail = format!(
+                    "the record's key id was changed from `{real}` to `{}`: with `{real}` put back it verifies",
+                    r.kid
+                );
+                let idx = self.finding(FindingKind::Modified, r.loc.clone(), Some(r.seq), detail);
+                self.modified_at.insert(r.seq, idx);
+                let mut r = r;
+                r.kid = real;
+                if r.seq == self.expected || !self.started {
+                    self.accept(r, false);
+                }
+            }
             LinkResult::Fail if !self.started && r.header.is_none() => {
                 // Every segment opens with a signed start record that links
                 // it to what came before; a stream whose first record is
@@ -248,6 +261,7 @@ impl StreamCheck {
 
     pub(in crate::verify) fn finish(&mut self) {
         self.settle(None);
+        self.check_kept_start();
         let rest: Vec<u64> = self.missing.keys().copied().collect();
         self.report_missing(rest);
         if let Some((loc, n)) = self.torn.take() {
@@ -259,24 +273,30 @@ impl StreamCheck {
             );
         }
         let last = self.report.last_seq.unwrap_or(0);
-        for a in std::mem::take(&mut self.anchors) {
-            if a.seq > last {
-                let loc = Location {
-                    file: PathBuf::new(),
-                    line: 0,
-                    offset: 0,
-                };
-                self.finding(
-                    FindingKind::TruncatedTail,
-                    loc,
-                    Some(last.saturating_add(1)),
-                    format!(
-                        "the stream ends at seq {last}, but an anchor proves seq {} was written",
-                        a.seq
-                    ),
-                );
-            }
+        let anchored = self
+            .anchors
+            .range(..=last)
+            .next_back()
+            .map_or(0, |(s, _)| *s)
+            .max(self.report.starts_after);
+        self.report.unanchored = last.saturating_sub(anchored);
+        // One finding for the cut, proved by the furthest anchor.
+        if let Some((&furthest, _)) = self.anchors.range(last.saturating_add(1)..).next_back() {
+            let loc = Location {
+                file: PathBuf::new(),
+                line: 0,
+                offset: 0,
+            };
+            self.finding(
+                FindingKind::TruncatedTail,
+                loc,
+                Some(last.saturating_add(1)),
+                format!(
+                    "the stream ends at seq {last}, but an anchor proves seq {furthest} was written"
+                ),
+            );
         }
+        self.anchors.clear();
         self.findings.sort_by_key(|f| f.seq.unwrap_or(0));
     }
 }
