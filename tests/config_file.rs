@@ -200,6 +200,7 @@ fn a_pipeline_runs_from_a_file_with_routes_redaction_and_a_key() {
     let key = Key::generate().unwrap();
     key.write_new_file(&key_file).unwrap();
     let logs = dir.path().join("logs");
+    let anchors = dir.path().join("elsewhere").join("pay.anchors");
     let path = dir.path().join("evtrail.toml");
     std::fs::write(
         &path,
@@ -208,7 +209,8 @@ fn a_pipeline_runs_from_a_file_with_routes_redaction_and_a_key() {
              [key]\nfile = {key_file:?}\n\
              [redaction]\nkeys = [\"iban\"]\npatterns = ['ACCT-\\d+']\n\
              [[routes]]\nstream = \"audit\"\nclass = \"audit\"\n\
-             [files]\ndir = {logs:?}\ncompression = false\nfile_mode = \"0600\"\n"
+             [files]\ndir = {logs:?}\ncompression = false\nfile_mode = \"0600\"\n\
+             [seal]\nanchors_file = {anchors:?}\n"
         ),
     )
     .unwrap();
@@ -241,6 +243,11 @@ fn a_pipeline_runs_from_a_file_with_routes_redaction_and_a_key() {
     );
     assert_eq!(rec["kid"], key.id());
     assert!(records(&logs, "app").iter().any(|r| r["msg"] == "plain"));
+    // The segment boundaries went to the anchors file, away from the logs.
+    let anchored = std::fs::read_to_string(&anchors).unwrap();
+    let last = audit.last().unwrap();
+    let end = format!("audit:{}:{}", last["seq"], last["sig"].as_str().unwrap());
+    assert!(anchored.lines().any(|l| l == end), "{end} in\n{anchored}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -361,7 +368,10 @@ fn every_builder_setting_has_a_file_key() {
         ("default_redaction", "[redaction] defaults"),
         ("source_location", "source_location"),
         ("log_dir", "[files] dir"),
-        ("add_sink", "[[http]], [notify] (other sinks are code)"),
+        (
+            "add_sink",
+            "[[http]], [notify], [seal] anchors_file (other sinks are code)",
+        ),
         ("capture_panics", "capture_panics"),
         ("build", "-: starts the pipeline"),
         ("config_file", "-: reads the file"),

@@ -44,7 +44,11 @@ impl Builder {
     /// As [`config_file`](Self::config_file), for the values checked only
     /// now: the filter, patterns, stream names, the key, secrets.
     pub fn config(self, config: &Config) -> Result<Builder, Error> {
-        let mut b = Apply { config }.builder(self)?;
+        let mut b = Apply {
+            config,
+            checking: false,
+        }
+        .builder(self)?;
         b.origin = Some(std::sync::Arc::new(config.clone()));
         Ok(b)
     }
@@ -52,11 +56,18 @@ impl Builder {
 
 /// What [`Config::check`] does: every check, nothing started.
 pub(super) fn check(config: &Config) -> Result<(), Error> {
-    Apply { config }.builder(Builder::new()).map(drop)
+    Apply {
+        config,
+        checking: true,
+    }
+    .builder(Builder::new())
+    .map(drop)
 }
 
 struct Apply<'a> {
     config: &'a Config,
+    /// Only checking: open no file.
+    checking: bool,
 }
 
 impl Apply<'_> {
@@ -214,10 +225,20 @@ impl Apply<'_> {
         Ok(b)
     }
 
-    fn seal(&self, b: Builder) -> Result<Builder, Error> {
+    fn seal(&self, mut b: Builder) -> Result<Builder, Error> {
         let Some(seal) = &self.schema().seal else {
             return Ok(b);
         };
+        if let Some(path) = &seal.anchors_file {
+            if path.get_ref().as_os_str().is_empty() {
+                return Err(self.at(path.span(), "the anchors file's path is empty"));
+            }
+            if !self.checking {
+                let sink = crate::sink::AnchorSink::new(path.get_ref())
+                    .map_err(|e| self.at(path.span(), &crate::sink::error_chain(&e)))?;
+                b = b.add_sink(sink);
+            }
+        }
         let records = match &seal.records {
             Some(n) if *n.get_ref() == 0 => {
                 return Err(self.at(n.span(), "seals need at least 1 record between them"));

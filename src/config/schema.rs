@@ -87,6 +87,9 @@ pub(crate) struct RedactionSection {
 pub(crate) struct SealSection {
     pub(crate) records: Option<Spanned<u64>>,
     pub(crate) every: Option<Spanned<Interval>>,
+    /// A file, kept away from the logs, every seal and segment boundary is
+    /// appended to (an [`AnchorSink`](crate::AnchorSink)).
+    pub(crate) anchors_file: Option<Spanned<PathBuf>>,
 }
 
 /// One `[[routes]]` entry: where matching records go.
