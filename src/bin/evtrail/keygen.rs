@@ -1,5 +1,6 @@
 //! `evtrail keygen`: a new signing key in a new file.
 
+use anyhow::Context as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use evtrail::Key;
 
-use crate::common::{CLEAN, Context, Result, print};
+use crate::common::{CLEAN, Result, print};
 
 /// Generate a new random signing key and write it to a new file (mode 0600
 /// on Unix; missing parent directories are created, mode 0700).
@@ -58,7 +59,7 @@ pub(crate) fn run(args: KeygenArgs) -> Result<u8> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 let msg = format!("cannot remove `{}`", args.out.display());
-                return Err(Context::wrap(msg, e));
+                return Err(anyhow::Error::new(e).context(msg));
             }
         }
     }
@@ -84,5 +85,5 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     }
     builder
         .create(dir)
-        .map_err(|e| Context::wrap(format!("cannot create `{}`", dir.display()), e))
+        .with_context(|| format!("cannot create `{}`", dir.display()))
 }
