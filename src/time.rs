@@ -175,7 +175,7 @@ mod tests {
         use std::time::Instant;
         const N: u64 = 1_000_000;
         let nanos = |i: u64| T0 * 1_000_000_000 + i * 7_654_321_123;
-        let described = ::time::format_description::parse(
+        let described = ::time::format_description::parse_borrowed::<2>(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z",
         )
         .unwrap();
