@@ -3,8 +3,9 @@
 # repository (its committed HEAD), the "Try it" block, then the "Sign, then
 # prove" blocks, in that order, and all of it a second time; each block's
 # output must show what README shows beside it, line by line in order
-# (times, timestamps, key ids and temporary paths aside; other lines may
-# come between, such as the quickstart saying what it set aside).
+# (times, timestamps, key ids, temporary paths and an installed `evtrail`
+# for `cargo run --features cli --` aside; other lines may come between,
+# such as the quickstart saying what it set aside).
 #
 #   scripts/readme-walkthrough.sh
 #
@@ -53,6 +54,7 @@ normalize() {
         -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/<timestamp>/g' \
         -e 's/[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}/<time>/g' \
         -e 's/k[0-9a-f]{16}/<kid>/g' \
+        -e 's/^  evtrail verify /  cargo run --features cli -- verify /' \
         -e 's/[[:space:]]+$//'
 }
 
@@ -97,7 +99,7 @@ for pass in 1 2; do
     run "Try it" 0 "$try" "$out"
     shows "$(block "Try it" text 1)" "$out" "Try it (pass $pass)"
     if [[ $pass == 2 ]]; then
-        grep -q 'signed with another key .*moved them to evtrail-demo/set-aside/' "$out" || {
+        grep -q 'signed with another key .*moved its logs to evtrail-demo/set-aside/' "$out" || {
             echo "FAILED: the second run does not say it set the signed logs aside"
             cat "$out"
             exit 1
