@@ -635,12 +635,8 @@ fn default_service() -> String {
 }
 
 fn detect_host() -> Option<String> {
-    let from_file = ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.trim().to_owned());
-    from_file
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
+    gethostname::gethostname()
+        .into_string()
+        .ok()
         .filter(|h| !h.is_empty())
 }

@@ -201,13 +201,7 @@ impl Key {
 
     /// The secret as lower-case hex text, the format `evtrail keygen` writes.
     pub fn to_hex(&self) -> String {
-        let mut text = String::with_capacity(self.secret.len() * 2);
-        for &b in &self.secret {
-            let [hi, lo] = HEX_PAIRS[usize::from(b)];
-            text.push(char::from(hi));
-            text.push(char::from(lo));
-        }
-        text
+        hex(&self.secret)
     }
 
     /// Writes the key as `ID:HEX` and a newline to a new file at `path`,
@@ -335,38 +329,20 @@ pub(crate) fn fingerprint(secret: &[u8]) -> String {
         .chain_update(KID_DOMAIN)
         .chain_update(secret)
         .finalize();
-    let mut hex = [0u8; 16];
-    hex_encode(&digest[..8], &mut hex);
-    let mut id = String::with_capacity(1 + hex.len());
-    id.push('k');
-    id.extend(hex.iter().map(|&b| char::from(b)));
-    id
+    format!("k{}", hex(&digest[..8]))
 }
 
-/// Every byte's two lower-case hex digits, so encoding is one lookup per
-/// byte.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut table = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        table[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
-        i += 1;
-    }
-    table
-};
-
-/// Writes `bytes` as lower-case hex into `out`, which should be exactly twice
-/// as long; only as many bytes as fit are encoded.
-pub(crate) fn hex_encode(bytes: &[u8], out: &mut [u8]) {
-    debug_assert_eq!(
-        out.len(),
-        bytes.len() * 2,
-        "hex_encode: wrong output length"
-    );
-    for (&b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
-    }
+/// `bytes` as lower-case hex. Keys and their fingerprints are encoded a
+/// few times per process, so plain formatting does.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, b| {
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{b:02x}");
+            text
+        })
 }
 
 /// Several keys by id, for verifying logs written across key rotations.
@@ -488,11 +464,13 @@ mod tests {
     }
 
     #[test]
-    fn hex_encode_is_lower_case_and_complete() {
+    fn hex_is_lower_case_and_complete() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
         let bytes: Vec<u8> = (0..=255).collect();
-        let mut out = vec![0u8; 512];
-        hex_encode(&bytes, &mut out);
-        assert_eq!(std::str::from_utf8(&out).unwrap(), plain_hex(&bytes));
+        let text = hex(&bytes);
+        assert_eq!(text.len(), 512);
+        assert_eq!(&text[..6], "000102");
+        assert_eq!(&text[506..], "fdfeff");
     }
 
     #[test]

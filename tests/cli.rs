@@ -226,6 +226,63 @@ fn keygen_writes_a_private_key_and_never_overwrites_one() {
 }
 
 #[test]
+fn keygen_makes_private_parent_dirs_and_keeps_an_existing_key_if_asked() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join(".config/evtrail/demo.key");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<std::ffi::OsString> =
+            vec!["keygen".into(), "--out".into(), path.clone().into()];
+        a.extend(extra.iter().map(Into::into));
+        a
+    };
+    let first = run(args(&["--if-missing"]));
+    assert_eq!(first.code, Some(0), "{first}");
+    let key = Key::from_file(&path).unwrap();
+    assert_eq!(
+        first.stdout,
+        format!("wrote key {} to {}\n", key.id(), path.display())
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [
+            path.parent().unwrap(),
+            path.parent().unwrap().parent().unwrap(),
+        ] {
+            let mode = fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(mode, 0o700, "{} mode {mode:o}", dir.display());
+        }
+    }
+
+    // A second run of the same command keeps the key and succeeds.
+    let text = fs::read_to_string(&path).unwrap();
+    let again = run(args(&["--if-missing"]));
+    assert_eq!(again.code, Some(0), "{again}");
+    assert_eq!(
+        again.stdout,
+        format!(
+            "kept key {} in {} (it exists; --force replaces it)\n",
+            key.id(),
+            path.display()
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        text,
+        "the key was changed"
+    );
+
+    // A file there that is not a key is not taken for one.
+    fs::write(&path, "not a key\n").unwrap();
+    let bad = run(args(&["--if-missing"]));
+    assert_eq!(bad.code, Some(2), "{bad}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "not a key\n");
+
+    let both = run(args(&["--if-missing", "--force"]));
+    assert_eq!(both.code, Some(2), "{both}");
+}
+
+#[test]
 fn keygen_reports_the_chosen_id_and_rejects_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.key");
@@ -255,16 +312,15 @@ fn keygen_reports_the_chosen_id_and_rejects_bad_ones() {
     assert!(r.stderr.starts_with("evtrail: invalid key id"), "{r}");
     assert!(!bad.exists(), "no file for a rejected id");
 
+    // Missing parent directories are made, but not through a file.
+    fs::write(dir.path().join("a-file"), "").unwrap();
     let r = run([
         OsStr::new("keygen"),
         "--out".as_ref(),
-        dir.path().join("no/such/dir/k.key").as_os_str(),
+        dir.path().join("a-file/dir/k.key").as_os_str(),
     ]);
     assert_eq!(r.code, Some(2), "{r}");
-    assert!(
-        r.stderr.starts_with("evtrail: cannot create key file"),
-        "{r}"
-    );
+    assert!(r.stderr.starts_with("evtrail: cannot create `"), "{r}");
     // The io::Error's message follows the context.
     assert!(r.stderr.contains("`: "), "{r}");
 }

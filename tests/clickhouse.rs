@@ -2,11 +2,16 @@
 //!
 //! Runs when `EVTRAIL_CLICKHOUSE_URL` names a server on loopback (for
 //! example `http://127.0.0.1:18123/`; `.ci/run` starts one from Debian's
-//! packages), and says it is skipping otherwise.
+//! packages). Without one each test is reported `ignored` with the reason
+//! (its own runner, `support/server_tests.rs`, decides that when the tests
+//! run), and fails instead when `EVTRAIL_CLICKHOUSE_TEST=required`.
 
 mod common;
+#[path = "support/server_tests.rs"]
+mod server_tests;
 
 use std::collections::BTreeMap;
+use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{WAIT, dispatch};
@@ -14,8 +19,29 @@ use evtrail::http::{ClickHouse, HttpSink};
 use evtrail::read::LogReader;
 use evtrail::{Key, Keyring, Overflow};
 use serde_json::Value;
+use server_tests::Server;
 
-fn server() -> Option<String> {
+fn main() -> ExitCode {
+    server_tests::run(
+        &[
+            (
+                "tens_of_thousands_of_records_arrive_with_their_seq_and_signature",
+                tens_of_thousands_of_records_arrive_with_their_seq_and_signature,
+            ),
+            (
+                "a_batch_clickhouse_cannot_take_ends_in_the_dead_letter_file",
+                a_batch_clickhouse_cannot_take_ends_in_the_dead_letter_file,
+            ),
+        ],
+        server(),
+    )
+}
+
+/// Whether a ClickHouse server is there to test against: named by
+/// `EVTRAIL_CLICKHOUSE_URL`, on loopback. Without one the tests are
+/// reported ignored, or fail when `EVTRAIL_CLICKHOUSE_TEST=required` (CI).
+fn server() -> Server {
+    let required = std::env::var("EVTRAIL_CLICKHOUSE_TEST").as_deref() == Ok("required");
     match std::env::var("EVTRAIL_CLICKHOUSE_URL") {
         Ok(url) if !url.is_empty() => {
             let host = url
@@ -23,15 +49,22 @@ fn server() -> Option<String> {
                 .split([':', '/'])
                 .next()
                 .unwrap_or("");
-            assert!(
-                host == "127.0.0.1" || host == "localhost" || host == "[::1]",
-                "EVTRAIL_CLICKHOUSE_URL must be a loopback address, got {url}"
-            );
-            Some(url)
+            if host == "127.0.0.1" || host == "localhost" || host == "[::1]" {
+                Server::Ready(url)
+            } else {
+                Server::Refused(format!(
+                    "EVTRAIL_CLICKHOUSE_URL must be a loopback address, got {url}"
+                ))
+            }
         }
         _ => {
-            println!("skipping: EVTRAIL_CLICKHOUSE_URL is not set (e.g. http://127.0.0.1:18123/)");
-            None
+            let reason =
+                "no ClickHouse server: set EVTRAIL_CLICKHOUSE_URL (e.g. http://127.0.0.1:18123/)";
+            if required {
+                Server::Refused(format!("EVTRAIL_CLICKHOUSE_TEST=required, but {reason}"))
+            } else {
+                Server::Missing(reason.to_owned())
+            }
         }
     }
 }
@@ -74,15 +107,13 @@ fn u64_of(v: &Value) -> u64 {
         .unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
-#[test]
-fn tens_of_thousands_of_records_arrive_with_their_seq_and_signature() {
-    let Some(url) = server() else { return };
+fn tens_of_thousands_of_records_arrive_with_their_seq_and_signature(url: &str) {
     let encoder = ClickHouse::new(unique_table("records"));
     let table = encoder.table().to_owned();
-    query(&url, &encoder.create_table());
+    query(url, &encoder.create_table());
 
     let dir = tempfile::tempdir().unwrap();
-    let sink = HttpSink::builder(&url)
+    let sink = HttpSink::builder(url)
         .name("clickhouse")
         .encoder(encoder)
         .batch_records(5_000)
@@ -144,12 +175,12 @@ fn tens_of_thousands_of_records_arrive_with_their_seq_and_signature() {
     assert_eq!(users as u64, N);
 
     let count = query(
-        &url,
+        url,
         &format!("SELECT count() FROM {table} FINAL WHERE target != 'evtrail'"),
     );
     assert_eq!(count.trim(), N.to_string());
     let rows = query(
-        &url,
+        url,
         &format!(
             "SELECT stream, seq, ts, ts_us, level, service, env, msg, event, class, user, \
              tenant, op, request_id, ip, fields, spans, kid, sig, record \
@@ -216,14 +247,12 @@ fn tens_of_thousands_of_records_arrive_with_their_seq_and_signature() {
         .verify_paths(&[copy.path()])
         .unwrap();
     assert!(report.is_clean(), "{}", report.to_json());
-    query(&url, &format!("DROP TABLE {table}"));
+    query(url, &format!("DROP TABLE {table}"));
 }
 
-#[test]
-fn a_batch_clickhouse_cannot_take_ends_in_the_dead_letter_file() {
-    let Some(url) = server() else { return };
+fn a_batch_clickhouse_cannot_take_ends_in_the_dead_letter_file(url: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let sink = HttpSink::builder(&url)
+    let sink = HttpSink::builder(url)
         .encoder(ClickHouse::new(unique_table("missing")))
         .backoff(Duration::from_millis(10), Duration::from_millis(20))
         .max_attempts(2)

@@ -636,3 +636,37 @@ fn bad_arguments_are_errors_that_name_them() {
     assert_eq!(run.code, Some(2), "{run}");
     assert!(run.stderr.contains("missing"), "{run}");
 }
+
+#[test]
+fn chain_records_are_counted_only_with_markers() {
+    let shop = shop();
+    let all = |markers: bool| {
+        Query::new(Filter::new(), TimeRange::all())
+            .markers(markers)
+            .count(&[&shop.logs])
+            .unwrap()
+            .0
+    };
+    let (events, lines) = (all(false), all(true));
+    assert_eq!(events, shop.events.len() as u64);
+    assert!(
+        lines > events,
+        "segment records were written: {lines} lines"
+    );
+
+    let without = json(&stats(&shop.logs, &["--all-time", "--format", "json"]));
+    assert_eq!(without["total"], events);
+    assert!(
+        !counts_of(&without["events"]).contains_key("evtrail.segment_start"),
+        "{without}"
+    );
+    let with = json(&stats(
+        &shop.logs,
+        &["--all-time", "--markers", "--format", "json"],
+    ));
+    assert_eq!(with["total"], lines);
+    assert!(
+        counts_of(&with["events"]).contains_key("evtrail.segment_start"),
+        "{with}"
+    );
+}

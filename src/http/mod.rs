@@ -69,6 +69,7 @@
 mod builder;
 mod encode;
 mod request;
+pub(crate) mod retry_after;
 mod sender;
 mod spool;
 

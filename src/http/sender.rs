@@ -15,6 +15,7 @@ use flate2::write::GzEncoder;
 use tracing::Level;
 
 use super::request::Request;
+use super::retry_after::parse_retry_after;
 use super::{Chunk, Control, Encode, HttpSinkBuilder, State, Verdict};
 use crate::record::Record;
 use crate::thread::mark_evtrail_thread;
@@ -60,7 +61,8 @@ pub(super) struct Sender {
     control: Receiver<Control>,
     dead_letter: PathBuf,
     stopping: bool,
-    rng: u64,
+    /// The retries' jitter.
+    rng: fastrand::Rng,
 }
 
 impl Sender {
@@ -80,8 +82,6 @@ impl Sender {
             .user_agent(format!("evtrail/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        let mut seed = [0u8; 8];
-        let _ = getrandom::fill(&mut seed);
         Sender {
             name: s.name.clone(),
             url: s.url.clone(),
@@ -101,7 +101,7 @@ impl Sender {
             control,
             dead_letter,
             stopping: false,
-            rng: u64::from_le_bytes(seed) | 1,
+            rng: fastrand::Rng::new(),
         }
     }
 
@@ -453,13 +453,7 @@ impl Sender {
         let full = first
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
             .min(max);
-        // xorshift64*: jitter needs no quality beyond spreading retries.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
-        let fraction = r as f64 / (1u64 << 53) as f64;
-        full / 2 + (full / 2).mul_f64(fraction)
+        full / 2 + (full / 2).mul_f64(self.rng.f64())
     }
 
     /// Waits `wait`, or until the sink closes (`false`).
@@ -685,73 +679,4 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
 fn excerpt(answer: &[u8]) -> String {
     let cut = answer.len().min(EXCERPT_BYTES);
     String::from_utf8_lossy(&answer[..cut]).trim().to_owned()
-}
-
-/// A `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = parse_http_date(value)?;
-    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
-    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
-}
-
-/// Seconds since the epoch of an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn parse_http_date(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 29 || &b[3..5] != b", " || !s.ends_with(" GMT") {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
-    let day = num(5..7)?;
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| s.get(8..11) == Some(m))? as u8 + 1;
-    let year = num(12..16)? as i32;
-    let (h, m, sec) = (num(17..19)?, num(20..22)?, num(23..25)?);
-    let date =
-        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day as u8).ok()?;
-    let time = time::Time::from_hms(h as u8, m as u8, sec as u8).ok()?;
-    Some(
-        time::PrimitiveDateTime::new(date, time)
-            .assume_utc()
-            .unix_timestamp(),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::UNIX_EPOCH;
-
-    #[test]
-    fn retry_after_takes_seconds_and_http_dates() {
-        let now = UNIX_EPOCH + Duration::from_secs(784_111_767); // 08:49:27
-        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(
-            parse_retry_after(" 120 ", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:17 GMT", now),
-            Some(Duration::ZERO),
-            "a date in the past means now"
-        );
-        for bad in [
-            "",
-            "soon",
-            "-1",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun, 06 Nov 1994 08:49:37 UTC",
-        ] {
-            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
-        }
-    }
 }

@@ -264,10 +264,8 @@ impl Sink for NotifySink {
             interval: s.interval,
             repeat: s.repeat,
         };
-        let mut seed = [0u8; 8];
-        let _ = getrandom::fill(&mut seed);
         let mut lanes = Vec::new();
-        for (i, c) in s.channels.iter().enumerate() {
+        for c in &s.channels {
             let rules: Vec<usize> = (0..s.rules.len())
                 .filter(|&r| {
                     s.rules[r].channels.is_empty() || s.rules[r].channels.contains(&c.name)
@@ -315,7 +313,7 @@ impl Sink for NotifySink {
                 control: control_rx,
                 stopping: false,
                 next_id: 0,
-                rng: u64::from_le_bytes(seed).wrapping_add(i as u64) | 1,
+                rng: fastrand::Rng::new(),
                 retrying: None,
             };
             let (ended_tx, ended) = crossbeam_channel::bounded(1);

@@ -21,6 +21,7 @@ use super::push::{Attempt, Sending, dead_letter, push_record, scrub};
 use super::rule::{Rule, recipients_text};
 use super::template::{Context, Template, thousands};
 use super::{Control, LaneState, Matched};
+use crate::http::retry_after::parse_retry_after;
 use crate::incidents::issue_key;
 use crate::thread::mark_evtrail_thread;
 
@@ -55,7 +56,8 @@ pub(super) struct Lane {
     pub(super) control: Receiver<Control>,
     pub(super) stopping: bool,
     pub(super) next_id: u64,
-    pub(super) rng: u64,
+    /// Message id salts and the retries' jitter.
+    pub(super) rng: fastrand::Rng,
     /// A message the API asked to get again later, and when.
     pub(super) retrying: Option<(Sending, Instant)>,
 }
@@ -213,7 +215,7 @@ impl Lane {
             }
         }
         self.next_id += 1;
-        let salt = self.rng_next() >> 16;
+        let salt = self.rng.u64(..) >> 16;
         let id = format!("msg_{}_{}_{salt:x}", self.sink, self.next_id);
         let recipients = recipients_text(&mentions);
         let (title, body, kind) = if outs.len() == 1 {
@@ -501,8 +503,7 @@ impl Lane {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
         let mut body = Vec::new();
         let _ = response
             .body_mut()
@@ -520,16 +521,7 @@ impl Lane {
         let full = first
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
             .min(max);
-        let fraction = (self.rng_next() >> 11) as f64 / (1u64 << 53) as f64;
-        full / 2 + (full / 2).mul_f64(fraction)
-    }
-
-    fn rng_next(&mut self) -> u64 {
-        // xorshift64*: ids and jitter need no more than spreading.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        full / 2 + (full / 2).mul_f64(self.rng.f64())
     }
 
     /// Closing: everything still grouped goes out now in as few messages

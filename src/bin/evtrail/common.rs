@@ -1,14 +1,14 @@
 //! What every subcommand shares: exit codes, errors with their context,
 //! keys from the command line, writing to stdout, the progress line.
 
-use std::error::Error;
-use std::fmt;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
+use anyhow::Context as _;
 use clap::Args;
 use evtrail::{Key, Keyring};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Exit code: success (verified clean; found something).
 pub(crate) const CLEAN: u8 = 0;
@@ -20,14 +20,14 @@ pub(crate) const ERROR: u8 = 2;
 
 /// Inputs at least this large (on disk) get a progress line on a terminal.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
-/// The progress line is redrawn at most this often.
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// Set to an RFC 3339 time to make "now" that time (for reproducible
 /// queries of the current hour, and for tests).
 pub(crate) const NOW_ENV: &str = "EVTRAIL_NOW";
 
-pub(crate) type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
+/// Every subcommand's result: an error carries its context and its cause
+/// (`anyhow`), printed as `context: cause: root cause`.
+pub(crate) type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 
 /// The signing keys given on the command line.
 #[derive(Debug, Args)]
@@ -66,7 +66,7 @@ pub(crate) fn now() -> Result<SystemTime> {
     match std::env::var(NOW_ENV) {
         Ok(text) => Ok(evtrail::query::TimeRange::parse(&text, "")?
             .from()
-            .ok_or_else(|| format!("{NOW_ENV} is empty"))?),
+            .with_context(|| format!("{NOW_ENV} is empty"))?),
         Err(_) => Ok(SystemTime::now()),
     }
 }
@@ -84,105 +84,49 @@ pub(crate) fn print(text: &str) -> Result<()> {
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if is_broken_pipe(&e) => Ok(()),
-        Err(e) => Err(Context::wrap("cannot write to standard output", e)),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
     }
 }
 
-/// The progress line on a terminal's stderr: `\r`-redrawn, throttled, and
-/// only for large inputs.
-#[derive(Default)]
+/// The progress line on a terminal's stderr (`indicatif`: redrawn at most
+/// ten times a second, never drawn when stderr is not a terminal), only
+/// for large inputs.
 pub(crate) struct Progress {
     /// What is being done: `verifying`, `searching`.
     verb: &'static str,
-    last_draw: Option<Instant>,
-    /// The width of what is on screen, to blank it out.
-    width: usize,
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
     /// A progress line for work described by `verb`.
     pub(crate) fn new(verb: &'static str) -> Progress {
-        Progress {
-            verb,
-            ..Progress::default()
-        }
+        Progress { verb, bar: None }
     }
 
+    /// `done` of `total` bytes read.
     pub(crate) fn update(&mut self, done: u64, total: u64) {
         if total < PROGRESS_MIN_BYTES {
             return;
         }
-        let now = Instant::now();
-        if self
-            .last_draw
-            .is_some_and(|t| now.duration_since(t) < PROGRESS_EVERY)
-        {
-            return;
-        }
-        self.last_draw = Some(now);
-        let mb = |b: u64| b as f64 / 1_000_000.0;
-        let line = format!(
-            "evtrail: {} {:.1} / {:.1} MB ({}%)",
-            self.verb,
-            mb(done),
-            mb(total),
-            done.saturating_mul(100) / total
-        );
-        let pad = self.width.saturating_sub(line.len());
-        self.width = line.len();
-        let _ = write!(io::stderr().lock(), "\r{line}{:pad$}", "");
+        let verb = self.verb;
+        let bar = self.bar.get_or_insert_with(|| {
+            let style = ProgressStyle::with_template(
+                "evtrail: {msg} {decimal_bytes} / {decimal_total_bytes} ({percent}%)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10))
+                .with_style(style)
+                .with_message(verb)
+        });
+        bar.set_length(total);
+        bar.set_position(done);
     }
 
+    /// Takes the line off the screen (before a record is printed; the next
+    /// update draws it again).
     pub(crate) fn clear(&mut self) {
-        if self.width > 0 {
-            let _ = write!(io::stderr().lock(), "\r{:w$}\r", "", w = self.width);
-            self.width = 0;
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
-    }
-}
-
-/// An error with the context it happened in; the cause is its `source`.
-#[derive(Debug)]
-pub(crate) struct Context {
-    message: String,
-    source: Box<dyn Error>,
-}
-
-impl Context {
-    pub(crate) fn wrap(
-        message: impl Into<String>,
-        source: impl Into<Box<dyn Error>>,
-    ) -> Box<dyn Error> {
-        Box::new(Context {
-            message: message.into(),
-            source: source.into(),
-        })
-    }
-}
-
-impl fmt::Display for Context {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl Error for Context {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&*self.source)
-    }
-}
-
-/// Displays an error and its `source()` chain: `outer: cause: root cause`.
-pub(crate) struct Chain<'a>(pub(crate) &'a dyn Error);
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(e) = source {
-            write!(f, ": {e}")?;
-            source = e.source();
-        }
-        Ok(())
     }
 }

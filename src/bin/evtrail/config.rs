@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use clap::Args;
 use evtrail::config::{Config, EXAMPLE};
 
-use crate::common::{CLEAN, Context, Result, print};
+use anyhow::Context as _;
+
+use crate::common::{CLEAN, Result, print};
 
 /// Check a configuration file and print the configuration that would be
 /// applied, after the environment's EVTRAIL_* overrides, with secrets
@@ -92,10 +94,10 @@ pub(crate) fn init(args: InitArgs) -> Result<u8> {
             }
             _ => format!("cannot create `{}`", out.display()),
         };
-        Context::wrap(msg, e)
+        anyhow::Error::new(e).context(msg)
     })?;
     io::Write::write_all(&mut file, EXAMPLE.as_bytes())
-        .map_err(|e| Context::wrap(format!("cannot write `{}`", out.display()), e))?;
+        .with_context(|| format!("cannot write `{}`", out.display()))?;
     print(&format!(
         "wrote {}; check it with: evtrail check-config {}",
         out.display(),

@@ -1,6 +1,7 @@
 //! The filter and time-range flags that `query`, `tail` and `incidents`
 //! share, turned into the library's [`Filter`] and [`TimeRange`].
 
+use anyhow::Context as _;
 use std::time::SystemTime;
 
 use clap::Args;
@@ -154,7 +155,9 @@ impl FilterArgs {
         }
         if let Some(level) = &self.level {
             let level: tracing::Level = level.parse().map_err(|_| {
-                format!("invalid level `{level}`: expected trace, debug, info, warn or error")
+                anyhow::anyhow!(
+                    "invalid level `{level}`: expected trace, debug, info, warn or error"
+                )
             })?;
             f = f.min_level(level);
         }
@@ -196,6 +199,6 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration> {
     let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(100 * 366 * 86_400);
     let from = TimeRange::parse_since(text, now)?
         .from()
-        .ok_or("the duration has no start")?;
+        .context("the duration has no start")?;
     Ok(now.duration_since(from)?)
 }

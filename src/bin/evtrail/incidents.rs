@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use evtrail::incidents::{Incident, Incidents, short_duration};
 use evtrail::query::Query;
 
-use crate::common::{CLEAN, Context, FOUND_PROBLEM, Result, is_broken_pipe, now};
+use crate::common::{CLEAN, FOUND_PROBLEM, Result, is_broken_pipe, now};
 use crate::filters::{DefaultRange, FilterArgs};
 use crate::output::printable;
 use crate::query::{note, warn};
@@ -104,7 +104,7 @@ pub(crate) fn run(args: IncidentsArgs) -> Result<u8> {
         match writeln!(out, "{text}").and_then(|()| out.flush()) {
             Ok(()) => {}
             Err(e) if is_broken_pipe(&e) => return Ok(CLEAN),
-            Err(e) => return Err(Context::wrap("cannot write to standard output", e)),
+            Err(e) => return Err(anyhow::Error::new(e).context("cannot write to standard output")),
         }
     }
     if io::stderr().is_terminal() || format == IncidentFormat::Table {

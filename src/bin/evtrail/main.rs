@@ -28,7 +28,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use common::{Chain, ERROR};
+use common::ERROR;
 
 /// Look at signed evtrail logs, prove them genuine, and generate signing
 /// keys.
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Nothing more can be done if stderr is gone as well.
-            let _ = writeln!(io::stderr().lock(), "evtrail: {}", Chain(&*e));
+            let _ = writeln!(io::stderr().lock(), "evtrail: {e:#}");
             ExitCode::from(ERROR)
         }
     }

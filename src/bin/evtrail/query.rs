@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use clap::Args;
 use evtrail::query::{Filter, Query, Signature};
 
-use crate::common::{
-    CLEAN, Chain, Context, FOUND_PROBLEM, KeyArgs, Progress, Result, is_broken_pipe, now,
-};
+use crate::common::{CLEAN, FOUND_PROBLEM, KeyArgs, Progress, Result, is_broken_pipe, now};
 use crate::filters::{DefaultRange, FilterArgs};
 use crate::output::{Format, Renderer};
 
@@ -131,7 +129,7 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
                     if is_broken_pipe(&e) {
                         return Ok(CLEAN);
                     }
-                    return Err(Context::wrap("cannot write to standard output", e));
+                    return Err(anyhow::Error::new(e).context("cannot write to standard output"));
                 }
             }
             Err(e) => {
@@ -144,7 +142,7 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
     if let Err(e) = out.finish()
         && !is_broken_pipe(&e)
     {
-        return Err(Context::wrap("cannot write to standard output", e));
+        return Err(anyhow::Error::new(e).context("cannot write to standard output"));
     }
     // The summary is for people: on a terminal's stderr, or under the
     // table.
@@ -206,7 +204,12 @@ fn absent_fields(query: &Query, paths: &[PathBuf], columns: Option<&[String]>) {
 
 /// A problem met on the way, on stderr; the search goes on.
 pub(crate) fn warn(e: &evtrail::Error) {
-    let _ = writeln!(io::stderr().lock(), "evtrail: warning: {}", Chain(e));
+    let chain: Vec<String> = anyhow::Chain::new(e).map(ToString::to_string).collect();
+    let _ = writeln!(
+        io::stderr().lock(),
+        "evtrail: warning: {}",
+        chain.join(": ")
+    );
 }
 
 /// A line for people on stderr.

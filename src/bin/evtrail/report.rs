@@ -1,6 +1,7 @@
 //! `evtrail report`: the event console as one HTML file that opens
 //! offline — trend, donuts, incidents and the latest events.
 
+use anyhow::Context as _;
 use std::fs;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use clap::Args;
 use evtrail::incidents::Incidents;
 use evtrail::report::{DEFAULT_ROWS, DEFAULT_TITLE, Report};
 
-use crate::common::{CLEAN, Context, FOUND_PROBLEM, Result, now};
+use crate::common::{CLEAN, FOUND_PROBLEM, Result, now};
 use crate::query::note;
 use crate::stats::StatsOptions;
 
@@ -72,7 +73,7 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8> {
         // sees half a page.
         let tmp = temp_path(&args.out);
         let file = fs::File::create(&tmp)
-            .map_err(|e| Context::wrap(format!("cannot write `{}`", args.out.display()), e))?;
+            .with_context(|| format!("cannot write `{}`", args.out.display()))?;
         let written = report.write(&query, &args.paths, BufWriter::new(file));
         let summary = match written {
             Ok(s) => s,
@@ -83,7 +84,7 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8> {
         };
         fs::rename(&tmp, &args.out).map_err(|e| {
             let _ = fs::remove_file(&tmp);
-            Context::wrap(format!("cannot write `{}`", args.out.display()), e)
+            anyhow::Error::new(e).context(format!("cannot write `{}`", args.out.display()))
         })?;
         summary
     };

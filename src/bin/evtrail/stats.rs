@@ -98,7 +98,7 @@ impl StatsOptions {
         }
         let mut tally = Tally::new().by(self.by.iter().map(|d| d.trim().to_owned()));
         if self.by.iter().any(|d| d.trim().is_empty()) {
-            return Err("--by names an empty dimension".into());
+            anyhow::bail!("--by names an empty dimension");
         }
         if let Some(n) = self.top {
             tally = tally.top(n);

@@ -9,7 +9,7 @@ use anstyle::{AnsiColor, Style};
 use clap::Args;
 use evtrail::query::{Followed, Match, Query, Signature};
 
-use crate::common::{CLEAN, Context, FOUND_PROBLEM, KeyArgs, Result, is_broken_pipe, now};
+use crate::common::{CLEAN, FOUND_PROBLEM, KeyArgs, Result, is_broken_pipe, now};
 use crate::filters::{DefaultRange, FilterArgs};
 use crate::output::{Format, Renderer, printable};
 use crate::query::warn;
@@ -130,7 +130,7 @@ fn show(out: &mut Renderer, m: &Match) -> Result<bool> {
     match out.write(m).and_then(|()| out.finish()) {
         Ok(()) => Ok(true),
         Err(e) if is_broken_pipe(&e) => Ok(false),
-        Err(e) => Err(Context::wrap("cannot write to standard output", e)),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
     }
 }
 

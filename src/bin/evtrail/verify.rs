@@ -1,5 +1,6 @@
 //! `evtrail verify`: prove logs genuine, stream by stream.
 
+use anyhow::Context as _;
 use std::cell::RefCell;
 use std::fs;
 use std::io::{self, IsTerminal};
@@ -10,7 +11,7 @@ use clap::Args;
 use evtrail::Seal;
 use evtrail::verify::Verifier;
 
-use crate::common::{CLEAN, Context, FOUND_PROBLEM, KeyArgs, Progress, Result, print};
+use crate::common::{CLEAN, FOUND_PROBLEM, KeyArgs, Progress, Result, print};
 
 /// Check that signed logs were not altered, removed, inserted, reordered or
 /// cut short.
@@ -73,9 +74,10 @@ pub(crate) struct VerifyArgs {
 
 pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
     let Some(keys) = args.keys.keyring()? else {
-        return Err("no key given: pass --key-file FILE or --key-env VAR \
-                    (the key the log was signed with; repeat for several)"
-            .into());
+        anyhow::bail!(
+            "no key given: pass --key-file FILE or --key-env VAR \
+             (the key the log was signed with; repeat for several)"
+        );
     };
     let mut verifier = Verifier::new(keys);
     for text in &args.anchors {
@@ -89,9 +91,9 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
     }
     for path in &args.anchors_from {
         let text = fs::read_to_string(path)
-            .map_err(|e| Context::wrap(format!("cannot read anchors `{}`", path.display()), e))?;
+            .with_context(|| format!("cannot read anchors `{}`", path.display()))?;
         let seals = evtrail::verify::anchors_from_text(&text)
-            .map_err(|e| Context::wrap(format!("anchors `{}`", path.display()), e))?;
+            .with_context(|| format!("anchors `{}`", path.display()))?;
         for seal in seals {
             verifier = verifier.anchor(seal);
         }
@@ -127,7 +129,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
 
     if report.streams.is_empty() && report.findings.is_empty() {
         // Saying "OK" about an empty directory would hide a wrong path.
-        return Err("found no log files (`*.log`, `*.log.gz`) to verify".into());
+        anyhow::bail!("found no log files (`*.log`, `*.log.gz`) to verify");
     }
     let code = if !report.is_clean() || (report.unverified() > 0 && !args.allow_unverified) {
         FOUND_PROBLEM
@@ -147,19 +149,16 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
 /// `#` comments ignored.
 fn read_anchors(path: &Path) -> Result<Vec<Seal>> {
     let text = fs::read_to_string(path)
-        .map_err(|e| Context::wrap(format!("cannot read anchors file `{}`", path.display()), e))?;
+        .with_context(|| format!("cannot read anchors file `{}`", path.display()))?;
     let mut seals = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let seal = line.parse::<Seal>().map_err(|e| {
-            Context::wrap(
-                format!("anchors file `{}`, line {}", path.display(), i + 1),
-                e,
-            )
-        })?;
+        let seal = line
+            .parse::<Seal>()
+            .with_context(|| format!("anchors file `{}`, line {}", path.display(), i + 1))?;
         seals.push(seal);
     }
     Ok(seals)
