@@ -504,3 +504,73 @@ fn bad_settings_are_clear_errors() {
         .unwrap();
     guard.shutdown(WAIT).unwrap();
 }
+
+/// Every line of every log file in `dir`, parsed, per file.
+fn all_log_lines(dir: &Path) -> Vec<(std::path::PathBuf, Vec<Value>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "log") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let lines = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            out.push((p, lines));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_clean_shutdown_with_a_failing_endpoint_writes_nothing_after_the_segment_end() {
+    let addr = TestServer::free_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}/");
+    for run in 0..2 {
+        let sink = quick(&url).queue(2).build().unwrap();
+        // Uncompressed, so that closing waits for nothing but the sinks.
+        let (layer, guard) = evtrail::builder()
+            .service("http-test")
+            .key(key())
+            .log_dir(dir.path())
+            .file_options(evtrail::FileOptions::default().compression(None))
+            .add_route(Route::to("delivery").event("evtrail.push"))
+            .add_sink(sink)
+            .build()
+            .unwrap();
+        let d = dispatch(layer);
+        emit(&d, run * 50, 50);
+        wait_handed(&guard, 50);
+        let err = guard.shutdown(Duration::from_secs(2)).unwrap_err();
+        assert_eq!(err.kind(), evtrail::ErrorKind::Sink, "{err}");
+        drop(guard);
+        for (file, lines) in all_log_lines(dir.path()) {
+            let last = lines.last().unwrap();
+            assert_eq!(
+                last["event"],
+                "evtrail.segment_end",
+                "{}: the segment end is the last line: {lines:#?}",
+                file.display()
+            );
+        }
+    }
+    let app = file_records(dir.path(), "app");
+    let starts = events(&app, "evtrail.segment_start");
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[1]["fields"]["prev_end"], "clean", "{}", starts[1]);
+    let mut keys = evtrail::Keyring::new();
+    keys.add(key());
+    let report = evtrail::verify::Verifier::new(keys)
+        .verify_paths(&[dir.path()])
+        .unwrap();
+    assert!(report.is_clean(), "{}", report.to_json());
+    assert_eq!(
+        report
+            .of_kind(evtrail::verify::FindingKind::CrashRecovered)
+            .count(),
+        0,
+        "{}",
+        report.to_json()
+    );
+}

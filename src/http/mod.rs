@@ -99,6 +99,11 @@ use spool::Spool;
 /// request's records to the spool instead.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// The least time closing gives the thread to end, even when shutdown's
+/// deadline has passed: a thread that is waiting, not sending, ends at
+/// once.
+const MIN_CLOSE_GRACE: Duration = Duration::from_millis(50);
+
 /// How often, at most, records lost to a full spool are written as an
 /// `evtrail.dropped` notice while it stays full.
 const DROP_NOTICE_EVERY: Duration = Duration::from_secs(1);
@@ -188,6 +193,9 @@ struct State {
     control: Sender<Control>,
     spool_max_bytes: u64,
     roll_bytes: u64,
+    /// Until when shutdown waited for delivery: closing waits for the
+    /// request in flight only until then (but at least [`MIN_CLOSE_GRACE`]).
+    close_by: Mutex<Option<Instant>>,
 }
 
 #[derive(Debug)]
@@ -297,6 +305,7 @@ impl State {
 
 impl Drain for State {
     fn wait(&self, deadline: Instant) -> Result<(), String> {
+        *self.close_by.lock().unwrap_or_else(PoisonError::into_inner) = Some(deadline);
         let missing = match self.progress.wait(deadline, || {
             let _ = self.control.try_send(Control::Urge);
         }) {
@@ -356,6 +365,7 @@ impl Sink for HttpSink {
             control: control.clone(),
             spool_max_bytes: settings.spool_max_bytes,
             roll_bytes: settings.batch_bytes as u64,
+            close_by: Mutex::new(None),
         });
         state.publish(&state.lock_spool());
         let dead_letter = settings
@@ -416,7 +426,16 @@ impl Sink for HttpSink {
         };
         let state = run.state.clone();
         let _ = run.control.send(Control::Stop);
-        let finished = run.ended.recv_timeout(CLOSE_GRACE).is_ok();
+        let grace = state
+            .close_by
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(CLOSE_GRACE, |by| {
+                by.saturating_duration_since(Instant::now())
+                    .max(MIN_CLOSE_GRACE)
+            })
+            .min(CLOSE_GRACE);
+        let finished = run.ended.recv_timeout(grace).is_ok();
         if finished && let Some(t) = run.thread.take() {
             let _ = t.join();
         }

@@ -45,6 +45,11 @@ const LINGER_FOR: Duration = Duration::from_millis(20);
 /// keep happening.
 const DROP_NOTICE_EVERY: Duration = Duration::from_millis(100);
 
+/// At most how much of the shutdown's timeout is kept, after waiting for
+/// the sinks that deliver on their own threads, for closing them and
+/// writing the last records.
+const CLOSE_RESERVE: Duration = Duration::from_millis(200);
+
 /// What the worker thread owns: its end of the queue, the streams and
 /// sinks, the batch being built and the signing state.
 pub(super) struct Worker {
@@ -589,7 +594,6 @@ impl Worker {
                 }
             }
         }
-        close_segments(self);
         self.deliver(true);
         self.flush_sinks();
         loop {
@@ -629,8 +633,11 @@ impl Worker {
         // Sinks that deliver on their own threads (HTTP) get until the
         // deadline, then close first, so that what they report (delivery
         // outcomes, records left in a spool) reaches the others.
+        // They stop waiting a little before the deadline: closing them and
+        // writing the last records must fit in the shutdown's timeout too.
+        let reserve = (deadline.saturating_duration_since(Instant::now()) / 5).min(CLOSE_RESERVE);
         for drain in &self.drains {
-            let _ = drain.wait(deadline);
+            let _ = drain.wait(deadline - reserve);
         }
         let mut lost = Vec::new();
         for slot in &mut self.sinks {
@@ -641,12 +648,19 @@ impl Worker {
                 slot.publish();
             }
         }
+        self.note_drops(true);
         self.internal.append(&mut self.inbox.take());
-        // The last notices go to whichever sinks are still up.
+        // The last notices go to whichever sinks are still up, and before
+        // each segment's end: nothing follows a segment's end record in its
+        // file, or the next start would take the shutdown for a crash.
+        // Sinks that deliver on their own threads are closed by now: they
+        // get these records at the next start, from the files (see the
+        // `http` module's docs), not in this run.
         for mut rec in std::mem::take(&mut self.internal) {
             rec.ts = self.now();
             self.process(&rec);
         }
+        close_segments(self);
         let now = Instant::now();
         for i in 0..self.sinks.len() {
             if self.sinks[i].failing_since.is_none() && self.sinks[i].counters.delivery.is_none() {
