@@ -574,3 +574,73 @@ fn a_clean_shutdown_with_a_failing_endpoint_writes_nothing_after_the_segment_end
         report.to_json()
     );
 }
+
+/// The records in a spool directory's files, and its size on disk.
+fn spool_contents(dir: &Path) -> (u64, u64) {
+    let mut records = 0;
+    let mut bytes = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "spool") {
+            let data = std::fs::read(&p).unwrap();
+            bytes += data.len() as u64;
+            records += data.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+    }
+    (records, bytes)
+}
+
+/// Sums the `count` of `evtrail.dropped` notices with `reason`, and checks
+/// that each names exactly that many records in its `ranges`.
+fn noted_drops(records: &[Value], reason: &str) -> u64 {
+    let mut total = 0;
+    for r in events(records, "evtrail.dropped") {
+        if r["fields"]["reason"] != reason {
+            continue;
+        }
+        let count = r["fields"]["count"].as_u64().unwrap();
+        let ranges = r["fields"]["ranges"]
+            .as_str()
+            .expect("a drop names its ranges");
+        let named: u64 = ranges
+            .split_whitespace()
+            .map(|run| {
+                let (_, span) = run.rsplit_once(':').unwrap();
+                let (a, b) = span.split_once('-').unwrap();
+                b.parse::<u64>().unwrap() - a.parse::<u64>().unwrap() + 1
+            })
+            .sum();
+        assert_eq!(named, count, "{r}");
+        total += count;
+    }
+    total
+}
+
+#[test]
+fn the_spool_cap_holds_at_shutdown_and_what_does_not_fit_is_counted() {
+    let addr = TestServer::free_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let cap = 16 * 1024;
+    // A roomy queue: the records wait in memory until shutdown.
+    let sink = quick(&format!("http://{addr}/"))
+        .spool_max_bytes(cap)
+        .build()
+        .unwrap();
+    let (d, guard) = pipeline(dir.path(), sink);
+    emit(&d, 0, 1_000);
+    wait_handed(&guard, 1_000);
+    assert!(guard.shutdown(Duration::from_secs(1)).is_err());
+    let stats = guard.stats();
+    drop(guard);
+
+    let (spooled, bytes) = spool_contents(&dir.path().join("spool/http"));
+    assert!(
+        bytes <= cap,
+        "the spool holds {bytes} bytes, over its cap of {cap}"
+    );
+    let http = &stats.sinks[1];
+    assert!(http.dropped > 0, "{http:?}");
+    assert_eq!(spooled + http.dropped, http.written, "{http:?}");
+    let app = file_records(dir.path(), "app");
+    assert_eq!(noted_drops(&app, "spool_full"), http.dropped);
+}

@@ -38,8 +38,10 @@
 //! [`Handle::flush`](crate::Handle::flush) waits until everything emitted
 //! before it is delivered (or dead-lettered). Shutdown gives the sink until
 //! its timeout to deliver; what is still undelivered then is written to the
-//! spool, the shutdown's error says how many records that is, and the next
-//! start sends them first, in order.
+//! spool, within its [cap](HttpSinkBuilder::spool_max_bytes) (the oldest
+//! records first; what does not fit is counted as dropped and written as an
+//! `evtrail.dropped` notice naming its `ranges`), the shutdown's error says
+//! how many records that is, and the next start sends them first, in order.
 //!
 //! The spool survives a crash of the process (its files are written
 //! through to the operating system as records arrive); it is synced to disk
@@ -83,7 +85,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tracing::Level;
 
 use crate::record::Record;
-use crate::sink::{Batch, DeliveryCounters, Drain, Inbox, Progress, Sink, SinkContext, SinkError};
+use crate::sink::{
+    Batch, DeliveryCounters, Drain, Inbox, LostRanges, Progress, Sink, SinkContext, SinkError,
+};
 
 pub use builder::{
     DEFAULT_BATCH_BYTES, DEFAULT_BATCH_RECORDS, DEFAULT_BATCH_WAIT, DEFAULT_SPOOL_MAX_BYTES,
@@ -176,6 +180,17 @@ impl Chunk {
     fn len(&self) -> u64 {
         self.entries.len() as u64
     }
+
+    /// Appends records given as lines and their `(stream, seq, end)`.
+    fn append(&mut self, lines: &[u8], entries: &[(Arc<str>, u64, usize)]) {
+        let base = self.lines.len();
+        self.lines.extend_from_slice(lines);
+        self.entries.extend(
+            entries
+                .iter()
+                .map(|(stream, seq, end)| (stream.clone(), *seq, base + end)),
+        );
+    }
 }
 
 /// What the worker's side, the sending thread and waiters share.
@@ -205,7 +220,7 @@ struct SpoolState {
     /// behind what is already there.
     active: bool,
     /// Records lost to a full spool, not yet written as a notice.
-    unreported: u64,
+    unreported: LostRanges,
     noted_at: Instant,
     /// The batch being sent (or formed), which closing saves if the thread
     /// does not finish it in time.
@@ -256,7 +271,7 @@ impl State {
         } else {
             chunk.entries[fit - 1].2
         };
-        let mut lost = n - fit as u64;
+        let mut kept = fit;
         if fit > 0
             && let Err(e) = sp
                 .spool
@@ -267,11 +282,14 @@ impl State {
                 self.name,
                 sp.spool.dir().display()
             );
-            lost += fit as u64;
+            kept = 0;
         }
+        let lost = n - kept as u64;
         if lost > 0 {
             self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
-            sp.unreported += lost;
+            for (stream, seq, _) in &chunk.entries[kept..] {
+                sp.unreported.add(stream, *seq);
+            }
             self.progress.add_settled(lost);
         }
         self.publish(&sp);
@@ -281,11 +299,12 @@ impl State {
     /// Writes lost records as an `evtrail.dropped` notice: at most every
     /// [`DROP_NOTICE_EVERY`], or now when `force`d.
     fn note_drops(&self, sp: &mut SpoolState, force: bool) {
-        if sp.unreported == 0 || !(force || sp.noted_at.elapsed() >= DROP_NOTICE_EVERY) {
+        if sp.unreported.is_empty() || !(force || sp.noted_at.elapsed() >= DROP_NOTICE_EVERY) {
             return;
         }
         sp.noted_at = Instant::now();
-        let n = std::mem::take(&mut sp.unreported);
+        let lost = sp.unreported.take();
+        let n = lost.count();
         let mut rec = Record::internal(
             Level::WARN,
             "evtrail.dropped",
@@ -297,6 +316,7 @@ impl State {
         rec.fields.add_str("class", "error");
         rec.fields.add_u64("count", n);
         rec.fields.add_str("reason", "spool_full");
+        rec.fields.add_str("ranges", &lost.to_field());
         rec.fields.add_str("sink", &self.name);
         rec.fields.add_u64("spool_max_bytes", self.spool_max_bytes);
         self.inbox.post(rec);
@@ -353,7 +373,7 @@ impl Sink for HttpSink {
             spool: Mutex::new(SpoolState {
                 active: !spool.is_empty(),
                 spool,
-                unreported: 0,
+                unreported: LostRanges::default(),
                 noted_at: Instant::now(),
                 in_flight: None,
                 carry: None,
@@ -443,27 +463,46 @@ impl Sink for HttpSink {
         state.closed.store(true, Ordering::Release);
         // What is in memory is older than everything spooled: it goes in
         // front, the batch in flight first.
-        let mut lines = Vec::new();
-        let mut records = 0;
+        let mut memory = Chunk::default();
         if let Some(req) = sp.in_flight.take() {
             match req.spool_id {
                 Some(_) => sp.spool.untake_front(),
-                None => {
-                    lines.extend_from_slice(&req.lines);
-                    records += req.len();
-                }
+                None => memory.append(&req.lines, &req.entries),
             }
         }
         let carry = sp.carry.take();
         for chunk in carry.into_iter().chain(run.leftover.try_iter()) {
-            lines.extend_from_slice(&chunk.lines);
-            records += chunk.len();
+            memory.append(&chunk.lines, &chunk.entries);
         }
+        // The spool's cap holds here too: the oldest records that fit are
+        // kept, the rest counted and noted as dropped.
+        let room = state.spool_max_bytes.saturating_sub(sp.spool.bytes()) as usize;
+        let fit = memory.entries.partition_point(|&(_, _, end)| end <= room);
+        let over = memory.entries.len() - fit;
+        if over > 0 {
+            state
+                .counters
+                .dropped
+                .fetch_add(over as u64, Ordering::Relaxed);
+            for (stream, seq, _) in &memory.entries[fit..] {
+                sp.unreported.add(stream, *seq);
+            }
+            let cut = fit.checked_sub(1).map_or(0, |l| memory.entries[l].2);
+            memory.lines.truncate(cut);
+            memory.entries.truncate(fit);
+        }
+        let records = memory.len();
+        let lines = memory.lines;
         let mut result = Ok(());
+        if over > 0 {
+            state.counters.in_memory.store(0, Ordering::Relaxed);
+        }
         if records > 0 {
             if let Err(e) = sp.spool.push_front(&lines, records) {
                 state.counters.dropped.fetch_add(records, Ordering::Relaxed);
-                sp.unreported += records;
+                for (stream, seq, _) in &memory.entries {
+                    sp.unreported.add(stream, *seq);
+                }
                 result = Err(SinkError::io(
                     format!(
                         "cannot save {records} undelivered records to the spool {}",

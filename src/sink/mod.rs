@@ -47,6 +47,7 @@ mod compress;
 mod context;
 mod file;
 mod finishing;
+mod lost;
 mod memory;
 mod retention;
 mod stdout;
@@ -62,6 +63,7 @@ pub use file::{
     DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
     Durability, FileOptions, FileSink, LogFiles,
 };
+pub(crate) use lost::LostRanges;
 pub use memory::MemorySink;
 pub use retention::Retention;
 pub use stdout::{StdoutFormat, StdoutSink};
