@@ -160,8 +160,17 @@ pub(crate) fn collect_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>,
             }
             found.sort();
             out.extend(found);
-        } else {
+        } else if meta.is_file() {
             out.push(p.to_path_buf());
+        } else {
+            // A FIFO or a device would block the reader or never end.
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "`{}` is neither a regular file nor a directory",
+                    p.display()
+                ),
+            ));
         }
     }
     // A directory or file named twice is read once.
