@@ -72,3 +72,202 @@ fn verify_given_a_fifo_says_so_and_does_not_hang() {
         "{stderr}"
     );
 }
+
+/// Every file and directory under `root` (itself excluded).
+fn walk(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every file and directory evtrail made under `root` is private: files at
+/// most 0640, directories at most 0750.
+fn assert_private(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for p in walk(root) {
+        let meta = std::fs::metadata(&p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let allowed = if meta.is_dir() { 0o750 } else { 0o640 };
+        assert_eq!(
+            mode & !allowed,
+            0,
+            "{} has mode {mode:04o}, more open than {allowed:04o}",
+            p.display()
+        );
+    }
+}
+
+/// No file under `root` holds any of `secrets`, plain or gzip.
+fn assert_nowhere(root: &Path, secrets: &[&str]) {
+    for p in walk(root).into_iter().filter(|p| p.is_file()) {
+        let raw = std::fs::read(&p).unwrap();
+        let mut text = raw.clone();
+        if raw.starts_with(&[0x1f, 0x8b]) {
+            text.clear();
+            let _ = std::io::Read::read_to_end(
+                &mut flate2::read::MultiGzDecoder::new(&raw[..]),
+                &mut text,
+            );
+        }
+        let text = String::from_utf8_lossy(&text);
+        for s in secrets {
+            assert!(!text.contains(s), "{} holds the secret {s:?}", p.display());
+        }
+    }
+}
+
+const TOKEN: &str = "SUPERSECRETTOKEN-4f9a2c";
+const API_KEY: &str = "k3y-VALUE-987xyz";
+
+fn signed_pipeline(
+    dir: &Path,
+    sink: evtrail::http::HttpSink,
+) -> (tracing::Dispatch, evtrail::Guard) {
+    let (layer, guard) = evtrail::builder()
+        .service("faults")
+        .key(evtrail::Key::from_bytes(vec![7; 32]).unwrap())
+        .log_dir(dir)
+        .overflow(evtrail::Overflow::Block)
+        .add_route(evtrail::Route::to("delivery").event("evtrail.push"))
+        .add_sink(sink)
+        .build()
+        .unwrap();
+    (common::dispatch(layer), guard)
+}
+
+fn emit(d: &tracing::Dispatch, from: u64, n: u64) {
+    tracing::dispatcher::with_default(d, || {
+        for i in from..from + n {
+            tracing::info!(i, user_id = "u1", "event {i}");
+        }
+    });
+}
+
+#[test]
+fn an_endpoint_that_refuses_all_and_echoes_headers_meets_a_capped_private_dead_letter_file() {
+    let server = http_server::TestServer::start();
+    server.set_default(http_server::Reply::EchoHeaders(400));
+    let dir = tempfile::tempdir().unwrap();
+    let sink = evtrail::http::HttpSink::builder(server.url("/"))
+        .bearer_auth(TOKEN)
+        .header("X-Api-Key", API_KEY)
+        .batch_records(10)
+        .batch_wait(Duration::from_millis(20))
+        .dead_letter_max_records(50)
+        .build()
+        .unwrap();
+    let (d, guard) = signed_pipeline(dir.path(), sink);
+    emit(&d, 0, 300);
+    guard.flush(common::WAIT).unwrap();
+    let refused_requests = server.requests().len();
+    assert!(refused_requests >= 30, "{refused_requests} requests");
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    let stats = guard.stats();
+    drop(guard);
+
+    let letters =
+        std::fs::read_to_string(dir.path().join("spool/http/dead-letter.ndjson")).unwrap();
+    assert_eq!(letters.lines().count(), 50, "the record cap holds");
+    let http = &stats.sinks[1];
+    let delivery = http.delivery.as_ref().unwrap();
+    assert_eq!(delivery.dead_lettered, 50);
+    let app = read_records(dir.path(), "app");
+    let delivery_log = read_records(dir.path(), "delivery");
+    let noted: u64 = app
+        .iter()
+        .chain(&delivery_log)
+        .filter(|r| r["event"] == "evtrail.dropped" && r["fields"]["reason"] == "dead_letter_full")
+        .map(|r| r["fields"]["count"].as_u64().unwrap())
+        .sum();
+    assert!(noted > 0);
+    assert_eq!(noted, http.dropped, "every record beyond the cap is noted");
+    // Each request carried the headers, and the server echoed them back.
+    assert!(
+        server.requests()[0]
+            .header("authorization")
+            .unwrap()
+            .contains(TOKEN)
+    );
+    assert_nowhere(dir.path(), &[TOKEN, API_KEY]);
+    assert_private(dir.path());
+}
+
+#[test]
+fn the_dead_letter_byte_cap_holds_across_restarts() {
+    let server = http_server::TestServer::start();
+    server.set_default(http_server::Reply::Status(400));
+    let dir = tempfile::tempdir().unwrap();
+    let cap = 8 * 1024;
+    for run in 0..2 {
+        let sink = evtrail::http::HttpSink::builder(server.url("/"))
+            .batch_records(10)
+            .batch_wait(Duration::from_millis(20))
+            .dead_letter_max_bytes(cap)
+            .build()
+            .unwrap();
+        let (d, guard) = signed_pipeline(dir.path(), sink);
+        emit(&d, run * 100, 100);
+        guard.flush(common::WAIT).unwrap();
+        drop(guard);
+        let size = std::fs::metadata(dir.path().join("spool/http/dead-letter.ndjson"))
+            .unwrap()
+            .len();
+        assert!(size <= cap, "run {run}: {size} bytes");
+        assert!(
+            size > cap / 2,
+            "run {run}: {size} bytes: the file is used up to its cap"
+        );
+    }
+}
+
+/// The records of `stream` in the log directory, parsed.
+fn read_records(dir: &Path, stream: &str) -> Vec<serde_json::Value> {
+    evtrail::read::LogReader::open(dir, stream)
+        .map(|r| {
+            r.map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_hanging_endpoint_does_not_hold_shutdown_past_its_timeout() {
+    let server = http_server::TestServer::start();
+    server.set_default(http_server::Reply::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let sink = evtrail::http::HttpSink::builder(server.url("/"))
+        .timeout(Duration::from_secs(60))
+        .batch_wait(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let (d, guard) = signed_pipeline(dir.path(), sink);
+    emit(&d, 0, 20);
+    assert!(server.wait_for(common::WAIT, |r| !r.is_empty()));
+    let timeout = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let err = guard.shutdown(timeout).unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took < timeout + Duration::from_millis(300),
+        "shutdown took {took:?}"
+    );
+    // The worker finished (not a timeout): the request in flight is saved.
+    assert_eq!(err.kind(), evtrail::ErrorKind::Sink, "{err}");
+    drop(guard);
+    let spooled: usize = walk(&dir.path().join("spool/http"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "spool"))
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
+    assert!(spooled >= 20, "{spooled} records kept for the next start");
+    assert_private(dir.path());
+}

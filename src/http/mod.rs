@@ -21,6 +21,18 @@
 //! | 408, 429, 5xx | retried the same way, honouring `Retry-After` (up to [`max_retry_after`](HttpSinkBuilder::max_retry_after)); after [`max_attempts`](HttpSinkBuilder::max_attempts) such answers for one batch, the batch is dead-lettered |
 //! | any other status | the batch goes to the **dead-letter file** with the status, the time and an excerpt of the answer |
 //!
+//! The dead-letter file is capped
+//! ([`dead_letter_max_bytes`](HttpSinkBuilder::dead_letter_max_bytes),
+//! [`dead_letter_max_records`](HttpSinkBuilder::dead_letter_max_records)):
+//! refused records beyond the cap are counted as dropped and written as an
+//! `evtrail.dropped` notice (reason `dead_letter_full`) naming their `seq`
+//! ranges. The answers the sink keeps or reports never hold what it was
+//! configured with: header values, tokens and passwords (of
+//! [`header`](HttpSinkBuilder::header), `bearer_auth`, `basic_auth`, the
+//! URL) are masked as `[REDACTED]`, and so is whatever evtrail's redaction
+//! recognises (bearer tokens, `password=…`). Spool and dead-letter files
+//! are created with mode 0640, their directories 0750, like the logs.
+//!
 //! Nothing is discarded silently: each attempt is recorded as an
 //! `evtrail.push` event (sink, records, first and last `seq`, result,
 //! status, attempt, latency; route it to a stream of your choice with
@@ -90,8 +102,8 @@ use crate::sink::{
 };
 
 pub use builder::{
-    DEFAULT_BATCH_BYTES, DEFAULT_BATCH_RECORDS, DEFAULT_BATCH_WAIT, DEFAULT_SPOOL_MAX_BYTES,
-    HttpSinkBuilder,
+    DEFAULT_BATCH_BYTES, DEFAULT_BATCH_RECORDS, DEFAULT_BATCH_WAIT, DEFAULT_DEAD_LETTER_MAX_BYTES,
+    DEFAULT_DEAD_LETTER_MAX_RECORDS, DEFAULT_SPOOL_MAX_BYTES, HttpSinkBuilder,
 };
 pub use encode::{
     ClickHouse, ElasticBulk, Encode, EncodeError, JsonArray, Loki, Ndjson, Otlp, Outgoing, Verdict,
@@ -221,6 +233,9 @@ struct SpoolState {
     active: bool,
     /// Records lost to a full spool, not yet written as a notice.
     unreported: LostRanges,
+    /// Refused records the full dead-letter file could not take, not yet
+    /// written as a notice.
+    refused: LostRanges,
     noted_at: Instant,
     /// The batch being sent (or formed), which closing saves if the thread
     /// does not finish it in time.
@@ -299,27 +314,39 @@ impl State {
     /// Writes lost records as an `evtrail.dropped` notice: at most every
     /// [`DROP_NOTICE_EVERY`], or now when `force`d.
     fn note_drops(&self, sp: &mut SpoolState, force: bool) {
-        if sp.unreported.is_empty() || !(force || sp.noted_at.elapsed() >= DROP_NOTICE_EVERY) {
+        if (sp.unreported.is_empty() && sp.refused.is_empty())
+            || !(force || sp.noted_at.elapsed() >= DROP_NOTICE_EVERY)
+        {
             return;
         }
         sp.noted_at = Instant::now();
-        let lost = sp.unreported.take();
-        let n = lost.count();
-        let mut rec = Record::internal(
-            Level::WARN,
-            "evtrail.dropped",
-            &format!(
-                "{n} records dropped by HTTP sink `{}`: its spool is full",
-                self.name
+        for (lost, reason, why) in [
+            (sp.unreported.take(), "spool_full", "its spool is full"),
+            (
+                sp.refused.take(),
+                "dead_letter_full",
+                "they were refused and its dead-letter file is full",
             ),
-        );
-        rec.fields.add_str("class", "error");
-        rec.fields.add_u64("count", n);
-        rec.fields.add_str("reason", "spool_full");
-        rec.fields.add_str("ranges", &lost.to_field());
-        rec.fields.add_str("sink", &self.name);
-        rec.fields.add_u64("spool_max_bytes", self.spool_max_bytes);
-        self.inbox.post(rec);
+        ] {
+            if lost.is_empty() {
+                continue;
+            }
+            let n = lost.count();
+            let mut rec = Record::internal(
+                Level::WARN,
+                "evtrail.dropped",
+                &format!("{n} records dropped by HTTP sink `{}`: {why}", self.name),
+            );
+            rec.fields.add_str("class", "error");
+            rec.fields.add_u64("count", n);
+            rec.fields.add_str("reason", reason);
+            rec.fields.add_str("ranges", &lost.to_field());
+            rec.fields.add_str("sink", &self.name);
+            if reason == "spool_full" {
+                rec.fields.add_u64("spool_max_bytes", self.spool_max_bytes);
+            }
+            self.inbox.post(rec);
+        }
     }
 }
 
@@ -374,6 +401,7 @@ impl Sink for HttpSink {
                 active: !spool.is_empty(),
                 spool,
                 unreported: LostRanges::default(),
+                refused: LostRanges::default(),
                 noted_at: Instant::now(),
                 in_flight: None,
                 carry: None,

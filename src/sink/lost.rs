@@ -25,6 +25,12 @@ impl LostRanges {
         self.runs.push((stream.to_owned(), seq, seq));
     }
 
+    /// Notes a lost record whose stream and seq are unknown (a line torn
+    /// by a crash): counted, not named.
+    pub(crate) fn add_unnamed(&mut self) {
+        self.count += 1;
+    }
+
     /// How many records were noted.
     pub(crate) fn count(&self) -> u64 {
         self.count
@@ -44,6 +50,17 @@ impl LostRanges {
             let _ = write!(out, "{stream}:{a}-{b}");
         }
         out
+    }
+
+    /// Adds what `other` noted.
+    pub(crate) fn merge(&mut self, other: LostRanges) {
+        self.count += other.count;
+        for (stream, a, b) in other.runs {
+            match self.runs.iter_mut().rev().find(|r| r.0 == stream) {
+                Some(run) if run.2.checked_add(1) == Some(a) => run.2 = b,
+                _ => self.runs.push((stream, a, b)),
+            }
+        }
     }
 
     /// Empties the runs, giving them back.
