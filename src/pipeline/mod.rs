@@ -39,7 +39,7 @@ use crate::marker::Resume;
 use crate::rotation::{Clock, Rotation};
 use crate::route::Router;
 use crate::sign::{Chain, State};
-use crate::sink::{Batch, Inbox, SharedOptions, Sink, SinkContext, error_chain};
+use crate::sink::{Batch, Inbox, LostRanges, SharedOptions, Sink, SinkContext, error_chain};
 pub use handoff::Overflow;
 use handoff::Room;
 pub(crate) use handoff::Shared;
@@ -122,7 +122,7 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
             failing_since: None,
             attempts: 0,
             next_retry: Instant::now(),
-            unreported_drops: 0,
+            unreported_drops: LostRanges::default(),
             flush_failed: false,
             drops_noted_at: Instant::now(),
         })

@@ -146,6 +146,12 @@ impl StreamSlot {
             start,
             segment_start,
         );
+        // evtrail's own records explain the log (chain markers, failures,
+        // drops): a failing sink's backlog keeps them. Push reports are
+        // many and explain only deliveries: they may go.
+        if rec.internal && res.event(rec) != Some("evtrail.push") {
+            batch.keep_last();
+        }
     }
 }
 
@@ -627,7 +633,10 @@ impl Worker {
             let slot = &mut self.sinks[i];
             let n = slot.pending.len() as u64;
             slot.counters.dropped.fetch_add(n, Ordering::Relaxed);
-            slot.unreported_drops += n;
+            for e in slot.pending.iter() {
+                slot.unreported_drops.add(e.stream(), e.seq());
+            }
+            slot.pending.clear();
             self.note_sink_drops(i, true);
         }
         // Sinks that deliver on their own threads (HTTP) get until the
