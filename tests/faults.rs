@@ -8,11 +8,14 @@
 //! private.
 
 mod common;
+#[path = "support/faults.rs"]
+mod faults;
 #[path = "support/http_server.rs"]
 mod http_server;
 
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::evtrail_command;
 
@@ -270,4 +273,133 @@ fn a_hanging_endpoint_does_not_hold_shutdown_past_its_timeout() {
         .sum();
     assert!(spooled >= 20, "{spooled} records kept for the next start");
     assert_private(dir.path());
+}
+
+/// The child program: does nothing unless the suite started this binary
+/// as its child (see `support/faults.rs`).
+#[test]
+fn child() {
+    faults::child_main();
+}
+
+/// Sends `signal` (`KILL`, `TERM`) to the child and reaps it.
+fn signal(child: &mut std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    child.wait().unwrap();
+}
+
+/// Waits for the child to end by itself, at most `limit`.
+fn finish(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the child did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `(stream, seq)` of every record the server accepted.
+fn accepted(server: &http_server::TestServer) -> BTreeSet<(String, u64)> {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.accepted())
+        .flat_map(|r| r.json_lines())
+        .map(|r| {
+            (
+                r["stream"].as_str().unwrap().to_owned(),
+                r["seq"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Kills the child at seeded random moments, alternately with `SIGKILL`
+/// and `SIGTERM` (which it does not catch), while its endpoint is down;
+/// then starts it again with the endpoint up and lets it deliver. After
+/// each trial every record the files held reaches the endpoint, and the
+/// verifier finds no tampering. Trials accumulate in one directory, so
+/// each restart also meets the previous crashes' leftovers.
+fn crash_trials(name: &str, with_http: bool, rotate: Option<u64>) {
+    let mut rng = faults::Rng::new(faults::seed(name) ^ name.len() as u64);
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let addr = http_server::TestServer::free_addr();
+    let url = with_http.then(|| format!("http://{addr}/"));
+    let spec = |mode| faults::ChildSpec {
+        mode,
+        dir: logs.clone(),
+        url: url.clone(),
+        rotate,
+    };
+    let mut received = BTreeSet::new();
+    let mut crashes = 0;
+    for trial in 0..faults::trials(10) {
+        let sig = if trial % 2 == 0 { "KILL" } else { "TERM" };
+        let after = Duration::from_millis(rng.range(80, 700));
+        let mut child = spec("run").spawn("child");
+        std::thread::sleep(after);
+        signal(&mut child, sig);
+        let in_files = faults::file_keys(&logs);
+        crashes += 1;
+
+        let server = with_http.then(|| http_server::TestServer::start_on(addr));
+        let mut child = spec("drain").spawn("child");
+        let status = finish(&mut child, Duration::from_secs(120));
+        let mut stderr = String::new();
+        let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr);
+        assert!(
+            status.success(),
+            "trial {trial} ({sig} after {after:?}): the restart failed: {stderr}"
+        );
+        if let Some(server) = server {
+            received.extend(accepted(&server));
+            let missing: Vec<_> = in_files.difference(&received).collect();
+            assert!(
+                missing.is_empty(),
+                "{name} trial {trial} ({sig} after {after:?}): {} of {} records in the \
+                 files never reached the endpoint, first {:?}",
+                missing.len(),
+                in_files.len(),
+                &missing[..missing.len().min(5)]
+            );
+        }
+        let report = evtrail::verify::Verifier::new(evtrail::Keyring::new().with(faults::key()))
+            .verify_paths(&[&logs])
+            .unwrap();
+        assert!(
+            report.is_clean(),
+            "{name} trial {trial} ({sig} after {after:?}): {report}"
+        );
+        let declared = report
+            .of_kind(evtrail::verify::FindingKind::CrashRecovered)
+            .count();
+        // The verdict names the crashes: each stream declares each one at
+        // most once.
+        assert!(declared <= crashes * report.streams.len(), "{report}");
+    }
+}
+
+#[test]
+fn killed_at_random_with_the_file_log_alone_every_restart_verifies() {
+    crash_trials("file_alone", false, None);
+}
+
+#[test]
+fn killed_at_random_while_the_endpoint_is_down_every_record_in_the_files_arrives() {
+    crash_trials("file_and_http", true, None);
+}
+
+#[test]
+fn killed_at_random_while_rolling_and_compressing_every_record_in_the_files_arrives() {
+    crash_trials("rolling", true, Some(256 * 1024));
 }

@@ -228,10 +228,12 @@ impl HttpSinkBuilder {
         self
     }
 
-    /// The most the spool may hold on disk. Records beyond it are counted
-    /// as dropped and reported (`evtrail.dropped`, reason `spool_full`).
-    /// Records still in memory at shutdown are always saved, even past
-    /// the cap. Default [`DEFAULT_SPOOL_MAX_BYTES`].
+    /// The most the spool may hold on disk, at shutdown too. Records beyond
+    /// it are counted as dropped and reported (`evtrail.dropped`, reason
+    /// `spool_full`, naming their `seq` ranges); with a signed log
+    /// directory they are sent from the log files at the next start (see
+    /// the [module docs](super#crashes-what-can-be-lost)). Default
+    /// [`DEFAULT_SPOOL_MAX_BYTES`].
     pub fn spool_max_bytes(mut self, bytes: u64) -> Self {
         self.spool_max_bytes = bytes;
         self

@@ -59,6 +59,42 @@
 //! through to the operating system as records arrive); it is synced to disk
 //! at shutdown.
 //!
+//! # Crashes: what can be lost
+//!
+//! **With a signed log directory** ([`Builder::log_dir`](crate::Builder::log_dir)
+//! and a key), the log files are the durable queue. The sink keeps a small
+//! **delivery cursor**, `cursor.json` in its spool directory: per stream,
+//! the last `seq` delivered or dead-lettered, saved at most every 250 ms
+//! and at close. At the next start it first sends again, from the files
+//! (plain or gzip), every record after the cursor that is not waiting in
+//! its spool, in order; then the spool; then the new records. So a crash
+//! (`kill -9`, a `SIGTERM` the application does not catch, an abort) loses
+//! nothing for the endpoint that the files hold: **the loss window is the
+//! file sink's own** — the records still in the hand-off queue or in the
+//! worker's batch not yet written (at most the queue's
+//! [`capacity`](crate::Builder::capacity) plus one
+//! [`batch_size`](crate::Builder::batch_size)), and for a power cut what
+//! the operating system had not written back under the file sink's
+//! [`Durability`](crate::Durability). Records the spool could not take (a
+//! full spool) are in the files too, and are sent from there at the next
+//! start. What the cursor passed since its last save is sent a second time:
+//! delivery stays at least once.
+//!
+//! At shutdown, once the sink has had its time, what it still holds in
+//! memory goes to the spool (and what does not fit is noted) *before* the
+//! segments end; then the last records (notices, each segment's
+//! `segment_end`) are sent in what is left of the timeout. Nothing is
+//! written to a segment after its end, so the outcome of that last send is
+//! not recorded as an `evtrail.push` event (it is counted in the stats);
+//! last records the spool cannot take are sent from the files at the next
+//! start.
+//!
+//! **Without one** (an unsigned pipeline, whose `seq`s start again at 1 in
+//! each run, or a sink with only a [`spool_dir`](HttpSinkBuilder::spool_dir)),
+//! a crash loses what was in the sink's memory: up to
+//! [`queue`](HttpSinkBuilder::queue) record groups handed over by the
+//! worker, plus the request being sent. What is in the spool survives.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -81,6 +117,8 @@
 //! ```
 
 mod builder;
+mod catchup;
+mod cursor;
 mod encode;
 mod request;
 mod sender;
@@ -105,6 +143,7 @@ pub use builder::{
     DEFAULT_BATCH_BYTES, DEFAULT_BATCH_RECORDS, DEFAULT_BATCH_WAIT, DEFAULT_DEAD_LETTER_MAX_BYTES,
     DEFAULT_DEAD_LETTER_MAX_RECORDS, DEFAULT_SPOOL_MAX_BYTES, HttpSinkBuilder,
 };
+use cursor::Cursor;
 pub use encode::{
     ClickHouse, ElasticBulk, Encode, EncodeError, JsonArray, Loki, Ndjson, Otlp, Outgoing, Verdict,
 };
@@ -119,6 +158,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// deadline has passed: a thread that is waiting, not sending, ends at
 /// once.
 const MIN_CLOSE_GRACE: Duration = Duration::from_millis(50);
+
+/// At most how much of the spool's cap spilling at shutdown leaves for the
+/// shutdown's last records.
+const FINAL_HEADROOM: u64 = 64 * 1024;
 
 /// How often, at most, records lost to a full spool are written as an
 /// `evtrail.dropped` notice while it stays full.
@@ -223,6 +266,39 @@ struct State {
     /// Until when shutdown waited for delivery: closing waits for the
     /// request in flight only until then (but at least [`MIN_CLOSE_GRACE`]).
     close_by: Mutex<Option<Instant>>,
+    /// What was delivered, per stream, with a signed log directory.
+    cursor: Option<Mutex<Cursor>>,
+    /// The queue's receiving end, for spilling it at shutdown.
+    leftover: Receiver<Chunk>,
+    /// Set when shutdown spilled memory to the spool: the segments are
+    /// ending, and a loss can no longer be written as a notice.
+    ended: AtomicBool,
+}
+
+impl State {
+    /// Moves the cursor past a settled request's records.
+    fn advance(&self, req: &request::Request) {
+        let Some(cursor) = &self.cursor else { return };
+        let mut c = cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        for (stream, seq) in req.last_seqs() {
+            c.advance(stream, seq);
+        }
+        if let Err(e) = c.save_if_due(false) {
+            eprintln!(
+                "evtrail: HTTP sink `{}` cannot save its delivery cursor: {e}",
+                self.name
+            );
+        }
+    }
+}
+
+/// What a restart sends again from the log files: per stream, the records
+/// after the cursor up to the log's end when the pipeline started, less
+/// those in the spool files a previous run left.
+#[derive(Debug)]
+struct CatchUp {
+    streams: Vec<catchup::Backlog>,
+    restored: Vec<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -301,14 +377,64 @@ impl State {
         }
         let lost = n - kept as u64;
         if lost > 0 {
+            self.progress.add_settled(lost);
+            if self.ended.load(Ordering::Acquire) && self.cursor.is_some() {
+                // The shutdown's last records, after the segments' end: the
+                // log files hold them beyond the cursor, and the next start
+                // sends them from there. Deferred, not lost.
+                self.publish(&sp);
+                return;
+            }
             self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
             for (stream, seq, _) in &chunk.entries[kept..] {
                 sp.unreported.add(stream, *seq);
             }
-            self.progress.add_settled(lost);
         }
         self.publish(&sp);
         self.note_drops(&mut sp, false);
+    }
+
+    /// Puts records that were in memory (older than everything spooled) in
+    /// front of the spool, keeping it within `cap`: the oldest that fit are
+    /// saved, the rest counted and noted as dropped.
+    fn save_front(
+        &self,
+        sp: &mut SpoolState,
+        mut memory: Chunk,
+        cap: u64,
+    ) -> Result<(), SinkError> {
+        let room = cap.saturating_sub(sp.spool.bytes()) as usize;
+        let fit = memory.entries.partition_point(|&(_, _, end)| end <= room);
+        let over = memory.entries.len() - fit;
+        if over > 0 {
+            self.counters
+                .dropped
+                .fetch_add(over as u64, Ordering::Relaxed);
+            for (stream, seq, _) in &memory.entries[fit..] {
+                sp.unreported.add(stream, *seq);
+            }
+            let cut = fit.checked_sub(1).map_or(0, |l| memory.entries[l].2);
+            memory.lines.truncate(cut);
+            memory.entries.truncate(fit);
+        }
+        let records = memory.len();
+        if records == 0 {
+            return Ok(());
+        }
+        if let Err(e) = sp.spool.push_front(&memory.lines, records) {
+            self.counters.dropped.fetch_add(records, Ordering::Relaxed);
+            for (stream, seq, _) in &memory.entries {
+                sp.unreported.add(stream, *seq);
+            }
+            return Err(SinkError::io(
+                format!(
+                    "cannot save {records} undelivered records to the spool {}",
+                    sp.spool.dir().display()
+                ),
+                e,
+            ));
+        }
+        Ok(())
     }
 
     /// Writes lost records as an `evtrail.dropped` notice: at most every
@@ -365,6 +491,41 @@ impl Drain for State {
             self.name
         ))
     }
+
+    fn spill(&self) {
+        let mut sp = self.lock_spool();
+        self.ended.store(true, Ordering::Release);
+        let mut memory = Chunk::default();
+        // The request in flight is taken over too: if it still arrives, it
+        // arrives twice; the thread stops after it (see `Sender::serve`).
+        if let Some(req) = sp.in_flight.take_if(|r| r.spool_id.is_none()) {
+            memory.append(&req.lines, &req.entries);
+        }
+        let carry = sp.carry.take();
+        for chunk in carry.into_iter().chain(self.leftover.try_iter()) {
+            memory.append(&chunk.lines, &chunk.entries);
+        }
+        if memory.entries.is_empty() {
+            return;
+        }
+        sp.active = true;
+        // Room is kept for the shutdown's last records (notices, segment
+        // ends), which come after the segments' end and can no longer be
+        // noted as lost (with a signed log directory they are sent from the
+        // files at the next start when they do not fit).
+        let headroom = (self.spool_max_bytes / 8).min(FINAL_HEADROOM);
+        let cap = self.spool_max_bytes.saturating_sub(headroom);
+        if let Err(e) = self.save_front(&mut sp, memory, cap) {
+            eprintln!(
+                "evtrail: HTTP sink `{}`: {}",
+                self.name,
+                crate::sink::error_chain(&e)
+            );
+        }
+        self.counters.in_memory.store(0, Ordering::Relaxed);
+        self.publish(&sp);
+        self.note_drops(&mut sp, true);
+    }
 }
 
 impl Sink for HttpSink {
@@ -391,6 +552,39 @@ impl Sink for HttpSink {
             release_spool(&spool_dir);
             SinkError::io(format!("cannot open the spool {}", spool_dir.display()), e)
         })?;
+        // With a signed log directory the files are the durable queue; the
+        // cursor says how far they were delivered.
+        let mut catch_up = None;
+        let cursor = match (&ctx.resumed, ctx.log_dir()) {
+            (Some(resumed), Some(log_dir)) => {
+                let cursor = Cursor::open(&spool_dir, resumed).map_err(|e| {
+                    release_spool(&spool_dir);
+                    SinkError::io(
+                        format!("cannot open the delivery cursor in {}", spool_dir.display()),
+                        e,
+                    )
+                })?;
+                let mut streams = Vec::new();
+                for (s, last) in resumed.iter().filter(|(s, last)| cursor.get(s) < *last) {
+                    match catchup::Backlog::open(log_dir, s, cursor.get(s), *last) {
+                        Ok(b) => streams.push(b),
+                        Err(e) => eprintln!(
+                            "evtrail: HTTP sink `{}` cannot read the log of stream `{s}` \
+                             to send what a crash left undelivered: {e}",
+                            settings.name
+                        ),
+                    }
+                }
+                if !streams.is_empty() {
+                    catch_up = Some(CatchUp {
+                        streams,
+                        restored: spool.paths(),
+                    });
+                }
+                Some(Mutex::new(cursor))
+            }
+            _ => None,
+        };
         let counters = Arc::new(DeliveryCounters::default());
         let (queue, queue_rx) = crossbeam_channel::bounded(settings.queue);
         let (control, control_rx) = crossbeam_channel::bounded(16);
@@ -414,6 +608,9 @@ impl Sink for HttpSink {
             spool_max_bytes: settings.spool_max_bytes,
             roll_bytes: settings.batch_bytes as u64,
             close_by: Mutex::new(None),
+            cursor,
+            leftover: queue_rx.clone(),
+            ended: AtomicBool::new(false),
         });
         state.publish(&state.lock_spool());
         let dead_letter = settings
@@ -427,6 +624,7 @@ impl Sink for HttpSink {
             queue_rx.clone(),
             control_rx,
             dead_letter,
+            catch_up,
         );
         let handle = std::thread::Builder::new()
             .name(format!("evtrail-http-{}", settings.name))
@@ -502,44 +700,16 @@ impl Sink for HttpSink {
         for chunk in carry.into_iter().chain(run.leftover.try_iter()) {
             memory.append(&chunk.lines, &chunk.entries);
         }
-        // The spool's cap holds here too: the oldest records that fit are
-        // kept, the rest counted and noted as dropped.
-        let room = state.spool_max_bytes.saturating_sub(sp.spool.bytes()) as usize;
-        let fit = memory.entries.partition_point(|&(_, _, end)| end <= room);
-        let over = memory.entries.len() - fit;
+        let dropped_before = state.counters.dropped.load(Ordering::Relaxed);
+        let result = state.save_front(&mut sp, memory, state.spool_max_bytes);
+        state.counters.in_memory.store(0, Ordering::Relaxed);
+        let over = state.counters.dropped.load(Ordering::Relaxed) - dropped_before;
         if over > 0 {
-            state
-                .counters
-                .dropped
-                .fetch_add(over as u64, Ordering::Relaxed);
-            for (stream, seq, _) in &memory.entries[fit..] {
-                sp.unreported.add(stream, *seq);
-            }
-            let cut = fit.checked_sub(1).map_or(0, |l| memory.entries[l].2);
-            memory.lines.truncate(cut);
-            memory.entries.truncate(fit);
-        }
-        let records = memory.len();
-        let lines = memory.lines;
-        let mut result = Ok(());
-        if over > 0 {
-            state.counters.in_memory.store(0, Ordering::Relaxed);
-        }
-        if records > 0 {
-            if let Err(e) = sp.spool.push_front(&lines, records) {
-                state.counters.dropped.fetch_add(records, Ordering::Relaxed);
-                for (stream, seq, _) in &memory.entries {
-                    sp.unreported.add(stream, *seq);
-                }
-                result = Err(SinkError::io(
-                    format!(
-                        "cannot save {records} undelivered records to the spool {}",
-                        sp.spool.dir().display()
-                    ),
-                    e,
-                ));
-            }
-            state.counters.in_memory.store(0, Ordering::Relaxed);
+            eprintln!(
+                "evtrail: HTTP sink `{}` dropped {over} records at shutdown: its spool {} is full",
+                state.name,
+                sp.spool.dir().display()
+            );
         }
         if let Err(e) = sp.spool.sync() {
             eprintln!(
@@ -549,6 +719,17 @@ impl Sink for HttpSink {
         }
         state.publish(&sp);
         state.note_drops(&mut sp, true);
+        if let Some(cursor) = &state.cursor
+            && let Err(e) = cursor
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .save_if_due(true)
+        {
+            eprintln!(
+                "evtrail: HTTP sink `{}` cannot save its delivery cursor: {e}",
+                state.name
+            );
+        }
         let waiting = sp.spool.records();
         let dir = sp.spool.dir().to_owned();
         drop(sp);

@@ -14,8 +14,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tracing::Level;
 
+use super::catchup;
 use super::request::Request;
-use super::{Chunk, Control, Encode, HttpSinkBuilder, State, Verdict};
+use super::{CatchUp, Chunk, Control, Encode, HttpSinkBuilder, State, Verdict};
 use crate::record::Record;
 use crate::redact::{MASK, Redactor};
 use crate::sink::LostRanges;
@@ -67,6 +68,8 @@ pub(super) struct Sender {
     /// Configured credentials, masked in every answer kept or reported.
     secrets: Vec<String>,
     redactor: Redactor,
+    /// What to send again from the log files before anything else.
+    catch_up: Option<CatchUp>,
     stopping: bool,
     rng: u64,
 }
@@ -78,6 +81,7 @@ impl Sender {
         queue: Receiver<Chunk>,
         control: Receiver<Control>,
         dead_letter: PathBuf,
+        catch_up: Option<CatchUp>,
     ) -> Sender {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -113,6 +117,7 @@ impl Sender {
             dead_letter_held,
             secrets: s.secrets.clone(),
             redactor: Redactor::default(),
+            catch_up,
             stopping: false,
             rng: u64::from_le_bytes(seed) | 1,
         }
@@ -129,6 +134,9 @@ impl Sender {
     }
 
     fn serve(&mut self) {
+        if !self.catch_up() {
+            return;
+        }
         while let Some(req) = self.next_request() {
             let req = Arc::new(req);
             {
@@ -166,8 +174,48 @@ impl Sender {
                 }
             }
             drop(sp);
+            self.state.advance(&req);
             self.state.progress.add_settled(req.len());
         }
+    }
+
+    /// Sends again what the log files hold beyond the cursor (records a
+    /// crash took from memory), in order, before anything else. `false`
+    /// when the sink closed first: the cursor has not passed what was not
+    /// delivered, so the next start sends it again.
+    fn catch_up(&mut self) -> bool {
+        let Some(plan) = self.catch_up.take() else {
+            return true;
+        };
+        let skip = Arc::new(catchup::spooled(&plan.restored));
+        for mut backlog in plan.streams {
+            backlog.skip(skip.clone());
+            let mut backlog = backlog.read();
+            loop {
+                let mut req = Request::new();
+                while !self.full(&req) {
+                    match backlog.next_record() {
+                        Some((line, seq)) => {
+                            let stream = backlog.stream().clone();
+                            req.push_line(&stream, seq, &line);
+                        }
+                        None => break,
+                    }
+                }
+                if req.entries.is_empty() {
+                    break;
+                }
+                while let Ok(msg) = self.control.try_recv() {
+                    self.on_control(Ok(msg));
+                }
+                // Not in flight for closing to save: the files hold it.
+                if self.stopping || !self.deliver(&req) {
+                    return false;
+                }
+                self.state.advance(&req);
+            }
+        }
+        true
     }
 
     fn urgent(&self) -> bool {

@@ -84,6 +84,11 @@ impl Spool {
         })
     }
 
+    /// The paths of the spool's files, front first.
+    pub(crate) fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| self.path(f.id)).collect()
+    }
+
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }

@@ -97,6 +97,16 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
     let mut delivery = Vec::new();
     for sink in &mut s.sinks {
         let mut ctx = SinkContext::new(s.log_dir.clone(), inbox.clone());
+        if let (Some(signing), Some(_)) = (&s.signing, &s.log_dir) {
+            ctx.resumed = Some(
+                s.router
+                    .streams()
+                    .iter()
+                    .zip(&signing.resume)
+                    .map(|(name, r)| (name.to_string(), r.prev_seq))
+                    .collect(),
+            );
+        }
         sink.attach(&mut ctx).map_err(|e| {
             Error::new(
                 ErrorKind::Config,

@@ -26,6 +26,11 @@ pub struct SinkContext {
     pub(crate) inbox: Arc<Inbox>,
     pub(crate) drains: Vec<Arc<dyn Drain>>,
     pub(crate) delivery: Option<Arc<DeliveryCounters>>,
+    /// With a signed log directory: each stream and the last `seq` its
+    /// files held when the pipeline started. A signed stream's `seq`s go on
+    /// across runs, so the files can be read again from any `seq` on.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) resumed: Option<Vec<(String, u64)>>,
 }
 
 impl SinkContext {
@@ -35,6 +40,7 @@ impl SinkContext {
             inbox,
             drains: Vec::new(),
             delivery: None,
+            resumed: None,
         }
     }
 
@@ -83,6 +89,11 @@ pub(crate) trait Drain: Send + Sync + std::fmt::Debug {
     /// definitely not deliverable), or `deadline` passes. The error says
     /// what is still waiting.
     fn wait(&self, deadline: Instant) -> Result<(), String>;
+
+    /// At shutdown, before the segments end: moves what waits in memory to
+    /// durable storage, so that what does not fit is reported while it
+    /// still can be. The sink goes on sending until it is closed.
+    fn spill(&self) {}
 }
 
 /// Records handed to a sink's own thread and records settled there

@@ -31,6 +31,13 @@ impl LostRanges {
         self.count += 1;
     }
 
+    /// Whether record `seq` of `stream` was noted.
+    pub(crate) fn contains(&self, stream: &str, seq: u64) -> bool {
+        self.runs
+            .iter()
+            .any(|(s, a, b)| s == stream && (*a..=*b).contains(&seq))
+    }
+
     /// How many records were noted.
     pub(crate) fn count(&self) -> u64 {
         self.count
