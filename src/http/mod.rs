@@ -87,7 +87,10 @@
 //! written to a segment after its end, so the outcome of that last send is
 //! not recorded as an `evtrail.push` event (it is counted in the stats);
 //! last records the spool cannot take are sent from the files at the next
-//! start.
+//! start. A loss that comes after the segments' end (refused last records
+//! meeting a full dead-letter file) is kept in `unnoted-drops.ndjson` in the
+//! spool directory, and the next start writes its `evtrail.dropped` notice
+//! (with `at_last_shutdown: true`) into its first segment.
 //!
 //! **Without one** (an unsigned pipeline, whose `seq`s start again at 1 in
 //! each run, or a sink with only a [`spool_dir`](HttpSinkBuilder::spool_dir)),
@@ -158,6 +161,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// deadline has passed: a thread that is waiting, not sending, ends at
 /// once.
 const MIN_CLOSE_GRACE: Duration = Duration::from_millis(50);
+
+/// Where closing keeps the losses it can no longer write as notices (they
+/// came after the segments' end); the next start writes them.
+const UNNOTED_FILE: &str = "unnoted-drops.ndjson";
 
 /// At most how much of the spool's cap spilling at shutdown leaves for the
 /// shutdown's last records.
@@ -439,40 +446,101 @@ impl State {
 
     /// Writes lost records as an `evtrail.dropped` notice: at most every
     /// [`DROP_NOTICE_EVERY`], or now when `force`d.
+    /// After the segments ended, losses wait for closing, which keeps them
+    /// for the next start (see [`UNNOTED_FILE`]).
     fn note_drops(&self, sp: &mut SpoolState, force: bool) {
         if (sp.unreported.is_empty() && sp.refused.is_empty())
             || !(force || sp.noted_at.elapsed() >= DROP_NOTICE_EVERY)
+            || self.ended.load(Ordering::Acquire)
         {
             return;
         }
         sp.noted_at = Instant::now();
-        for (lost, reason, why) in [
-            (sp.unreported.take(), "spool_full", "its spool is full"),
-            (
-                sp.refused.take(),
-                "dead_letter_full",
-                "they were refused and its dead-letter file is full",
-            ),
+        for (lost, reason) in [
+            (sp.unreported.take(), "spool_full"),
+            (sp.refused.take(), "dead_letter_full"),
         ] {
-            if lost.is_empty() {
-                continue;
+            if !lost.is_empty() {
+                self.inbox
+                    .post(self.drop_notice(lost.count(), reason, &lost.to_field(), false));
             }
-            let n = lost.count();
-            let mut rec = Record::internal(
-                Level::WARN,
-                "evtrail.dropped",
-                &format!("{n} records dropped by HTTP sink `{}`: {why}", self.name),
-            );
-            rec.fields.add_str("class", "error");
-            rec.fields.add_u64("count", n);
-            rec.fields.add_str("reason", reason);
-            rec.fields.add_str("ranges", &lost.to_field());
-            rec.fields.add_str("sink", &self.name);
-            if reason == "spool_full" {
-                rec.fields.add_u64("spool_max_bytes", self.spool_max_bytes);
-            }
-            self.inbox.post(rec);
         }
+    }
+
+    fn drop_notice(&self, n: u64, reason: &str, ranges: &str, earlier: bool) -> Record {
+        let why = match reason {
+            "spool_full" => "its spool is full",
+            _ => "they were refused and its dead-letter file is full",
+        };
+        let mut rec = Record::internal(
+            Level::WARN,
+            "evtrail.dropped",
+            &format!("{n} records dropped by HTTP sink `{}`: {why}", self.name),
+        );
+        rec.fields.add_str("class", "error");
+        rec.fields.add_u64("count", n);
+        rec.fields.add_str("reason", reason);
+        rec.fields.add_str("ranges", ranges);
+        rec.fields.add_str("sink", &self.name);
+        if reason == "spool_full" {
+            rec.fields.add_u64("spool_max_bytes", self.spool_max_bytes);
+        }
+        if earlier {
+            rec.fields
+                .push("at_last_shutdown", crate::record::Val::Bool(true), false);
+        }
+        rec
+    }
+
+    /// Keeps losses that came after the segments' end, at shutdown, in
+    /// [`UNNOTED_FILE`]: the next start writes their notices.
+    fn keep_unnoted(&self, sp: &mut SpoolState) -> std::io::Result<()> {
+        let mut out = String::new();
+        for (lost, reason) in [
+            (sp.unreported.take(), "spool_full"),
+            (sp.refused.take(), "dead_letter_full"),
+        ] {
+            if !lost.is_empty() {
+                out.push_str(
+                    &serde_json::json!({
+                        "reason": reason,
+                        "count": lost.count(),
+                        "ranges": lost.to_field(),
+                    })
+                    .to_string(),
+                );
+                out.push('\n');
+            }
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let mut f = crate::private::append(&sp.spool.dir().join(UNNOTED_FILE))?;
+        std::io::Write::write_all(&mut f, out.as_bytes())?;
+        f.sync_data()
+    }
+
+    /// Writes the notices a previous shutdown kept (see
+    /// [`keep_unnoted`](Self::keep_unnoted)) into this run's log.
+    fn post_unnoted(&self, dir: &std::path::Path) {
+        let path = dir.join(UNNOTED_FILE);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let (Some(reason), Some(n), Some(ranges)) = (
+                v["reason"].as_str(),
+                v["count"].as_u64(),
+                v["ranges"].as_str(),
+            ) else {
+                continue;
+            };
+            self.inbox.post(self.drop_notice(n, reason, ranges, true));
+        }
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -494,7 +562,6 @@ impl Drain for State {
 
     fn spill(&self) {
         let mut sp = self.lock_spool();
-        self.ended.store(true, Ordering::Release);
         let mut memory = Chunk::default();
         // The request in flight is taken over too: if it still arrives, it
         // arrives twice; the thread stops after it (see `Sender::serve`).
@@ -506,6 +573,8 @@ impl Drain for State {
             memory.append(&chunk.lines, &chunk.entries);
         }
         if memory.entries.is_empty() {
+            self.note_drops(&mut sp, true);
+            self.ended.store(true, Ordering::Release);
             return;
         }
         sp.active = true;
@@ -525,6 +594,9 @@ impl Drain for State {
         self.counters.in_memory.store(0, Ordering::Relaxed);
         self.publish(&sp);
         self.note_drops(&mut sp, true);
+        // From here on the segments end: what is lost is kept for the next
+        // start's log.
+        self.ended.store(true, Ordering::Release);
     }
 }
 
@@ -613,6 +685,7 @@ impl Sink for HttpSink {
             ended: AtomicBool::new(false),
         });
         state.publish(&state.lock_spool());
+        state.post_unnoted(&spool_dir);
         let dead_letter = settings
             .dead_letter
             .clone()
@@ -718,7 +791,17 @@ impl Sink for HttpSink {
             );
         }
         state.publish(&sp);
-        state.note_drops(&mut sp, true);
+        if state.ended.load(Ordering::Acquire) {
+            if let Err(e) = state.keep_unnoted(&mut sp) {
+                eprintln!(
+                    "evtrail: HTTP sink `{}` cannot keep the notice of records it dropped at \
+                     shutdown: {e}",
+                    state.name
+                );
+            }
+        } else {
+            state.note_drops(&mut sp, true);
+        }
         if let Some(cursor) = &state.cursor
             && let Err(e) = cursor
                 .lock()
