@@ -13,6 +13,7 @@ pub(crate) const FILE_MODE: u32 = 0o640;
 pub(crate) const DIR_MODE: u32 = 0o750;
 
 /// Creates `dir` and its missing parents with [`DIR_MODE`].
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
     let mut b = fs::DirBuilder::new();
     b.recursive(true);
@@ -44,6 +45,7 @@ pub(crate) fn create(path: &Path) -> io::Result<File> {
 }
 
 /// Opens `path` for appending, creating it with [`FILE_MODE`].
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn append(path: &Path) -> io::Result<File> {
     options().append(true).create(true).open(path)
 }

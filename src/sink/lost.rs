@@ -27,11 +27,13 @@ impl LostRanges {
 
     /// Notes a lost record whose stream and seq are unknown (a line torn
     /// by a crash): counted, not named.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn add_unnamed(&mut self) {
         self.count += 1;
     }
 
     /// Whether record `seq` of `stream` was noted.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn contains(&self, stream: &str, seq: u64) -> bool {
         self.runs
             .iter()
@@ -60,6 +62,7 @@ impl LostRanges {
     }
 
     /// Adds what `other` noted.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn merge(&mut self, other: LostRanges) {
         self.count += other.count;
         for (stream, a, b) in other.runs {
