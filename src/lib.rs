@@ -138,6 +138,7 @@ mod marker;
 #[cfg(feature = "notify")]
 pub mod notify;
 mod pipeline;
+mod private;
 pub mod query;
 pub mod read;
 mod record;

@@ -160,8 +160,17 @@ pub(crate) fn collect_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>,
             }
             found.sort();
             out.extend(found);
-        } else {
+        } else if meta.is_file() {
             out.push(p.to_path_buf());
+        } else {
+            // A FIFO or a device would block the reader or never end.
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "`{}` is neither a regular file nor a directory",
+                    p.display()
+                ),
+            ));
         }
     }
     // A directory or file named twice is read once.
@@ -198,13 +207,18 @@ pub(crate) fn open_file(path: &Path) -> io::Result<(File, bool)> {
 /// [`open_file`].
 pub(crate) fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
     let (f, gzip) = open_file(path)?;
+    Ok(reader(f, gzip))
+}
+
+/// Reads a file [`open_file`] opened, decompressing gzip.
+pub(crate) fn reader(f: File, gzip: bool) -> Box<dyn BufRead> {
     if gzip {
-        Ok(Box::new(BufReader::with_capacity(
+        Box::new(BufReader::with_capacity(
             256 * 1024,
             flate2::read::MultiGzDecoder::new(BufReader::new(f)),
-        )))
+        ))
     } else {
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, f)))
+        Box::new(BufReader::with_capacity(256 * 1024, f))
     }
 }
 

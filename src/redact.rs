@@ -72,7 +72,7 @@ pub(crate) struct Redactor {
 }
 
 impl Redactor {
-    /// `defaults`: whether the default keys and the built-in string scanners (bearer tokens, key=value secrets, card numbers) are on.
+    /// `defaults`: whether the default keys and the built-in string scanners (bearer tokens, key=value secrets, URL passwords, Debug pairs, card numbers) are on.
     /// `extra_keys`: more sensitive field names, matched like the defaults.
     /// `patterns`: user regexes; every match inside any string value is replaced by MASK.
     pub(crate) fn new(
@@ -142,7 +142,7 @@ impl Redactor {
         self.patterns.is_empty()
             && (!self.builtins
                 || (prescan.digits < CARD_MIN_DIGITS
-                    && prescan.seen & (CLASS_SEPARATOR | CLASS_B) == 0))
+                    && prescan.seen & (CLASS_SEPARATOR | CLASS_B | CLASS_ESCAPE) == 0))
     }
 
     /// Byte-level form of [`Redactor::is_sensitive_key`], for keys found
@@ -170,6 +170,10 @@ impl Redactor {
             // measured several times cheaper than finding any key anywhere.
             if hints.separator {
                 self.find_key_values(s.as_bytes(), &mut spans);
+                find_url_passwords(s.as_bytes(), &mut spans);
+            }
+            if hints.quote {
+                self.find_debug_pairs(s.as_bytes(), &mut spans);
             }
             if hints.digits >= CARD_MIN_DIGITS {
                 find_card_numbers(s, &mut spans);
@@ -189,6 +193,43 @@ impl Redactor {
             Cow::Borrowed(s)
         } else {
             Cow::Owned(apply(s, spans))
+        }
+    }
+
+    /// Finds pairs as `Debug` writes a tuple, `("password", "hunter2")`,
+    /// whose first string is a sensitive key, and records the second.
+    fn find_debug_pairs(&self, b: &[u8], spans: &mut Vec<Span>) {
+        let mut i = 0;
+        while let Some(p) = memchr::memchr(b'"', &b[i..]) {
+            let open = i + p;
+            i = open + 1;
+            let key_start = open + 1;
+            let key_len = b[key_start..]
+                .iter()
+                .position(|&c| !is_key_byte(c))
+                .unwrap_or(b.len() - key_start);
+            let close = key_start + key_len;
+            if key_len == 0 || b.get(close) != Some(&b'"') {
+                continue;
+            }
+            let mut v = close + 1;
+            while v < b.len() && b[v] == b' ' {
+                v += 1;
+            }
+            if b.get(v) != Some(&b',') {
+                continue;
+            }
+            v += 1;
+            while v < b.len() && b[v] == b' ' {
+                v += 1;
+            }
+            if b.get(v) != Some(&b'"') || !self.is_sensitive_raw(&b[key_start..close]) {
+                continue;
+            }
+            if let Some((start, end)) = value_after(b, v) {
+                spans.push(Span::mask(start, end));
+                i = end;
+            }
         }
     }
 
@@ -298,6 +339,8 @@ struct Hints {
     separator: bool,
     /// Whether `bearer` or `basic` occurs in any case.
     auth_scheme: bool,
+    /// Whether a `"` occurs, without which there is no `Debug` pair.
+    quote: bool,
 }
 
 /// What the encoder learns from one pass over a string value: what
@@ -345,6 +388,7 @@ impl Hints {
         Hints {
             digits,
             separator: seen & CLASS_SEPARATOR != 0,
+            quote: seen & CLASS_ESCAPE != 0 && memchr::memchr(b'"', bytes).is_some(),
             auth_scheme: seen & CLASS_B != 0
                 && (0..bytes.len()).any(|i| {
                     BYTE_CLASS[usize::from(bytes[i])] & CLASS_B != 0
@@ -526,6 +570,32 @@ fn escaped_quoted_end(b: &[u8], start: usize, q: u8) -> usize {
         e += width;
     }
     len
+}
+
+/// Records the password of each URL that carries one,
+/// `scheme://user:password@host`: the user name stays readable.
+fn find_url_passwords(b: &[u8], spans: &mut Vec<Span>) {
+    let stops = |c: u8| c.is_ascii_whitespace() || matches!(c, b'/' | b'"' | b'\'' | b'<' | b'>');
+    for at in memchr::memmem::find_iter(b, b"://") {
+        let user = at + 3;
+        let Some(colon) = b[user..]
+            .iter()
+            .position(|&c| c == b':' || c == b'@' || stops(c))
+            .map(|p| user + p)
+            .filter(|&c| b[c] == b':')
+        else {
+            continue;
+        };
+        let pass = colon + 1;
+        if let Some(end) = b[pass..]
+            .iter()
+            .position(|&c| c == b'@' || stops(c))
+            .map(|p| pass + p)
+            .filter(|&e| b[e] == b'@' && e > pass)
+        {
+            spans.push(Span::mask(pass, end));
+        }
+    }
 }
 
 /// Records each `Bearer`/`Basic` credential.
@@ -1134,6 +1204,48 @@ mod tests {
     }
 
     // ---- card numbers ----
+
+    #[test]
+    fn url_passwords_are_masked_keeping_the_user_and_host() {
+        assert_eq!(
+            redact("fetching https://user:SECRET@host.example/path?q=1 now"),
+            "fetching https://user:[REDACTED]@host.example/path?q=1 now"
+        );
+        assert_eq!(
+            redact("db=postgres://app:p%40ss:w0rd@db:5432/main"),
+            "db=postgres://app:[REDACTED]@db:5432/main"
+        );
+        // No password, or no userinfo at all: nothing to hide.
+        for clean in [
+            "https://user@host/x",
+            "https://host:8443/a@b",
+            "see http://host/ and a:b@c",
+        ] {
+            assert_eq!(redact(clean), clean);
+        }
+    }
+
+    #[test]
+    fn debug_tuples_of_a_sensitive_key_and_a_value_are_masked() {
+        assert_eq!(
+            redact(r#"[("user", "ann"), ("password", "hunter2")]"#),
+            r#"[("user", "ann"), ("password", "[REDACTED]")]"#
+        );
+        assert_eq!(
+            redact(r#"("api_key","k-123") and ("Token" , "t\"x")"#),
+            r#"("api_key","[REDACTED]") and ("Token" , "[REDACTED]")"#
+        );
+        let clean = r#"[("user", "ann"), ("note", "password")]"#;
+        assert_eq!(redact(clean), clean);
+    }
+
+    #[test]
+    fn the_prescan_never_skips_a_url_password_or_a_debug_pair() {
+        let r = Redactor::default();
+        for s in [r#"("password", "x")"#, "https://u:p@h/"] {
+            assert!(!r.leaves_alone(&Prescan::of(s.as_bytes())), "{s}");
+        }
+    }
 
     #[test]
     fn luhn_accepts_known_valid_numbers() {

@@ -501,3 +501,37 @@ fn notify_mistakes_are_located() {
         "{e}"
     );
 }
+
+/// Every HTTP sink setting has a key in `[[http]]`, or a reason here.
+#[test]
+fn every_http_sink_setting_has_a_file_key() {
+    let src = include_str!("../src/http/builder.rs");
+    let schema = include_str!("../src/config/schema.rs");
+    let start = src
+        .find("impl HttpSinkBuilder {")
+        .expect("the builder's impl");
+    let code_only = [
+        ("encoder", "encoder, table, index"),
+        ("header", "headers"),
+        ("bearer_auth", "[http.auth] bearer_token_env/_file"),
+        ("basic_auth", "[http.auth] user, password_env/_file"),
+        ("backoff", "backoff_first, backoff_max"),
+        ("new", "-"),
+        ("build", "-"),
+    ];
+    let mut missing = Vec::new();
+    for line in src[start..].lines() {
+        let Some(rest) = line.trim().strip_prefix("pub fn ") else {
+            continue;
+        };
+        let name = rest.split(['(', '<']).next().unwrap();
+        let has_key = schema.contains(&format!("pub(crate) {name}:"));
+        if !has_key && !code_only.iter().any(|(n, _)| *n == name) {
+            missing.push(name.to_owned());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "HTTP sink settings with no [[http]] key: {missing:?}"
+    );
+}

@@ -76,6 +76,12 @@ pub(super) fn build(config: &Config, h: &HttpSection) -> Result<HttpSink, Error>
     if let Some(v) = &h.dead_letter_file {
         b = b.dead_letter_file(v);
     }
+    if let Some(v) = h.dead_letter_max_bytes {
+        b = b.dead_letter_max_bytes(v.0);
+    }
+    if let Some(v) = h.dead_letter_max_records {
+        b = b.dead_letter_max_records(v);
+    }
     for (name, value) in &h.headers {
         b = b.header(name, value);
     }

@@ -213,6 +213,10 @@ pub(crate) struct HttpSection {
     pub(crate) spool_max_bytes: Option<Size>,
     #[serde(default)]
     pub(crate) dead_letter_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) dead_letter_max_bytes: Option<Size>,
+    #[serde(default)]
+    pub(crate) dead_letter_max_records: Option<u64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) headers: BTreeMap<String, String>,
     #[serde(default)]

@@ -15,6 +15,13 @@ pub const DEFAULT_BATCH_BYTES: usize = 1 << 20;
 pub const DEFAULT_BATCH_WAIT: Duration = Duration::from_secs(1);
 /// Default [`spool_max_bytes`](HttpSinkBuilder::spool_max_bytes): 256 MiB.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
+/// Default [`dead_letter_max_bytes`](HttpSinkBuilder::dead_letter_max_bytes): 64 MiB.
+pub const DEFAULT_DEAD_LETTER_MAX_BYTES: u64 = 64 << 20;
+/// Default [`dead_letter_max_records`](HttpSinkBuilder::dead_letter_max_records).
+pub const DEFAULT_DEAD_LETTER_MAX_RECORDS: u64 = 100_000;
+
+/// Configured values shorter than this are not masked in stored answers.
+const MIN_SECRET_LEN: usize = 6;
 
 /// Settings of an [`HttpSink`]; start with [`HttpSink::builder`].
 #[derive(Clone)]
@@ -37,6 +44,11 @@ pub struct HttpSinkBuilder {
     pub(super) spool_dir: Option<PathBuf>,
     pub(super) spool_max_bytes: u64,
     pub(super) dead_letter: Option<PathBuf>,
+    pub(super) dead_letter_max_bytes: u64,
+    pub(super) dead_letter_max_records: u64,
+    /// What the sink was configured with that must never be stored: header
+    /// values, tokens, passwords.
+    pub(super) secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for HttpSinkBuilder {
@@ -79,6 +91,9 @@ impl HttpSinkBuilder {
             spool_dir: None,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             dead_letter: None,
+            dead_letter_max_bytes: DEFAULT_DEAD_LETTER_MAX_BYTES,
+            dead_letter_max_records: DEFAULT_DEAD_LETTER_MAX_RECORDS,
+            secrets: Vec::new(),
         }
     }
 
@@ -95,10 +110,26 @@ impl HttpSinkBuilder {
         self
     }
 
-    /// Adds a header to every request.
+    /// Adds a header to every request. Its value is treated as a secret:
+    /// it is masked wherever the sink stores or reports an answer that
+    /// echoes it (the dead-letter file, `evtrail.push` errors).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        let value = value.into();
+        self.secret(&value);
+        // The credential of `Bearer x` / `Basic x` on its own too.
+        if let Some((_, credential)) = value.split_once(' ') {
+            self.secret(credential);
+        }
+        self.headers.push((name.into(), value));
         self
+    }
+
+    fn secret(&mut self, s: &str) {
+        let s = s.trim();
+        // Shorter values are too likely to be ordinary words.
+        if s.len() >= MIN_SECRET_LEN && !self.secrets.iter().any(|k| k == s) {
+            self.secrets.push(s.to_owned());
+        }
     }
 
     /// Sends `Authorization: Bearer <token>`.
@@ -108,8 +139,9 @@ impl HttpSinkBuilder {
     }
 
     /// Sends `Authorization: Basic …` for `user` and `password`.
-    pub fn basic_auth(self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+    pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
         use base64::Engine as _;
+        self.secret(password.as_ref());
         let pair = format!("{}:{}", user.as_ref(), password.as_ref());
         let value = format!(
             "Basic {}",
@@ -196,10 +228,12 @@ impl HttpSinkBuilder {
         self
     }
 
-    /// The most the spool may hold on disk. Records beyond it are counted
-    /// as dropped and reported (`evtrail.dropped`, reason `spool_full`).
-    /// Records still in memory at shutdown are always saved, even past
-    /// the cap. Default [`DEFAULT_SPOOL_MAX_BYTES`].
+    /// The most the spool may hold on disk, at shutdown too. Records beyond
+    /// it are counted as dropped and reported (`evtrail.dropped`, reason
+    /// `spool_full`, naming their `seq` ranges); with a signed log
+    /// directory they are sent from the log files at the next start (see
+    /// the [module docs](super#crashes-what-can-be-lost)). Default
+    /// [`DEFAULT_SPOOL_MAX_BYTES`].
     pub fn spool_max_bytes(mut self, bytes: u64) -> Self {
         self.spool_max_bytes = bytes;
         self
@@ -209,6 +243,23 @@ impl HttpSinkBuilder {
     /// `dead-letter.ndjson` in the spool directory.
     pub fn dead_letter_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.dead_letter = Some(path.into());
+        self
+    }
+
+    /// The most the dead-letter file may hold, in bytes. Refused records
+    /// beyond it are counted as dropped and reported (`evtrail.dropped`,
+    /// reason `dead_letter_full`, naming their `seq` ranges). Default
+    /// [`DEFAULT_DEAD_LETTER_MAX_BYTES`].
+    pub fn dead_letter_max_bytes(mut self, bytes: u64) -> Self {
+        self.dead_letter_max_bytes = bytes;
+        self
+    }
+
+    /// The most records the dead-letter file may hold; beyond it, as for
+    /// [`dead_letter_max_bytes`](Self::dead_letter_max_bytes). Default
+    /// [`DEFAULT_DEAD_LETTER_MAX_RECORDS`].
+    pub fn dead_letter_max_records(mut self, records: u64) -> Self {
+        self.dead_letter_max_records = records;
         self
     }
 
@@ -231,35 +282,45 @@ impl HttpSinkBuilder {
                 self.url
             )));
         }
-        for (name, value) in &self.headers {
+        let mut this = self;
+        if let Some(password) = uri
+            .authority()
+            .and_then(|a| a.as_str().rsplit_once('@'))
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .map(|(_, password)| password.to_owned())
+        {
+            this.secret(&password);
+        }
+        let this = this;
+        for (name, value) in &this.headers {
             ureq::http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Error::config(format!("invalid header name `{name}`")))?;
             ureq::http::HeaderValue::from_str(value)
                 .map_err(|_| Error::config(format!("invalid value for header `{name}`")))?;
         }
         let zero = [
-            (self.batch_records == 0, "batch_records"),
-            (self.batch_bytes == 0, "batch_bytes"),
-            (self.queue == 0, "queue"),
-            (self.max_attempts == 0, "max_attempts"),
-            (self.timeout.is_zero(), "timeout"),
-            (self.connect_timeout.is_zero(), "connect_timeout"),
-            (self.spool_max_bytes == 0, "spool_max_bytes"),
+            (this.batch_records == 0, "batch_records"),
+            (this.batch_bytes == 0, "batch_bytes"),
+            (this.queue == 0, "queue"),
+            (this.max_attempts == 0, "max_attempts"),
+            (this.timeout.is_zero(), "timeout"),
+            (this.connect_timeout.is_zero(), "connect_timeout"),
+            (this.spool_max_bytes == 0, "spool_max_bytes"),
         ];
         if let Some((_, what)) = zero.iter().find(|(z, _)| *z) {
             return Err(Error::config(format!(
                 "HTTP sink `{what}` must be above zero"
             )));
         }
-        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
+        if this.name.trim().is_empty() || this.name.contains(['/', '\\']) {
             return Err(Error::config(format!(
                 "invalid HTTP sink name `{}`: it names the spool directory",
-                self.name
+                this.name
             )));
         }
         Ok(HttpSink {
-            name: self.name.clone(),
-            settings: Some(self),
+            name: this.name.clone(),
+            settings: Some(this),
             running: None,
         })
     }

@@ -21,6 +21,18 @@
 //! | 408, 429, 5xx | retried the same way, honouring `Retry-After` (up to [`max_retry_after`](HttpSinkBuilder::max_retry_after)); after [`max_attempts`](HttpSinkBuilder::max_attempts) such answers for one batch, the batch is dead-lettered |
 //! | any other status | the batch goes to the **dead-letter file** with the status, the time and an excerpt of the answer |
 //!
+//! The dead-letter file is capped
+//! ([`dead_letter_max_bytes`](HttpSinkBuilder::dead_letter_max_bytes),
+//! [`dead_letter_max_records`](HttpSinkBuilder::dead_letter_max_records)):
+//! refused records beyond the cap are counted as dropped and written as an
+//! `evtrail.dropped` notice (reason `dead_letter_full`) naming their `seq`
+//! ranges. The answers the sink keeps or reports never hold what it was
+//! configured with: header values, tokens and passwords (of
+//! [`header`](HttpSinkBuilder::header), `bearer_auth`, `basic_auth`, the
+//! URL) are masked as `[REDACTED]`, and so is whatever evtrail's redaction
+//! recognises (bearer tokens, `password=…`). Spool and dead-letter files
+//! are created with mode 0640, their directories 0750, like the logs.
+//!
 //! Nothing is discarded silently: each attempt is recorded as an
 //! `evtrail.push` event (sink, records, first and last `seq`, result,
 //! status, attempt, latency; route it to a stream of your choice with
@@ -38,12 +50,53 @@
 //! [`Handle::flush`](crate::Handle::flush) waits until everything emitted
 //! before it is delivered (or dead-lettered). Shutdown gives the sink until
 //! its timeout to deliver; what is still undelivered then is written to the
-//! spool, the shutdown's error says how many records that is, and the next
-//! start sends them first, in order.
+//! spool, within its [cap](HttpSinkBuilder::spool_max_bytes) (the oldest
+//! records first; what does not fit is counted as dropped and written as an
+//! `evtrail.dropped` notice naming its `ranges`), the shutdown's error says
+//! how many records that is, and the next start sends them first, in order.
 //!
 //! The spool survives a crash of the process (its files are written
 //! through to the operating system as records arrive); it is synced to disk
 //! at shutdown.
+//!
+//! # Crashes: what can be lost
+//!
+//! **With a signed log directory** ([`Builder::log_dir`](crate::Builder::log_dir)
+//! and a key), the log files are the durable queue. The sink keeps a small
+//! **delivery cursor**, `cursor.json` in its spool directory: per stream,
+//! the last `seq` delivered or dead-lettered, saved at most every 250 ms
+//! and at close. At the next start it first sends again, from the files
+//! (plain or gzip), every record after the cursor that is not waiting in
+//! its spool, in order; then the spool; then the new records. So a crash
+//! (`kill -9`, a `SIGTERM` the application does not catch, an abort) loses
+//! nothing for the endpoint that the files hold: **the loss window is the
+//! file sink's own** — the records still in the hand-off queue or in the
+//! worker's batch not yet written (at most the queue's
+//! [`capacity`](crate::Builder::capacity) plus one
+//! [`batch_size`](crate::Builder::batch_size)), and for a power cut what
+//! the operating system had not written back under the file sink's
+//! [`Durability`](crate::Durability). Records the spool could not take (a
+//! full spool) are in the files too, and are sent from there at the next
+//! start. What the cursor passed since its last save is sent a second time:
+//! delivery stays at least once.
+//!
+//! At shutdown, once the sink has had its time, what it still holds in
+//! memory goes to the spool (and what does not fit is noted) *before* the
+//! segments end; then the last records (notices, each segment's
+//! `segment_end`) are sent in what is left of the timeout. Nothing is
+//! written to a segment after its end, so the outcome of that last send is
+//! not recorded as an `evtrail.push` event (it is counted in the stats);
+//! last records the spool cannot take are sent from the files at the next
+//! start. A loss that comes after the segments' end (refused last records
+//! meeting a full dead-letter file) is kept in `unnoted-drops.ndjson` in the
+//! spool directory, and the next start writes its `evtrail.dropped` notice
+//! (with `at_last_shutdown: true`) into its first segment.
+//!
+//! **Without one** (an unsigned pipeline, whose `seq`s start again at 1 in
+//! each run, or a sink with only a [`spool_dir`](HttpSinkBuilder::spool_dir)),
+//! a crash loses what was in the sink's memory: up to
+//! [`queue`](HttpSinkBuilder::queue) record groups handed over by the
+//! worker, plus the request being sent. What is in the spool survives.
 //!
 //! # Examples
 //!
@@ -67,6 +120,8 @@
 //! ```
 
 mod builder;
+mod catchup;
+mod cursor;
 mod encode;
 mod request;
 pub(crate) mod retry_after;
@@ -84,12 +139,15 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tracing::Level;
 
 use crate::record::Record;
-use crate::sink::{Batch, DeliveryCounters, Drain, Inbox, Progress, Sink, SinkContext, SinkError};
+use crate::sink::{
+    Batch, DeliveryCounters, Drain, Inbox, LostRanges, Progress, Sink, SinkContext, SinkError,
+};
 
 pub use builder::{
-    DEFAULT_BATCH_BYTES, DEFAULT_BATCH_RECORDS, DEFAULT_BATCH_WAIT, DEFAULT_SPOOL_MAX_BYTES,
-    HttpSinkBuilder,
+    DEFAULT_BATCH_BYTES, DEFAULT_BATCH_RECORDS, DEFAULT_BATCH_WAIT, DEFAULT_DEAD_LETTER_MAX_BYTES,
+    DEFAULT_DEAD_LETTER_MAX_RECORDS, DEFAULT_SPOOL_MAX_BYTES, HttpSinkBuilder,
 };
+use cursor::Cursor;
 pub use encode::{
     ClickHouse, ElasticBulk, Encode, EncodeError, JsonArray, Loki, Ndjson, Otlp, Outgoing, Verdict,
 };
@@ -99,6 +157,19 @@ use spool::Spool;
 /// How long closing waits for a request in flight before it saves that
 /// request's records to the spool instead.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// The least time closing gives the thread to end, even when shutdown's
+/// deadline has passed: a thread that is waiting, not sending, ends at
+/// once.
+const MIN_CLOSE_GRACE: Duration = Duration::from_millis(50);
+
+/// Where closing keeps the losses it can no longer write as notices (they
+/// came after the segments' end); the next start writes them.
+const UNNOTED_FILE: &str = "unnoted-drops.ndjson";
+
+/// At most how much of the spool's cap spilling at shutdown leaves for the
+/// shutdown's last records.
+const FINAL_HEADROOM: u64 = 64 * 1024;
 
 /// How often, at most, records lost to a full spool are written as an
 /// `evtrail.dropped` notice while it stays full.
@@ -172,6 +243,17 @@ impl Chunk {
     fn len(&self) -> u64 {
         self.entries.len() as u64
     }
+
+    /// Appends records given as lines and their `(stream, seq, end)`.
+    fn append(&mut self, lines: &[u8], entries: &[(Arc<str>, u64, usize)]) {
+        let base = self.lines.len();
+        self.lines.extend_from_slice(lines);
+        self.entries.extend(
+            entries
+                .iter()
+                .map(|(stream, seq, end)| (stream.clone(), *seq, base + end)),
+        );
+    }
 }
 
 /// What the worker's side, the sending thread and waiters share.
@@ -189,6 +271,42 @@ struct State {
     control: Sender<Control>,
     spool_max_bytes: u64,
     roll_bytes: u64,
+    /// Until when shutdown waited for delivery: closing waits for the
+    /// request in flight only until then (but at least [`MIN_CLOSE_GRACE`]).
+    close_by: Mutex<Option<Instant>>,
+    /// What was delivered, per stream, with a signed log directory.
+    cursor: Option<Mutex<Cursor>>,
+    /// The queue's receiving end, for spilling it at shutdown.
+    leftover: Receiver<Chunk>,
+    /// Set when shutdown spilled memory to the spool: the segments are
+    /// ending, and a loss can no longer be written as a notice.
+    ended: AtomicBool,
+}
+
+impl State {
+    /// Moves the cursor past a settled request's records.
+    fn advance(&self, req: &request::Request) {
+        let Some(cursor) = &self.cursor else { return };
+        let mut c = cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        for (stream, seq) in req.last_seqs() {
+            c.advance(stream, seq);
+        }
+        if let Err(e) = c.save_if_due(false) {
+            eprintln!(
+                "evtrail: HTTP sink `{}` cannot save its delivery cursor: {e}",
+                self.name
+            );
+        }
+    }
+}
+
+/// What a restart sends again from the log files: per stream, the records
+/// after the cursor up to the log's end when the pipeline started, less
+/// those in the spool files a previous run left.
+#[derive(Debug)]
+struct CatchUp {
+    streams: Vec<catchup::Backlog>,
+    restored: Vec<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -198,7 +316,10 @@ struct SpoolState {
     /// behind what is already there.
     active: bool,
     /// Records lost to a full spool, not yet written as a notice.
-    unreported: u64,
+    unreported: LostRanges,
+    /// Refused records the full dead-letter file could not take, not yet
+    /// written as a notice.
+    refused: LostRanges,
     noted_at: Instant,
     /// The batch being sent (or formed), which closing saves if the thread
     /// does not finish it in time.
@@ -249,7 +370,7 @@ impl State {
         } else {
             chunk.entries[fit - 1].2
         };
-        let mut lost = n - fit as u64;
+        let mut kept = fit;
         if fit > 0
             && let Err(e) = sp
                 .spool
@@ -260,44 +381,173 @@ impl State {
                 self.name,
                 sp.spool.dir().display()
             );
-            lost += fit as u64;
+            kept = 0;
         }
+        let lost = n - kept as u64;
         if lost > 0 {
-            self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
-            sp.unreported += lost;
             self.progress.add_settled(lost);
+            if self.ended.load(Ordering::Acquire) && self.cursor.is_some() {
+                // The shutdown's last records, after the segments' end: the
+                // log files hold them beyond the cursor, and the next start
+                // sends them from there. Deferred, not lost.
+                self.publish(&sp);
+                return;
+            }
+            self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+            for (stream, seq, _) in &chunk.entries[kept..] {
+                sp.unreported.add(stream, *seq);
+            }
         }
         self.publish(&sp);
         self.note_drops(&mut sp, false);
     }
 
+    /// Puts records that were in memory (older than everything spooled) in
+    /// front of the spool, keeping it within `cap`: the oldest that fit are
+    /// saved, the rest counted and noted as dropped.
+    fn save_front(
+        &self,
+        sp: &mut SpoolState,
+        mut memory: Chunk,
+        cap: u64,
+    ) -> Result<(), SinkError> {
+        let room = cap.saturating_sub(sp.spool.bytes()) as usize;
+        let fit = memory.entries.partition_point(|&(_, _, end)| end <= room);
+        let over = memory.entries.len() - fit;
+        if over > 0 {
+            self.counters
+                .dropped
+                .fetch_add(over as u64, Ordering::Relaxed);
+            for (stream, seq, _) in &memory.entries[fit..] {
+                sp.unreported.add(stream, *seq);
+            }
+            let cut = fit.checked_sub(1).map_or(0, |l| memory.entries[l].2);
+            memory.lines.truncate(cut);
+            memory.entries.truncate(fit);
+        }
+        let records = memory.len();
+        if records == 0 {
+            return Ok(());
+        }
+        if let Err(e) = sp.spool.push_front(&memory.lines, records) {
+            self.counters.dropped.fetch_add(records, Ordering::Relaxed);
+            for (stream, seq, _) in &memory.entries {
+                sp.unreported.add(stream, *seq);
+            }
+            return Err(SinkError::io(
+                format!(
+                    "cannot save {records} undelivered records to the spool {}",
+                    sp.spool.dir().display()
+                ),
+                e,
+            ));
+        }
+        Ok(())
+    }
+
     /// Writes lost records as an `evtrail.dropped` notice: at most every
     /// [`DROP_NOTICE_EVERY`], or now when `force`d.
+    /// After the segments ended, losses wait for closing, which keeps them
+    /// for the next start (see [`UNNOTED_FILE`]).
     fn note_drops(&self, sp: &mut SpoolState, force: bool) {
-        if sp.unreported == 0 || !(force || sp.noted_at.elapsed() >= DROP_NOTICE_EVERY) {
+        if (sp.unreported.is_empty() && sp.refused.is_empty())
+            || !(force || sp.noted_at.elapsed() >= DROP_NOTICE_EVERY)
+            || self.ended.load(Ordering::Acquire)
+        {
             return;
         }
         sp.noted_at = Instant::now();
-        let n = std::mem::take(&mut sp.unreported);
+        for (lost, reason) in [
+            (sp.unreported.take(), "spool_full"),
+            (sp.refused.take(), "dead_letter_full"),
+        ] {
+            if !lost.is_empty() {
+                self.inbox
+                    .post(self.drop_notice(lost.count(), reason, &lost.to_field(), false));
+            }
+        }
+    }
+
+    fn drop_notice(&self, n: u64, reason: &str, ranges: &str, earlier: bool) -> Record {
+        let why = match reason {
+            "spool_full" => "its spool is full",
+            _ => "they were refused and its dead-letter file is full",
+        };
         let mut rec = Record::internal(
             Level::WARN,
             "evtrail.dropped",
-            &format!(
-                "{n} records dropped by HTTP sink `{}`: its spool is full",
-                self.name
-            ),
+            &format!("{n} records dropped by HTTP sink `{}`: {why}", self.name),
         );
         rec.fields.add_str("class", "error");
         rec.fields.add_u64("count", n);
-        rec.fields.add_str("reason", "spool_full");
+        rec.fields.add_str("reason", reason);
+        rec.fields.add_str("ranges", ranges);
         rec.fields.add_str("sink", &self.name);
-        rec.fields.add_u64("spool_max_bytes", self.spool_max_bytes);
-        self.inbox.post(rec);
+        if reason == "spool_full" {
+            rec.fields.add_u64("spool_max_bytes", self.spool_max_bytes);
+        }
+        if earlier {
+            rec.fields
+                .push("at_last_shutdown", crate::record::Val::Bool(true), false);
+        }
+        rec
+    }
+
+    /// Keeps losses that came after the segments' end, at shutdown, in
+    /// [`UNNOTED_FILE`]: the next start writes their notices.
+    fn keep_unnoted(&self, sp: &mut SpoolState) -> std::io::Result<()> {
+        let mut out = String::new();
+        for (lost, reason) in [
+            (sp.unreported.take(), "spool_full"),
+            (sp.refused.take(), "dead_letter_full"),
+        ] {
+            if !lost.is_empty() {
+                out.push_str(
+                    &serde_json::json!({
+                        "reason": reason,
+                        "count": lost.count(),
+                        "ranges": lost.to_field(),
+                    })
+                    .to_string(),
+                );
+                out.push('\n');
+            }
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let mut f = crate::private::append(&sp.spool.dir().join(UNNOTED_FILE))?;
+        std::io::Write::write_all(&mut f, out.as_bytes())?;
+        f.sync_data()
+    }
+
+    /// Writes the notices a previous shutdown kept (see
+    /// [`keep_unnoted`](Self::keep_unnoted)) into this run's log.
+    fn post_unnoted(&self, dir: &std::path::Path) {
+        let path = dir.join(UNNOTED_FILE);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let (Some(reason), Some(n), Some(ranges)) = (
+                v["reason"].as_str(),
+                v["count"].as_u64(),
+                v["ranges"].as_str(),
+            ) else {
+                continue;
+            };
+            self.inbox.post(self.drop_notice(n, reason, ranges, true));
+        }
+        let _ = std::fs::remove_file(path);
     }
 }
 
 impl Drain for State {
     fn wait(&self, deadline: Instant) -> Result<(), String> {
+        *self.close_by.lock().unwrap_or_else(PoisonError::into_inner) = Some(deadline);
         let missing = match self.progress.wait(deadline, || {
             let _ = self.control.try_send(Control::Urge);
         }) {
@@ -309,6 +559,45 @@ impl Drain for State {
             "HTTP sink `{}` has not delivered {missing} records yet ({spooled} in its spool)",
             self.name
         ))
+    }
+
+    fn spill(&self) {
+        let mut sp = self.lock_spool();
+        let mut memory = Chunk::default();
+        // The request in flight is taken over too: if it still arrives, it
+        // arrives twice; the thread stops after it (see `Sender::serve`).
+        if let Some(req) = sp.in_flight.take_if(|r| r.spool_id.is_none()) {
+            memory.append(&req.lines, &req.entries);
+        }
+        let carry = sp.carry.take();
+        for chunk in carry.into_iter().chain(self.leftover.try_iter()) {
+            memory.append(&chunk.lines, &chunk.entries);
+        }
+        if memory.entries.is_empty() {
+            self.note_drops(&mut sp, true);
+            self.ended.store(true, Ordering::Release);
+            return;
+        }
+        sp.active = true;
+        // Room is kept for the shutdown's last records (notices, segment
+        // ends), which come after the segments' end and can no longer be
+        // noted as lost (with a signed log directory they are sent from the
+        // files at the next start when they do not fit).
+        let headroom = (self.spool_max_bytes / 8).min(FINAL_HEADROOM);
+        let cap = self.spool_max_bytes.saturating_sub(headroom);
+        if let Err(e) = self.save_front(&mut sp, memory, cap) {
+            eprintln!(
+                "evtrail: HTTP sink `{}`: {}",
+                self.name,
+                crate::sink::error_chain(&e)
+            );
+        }
+        self.counters.in_memory.store(0, Ordering::Relaxed);
+        self.publish(&sp);
+        self.note_drops(&mut sp, true);
+        // From here on the segments end: what is lost is kept for the next
+        // start's log.
+        self.ended.store(true, Ordering::Release);
     }
 }
 
@@ -336,6 +625,39 @@ impl Sink for HttpSink {
             release_spool(&spool_dir);
             SinkError::io(format!("cannot open the spool {}", spool_dir.display()), e)
         })?;
+        // With a signed log directory the files are the durable queue; the
+        // cursor says how far they were delivered.
+        let mut catch_up = None;
+        let cursor = match (&ctx.resumed, ctx.log_dir()) {
+            (Some(resumed), Some(log_dir)) => {
+                let cursor = Cursor::open(&spool_dir, resumed).map_err(|e| {
+                    release_spool(&spool_dir);
+                    SinkError::io(
+                        format!("cannot open the delivery cursor in {}", spool_dir.display()),
+                        e,
+                    )
+                })?;
+                let mut streams = Vec::new();
+                for (s, last) in resumed.iter().filter(|(s, last)| cursor.get(s) < *last) {
+                    match catchup::Backlog::open(log_dir, s, cursor.get(s), *last) {
+                        Ok(b) => streams.push(b),
+                        Err(e) => eprintln!(
+                            "evtrail: HTTP sink `{}` cannot read the log of stream `{s}` \
+                             to send what a crash left undelivered: {e}",
+                            settings.name
+                        ),
+                    }
+                }
+                if !streams.is_empty() {
+                    catch_up = Some(CatchUp {
+                        streams,
+                        restored: spool.paths(),
+                    });
+                }
+                Some(Mutex::new(cursor))
+            }
+            _ => None,
+        };
         let counters = Arc::new(DeliveryCounters::default());
         let (queue, queue_rx) = crossbeam_channel::bounded(settings.queue);
         let (control, control_rx) = crossbeam_channel::bounded(16);
@@ -345,7 +667,8 @@ impl Sink for HttpSink {
             spool: Mutex::new(SpoolState {
                 active: !spool.is_empty(),
                 spool,
-                unreported: 0,
+                unreported: LostRanges::default(),
+                refused: LostRanges::default(),
                 noted_at: Instant::now(),
                 in_flight: None,
                 carry: None,
@@ -357,8 +680,13 @@ impl Sink for HttpSink {
             control: control.clone(),
             spool_max_bytes: settings.spool_max_bytes,
             roll_bytes: settings.batch_bytes as u64,
+            close_by: Mutex::new(None),
+            cursor,
+            leftover: queue_rx.clone(),
+            ended: AtomicBool::new(false),
         });
         state.publish(&state.lock_spool());
+        state.post_unnoted(&spool_dir);
         let dead_letter = settings
             .dead_letter
             .clone()
@@ -370,6 +698,7 @@ impl Sink for HttpSink {
             queue_rx.clone(),
             control_rx,
             dead_letter,
+            catch_up,
         );
         let handle = std::thread::Builder::new()
             .name(format!("evtrail-http-{}", settings.name))
@@ -417,7 +746,16 @@ impl Sink for HttpSink {
         };
         let state = run.state.clone();
         let _ = run.control.send(Control::Stop);
-        let finished = run.ended.recv_timeout(CLOSE_GRACE).is_ok();
+        let grace = state
+            .close_by
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(CLOSE_GRACE, |by| {
+                by.saturating_duration_since(Instant::now())
+                    .max(MIN_CLOSE_GRACE)
+            })
+            .min(CLOSE_GRACE);
+        let finished = run.ended.recv_timeout(grace).is_ok();
         if finished && let Some(t) = run.thread.take() {
             let _ = t.join();
         }
@@ -425,36 +763,27 @@ impl Sink for HttpSink {
         state.closed.store(true, Ordering::Release);
         // What is in memory is older than everything spooled: it goes in
         // front, the batch in flight first.
-        let mut lines = Vec::new();
-        let mut records = 0;
+        let mut memory = Chunk::default();
         if let Some(req) = sp.in_flight.take() {
             match req.spool_id {
                 Some(_) => sp.spool.untake_front(),
-                None => {
-                    lines.extend_from_slice(&req.lines);
-                    records += req.len();
-                }
+                None => memory.append(&req.lines, &req.entries),
             }
         }
         let carry = sp.carry.take();
         for chunk in carry.into_iter().chain(run.leftover.try_iter()) {
-            lines.extend_from_slice(&chunk.lines);
-            records += chunk.len();
+            memory.append(&chunk.lines, &chunk.entries);
         }
-        let mut result = Ok(());
-        if records > 0 {
-            if let Err(e) = sp.spool.push_front(&lines, records) {
-                state.counters.dropped.fetch_add(records, Ordering::Relaxed);
-                sp.unreported += records;
-                result = Err(SinkError::io(
-                    format!(
-                        "cannot save {records} undelivered records to the spool {}",
-                        sp.spool.dir().display()
-                    ),
-                    e,
-                ));
-            }
-            state.counters.in_memory.store(0, Ordering::Relaxed);
+        let dropped_before = state.counters.dropped.load(Ordering::Relaxed);
+        let result = state.save_front(&mut sp, memory, state.spool_max_bytes);
+        state.counters.in_memory.store(0, Ordering::Relaxed);
+        let over = state.counters.dropped.load(Ordering::Relaxed) - dropped_before;
+        if over > 0 {
+            eprintln!(
+                "evtrail: HTTP sink `{}` dropped {over} records at shutdown: its spool {} is full",
+                state.name,
+                sp.spool.dir().display()
+            );
         }
         if let Err(e) = sp.spool.sync() {
             eprintln!(
@@ -463,7 +792,28 @@ impl Sink for HttpSink {
             );
         }
         state.publish(&sp);
-        state.note_drops(&mut sp, true);
+        if state.ended.load(Ordering::Acquire) {
+            if let Err(e) = state.keep_unnoted(&mut sp) {
+                eprintln!(
+                    "evtrail: HTTP sink `{}` cannot keep the notice of records it dropped at \
+                     shutdown: {e}",
+                    state.name
+                );
+            }
+        } else {
+            state.note_drops(&mut sp, true);
+        }
+        if let Some(cursor) = &state.cursor
+            && let Err(e) = cursor
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .save_if_due(true)
+        {
+            eprintln!(
+                "evtrail: HTTP sink `{}` cannot save its delivery cursor: {e}",
+                state.name
+            );
+        }
         let waiting = sp.spool.records();
         let dir = sp.spool.dir().to_owned();
         drop(sp);

@@ -23,6 +23,30 @@ pub(super) struct Request {
 }
 
 impl Request {
+    /// Appends one record's line (without its newline).
+    pub(super) fn push_line(&mut self, stream: &Arc<str>, seq: u64, line: &[u8]) {
+        if self.entries.is_empty() {
+            self.started = Instant::now();
+        }
+        self.lines.extend_from_slice(line);
+        self.lines.push(b'\n');
+        self.entries.push((stream.clone(), seq, self.lines.len()));
+    }
+
+    /// The last `seq` of each stream in the request.
+    pub(super) fn last_seqs(&self) -> Vec<(&str, u64)> {
+        let mut out: Vec<(&str, u64)> = Vec::new();
+        for (stream, seq, _) in &self.entries {
+            match out.iter_mut().find(|(s, _)| *s == &**stream) {
+                Some(e) => e.1 = e.1.max(*seq),
+                None => out.push((stream, *seq)),
+            }
+        }
+        out
+    }
+}
+
+impl Request {
     pub(super) fn new() -> Request {
         Request {
             lines: Vec::new(),

@@ -2,7 +2,7 @@
 //! reports every attempt.
 
 use std::borrow::Cow;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,10 +14,13 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tracing::Level;
 
+use super::catchup;
 use super::request::Request;
 use super::retry_after::parse_retry_after;
-use super::{Chunk, Control, Encode, HttpSinkBuilder, State, Verdict};
+use super::{CatchUp, Chunk, Control, Encode, HttpSinkBuilder, State, Verdict};
 use crate::record::Record;
+use crate::redact::{MASK, Redactor};
+use crate::sink::LostRanges;
 use crate::thread::mark_evtrail_thread;
 use crate::time::{now_nanos, write_ts};
 
@@ -60,6 +63,14 @@ pub(super) struct Sender {
     queue: Receiver<Chunk>,
     control: Receiver<Control>,
     dead_letter: PathBuf,
+    /// The dead-letter file's caps and what it holds.
+    dead_letter_max: (u64, u64),
+    dead_letter_held: (u64, u64),
+    /// Configured credentials, masked in every answer kept or reported.
+    secrets: Vec<String>,
+    redactor: Redactor,
+    /// What to send again from the log files before anything else.
+    catch_up: Option<CatchUp>,
     stopping: bool,
     /// The retries' jitter.
     rng: fastrand::Rng,
@@ -72,6 +83,7 @@ impl Sender {
         queue: Receiver<Chunk>,
         control: Receiver<Control>,
         dead_letter: PathBuf,
+        catch_up: Option<CatchUp>,
     ) -> Sender {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -82,6 +94,7 @@ impl Sender {
             .user_agent(format!("evtrail/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
+        let dead_letter_held = held_by(&dead_letter);
         Sender {
             name: s.name.clone(),
             url: s.url.clone(),
@@ -100,6 +113,11 @@ impl Sender {
             queue,
             control,
             dead_letter,
+            dead_letter_max: (s.dead_letter_max_bytes, s.dead_letter_max_records),
+            dead_letter_held,
+            secrets: s.secrets.clone(),
+            redactor: Redactor::default(),
+            catch_up,
             stopping: false,
             rng: fastrand::Rng::new(),
         }
@@ -116,6 +134,9 @@ impl Sender {
     }
 
     fn serve(&mut self) {
+        if !self.catch_up() {
+            return;
+        }
         while let Some(req) = self.next_request() {
             let req = Arc::new(req);
             {
@@ -153,8 +174,48 @@ impl Sender {
                 }
             }
             drop(sp);
+            self.state.advance(&req);
             self.state.progress.add_settled(req.len());
         }
+    }
+
+    /// Sends again what the log files hold beyond the cursor (records a
+    /// crash took from memory), in order, before anything else. `false`
+    /// when the sink closed first: the cursor has not passed what was not
+    /// delivered, so the next start sends it again.
+    fn catch_up(&mut self) -> bool {
+        let Some(plan) = self.catch_up.take() else {
+            return true;
+        };
+        let skip = Arc::new(catchup::spooled(&plan.restored));
+        for mut backlog in plan.streams {
+            backlog.skip(skip.clone());
+            let mut backlog = backlog.read();
+            loop {
+                let mut req = Request::new();
+                while !self.full(&req) {
+                    match backlog.next_record() {
+                        Some((line, seq)) => {
+                            let stream = backlog.stream().clone();
+                            req.push_line(&stream, seq, &line);
+                        }
+                        None => break,
+                    }
+                }
+                if req.entries.is_empty() {
+                    break;
+                }
+                while let Ok(msg) = self.control.try_recv() {
+                    self.on_control(Ok(msg));
+                }
+                // Not in flight for closing to save: the files hold it.
+                if self.stopping || !self.deliver(&req) {
+                    return false;
+                }
+                self.state.advance(&req);
+            }
+        }
+        true
     }
 
     fn urgent(&self) -> bool {
@@ -393,7 +454,7 @@ impl Sender {
                 return Outcome::Retry {
                     status: None,
                     retry_after: None,
-                    error: e.to_string(),
+                    error: self.scrub(&e.to_string()),
                 };
             }
         };
@@ -414,18 +475,18 @@ impl Sender {
             .as_reader()
             .take(limit)
             .read_to_end(&mut answer);
-        let excerpt = excerpt(&answer);
+        let excerpt = self.scrub(&excerpt(&answer));
         match status {
             200..=299 => match self.encoder.check_response(&answer) {
                 Verdict::Delivered => Outcome::Delivered(status),
                 Verdict::Retry(why) => Outcome::Retry {
                     status: Some(status),
                     retry_after,
-                    error: why,
+                    error: self.scrub(&why),
                 },
                 Verdict::Reject(reason) => Outcome::Rejected {
                     status: Some(status),
-                    reason,
+                    reason: self.scrub(&reason),
                     excerpt,
                 },
             },
@@ -444,6 +505,19 @@ impl Sender {
                 excerpt,
             },
         }
+    }
+
+    /// `text` with the sink's configured credentials and anything the
+    /// built-in redaction recognises masked: an endpoint may echo the
+    /// request's headers back.
+    fn scrub(&self, text: &str) -> String {
+        let mut out = Cow::Borrowed(text);
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), MASK));
+            }
+        }
+        self.redactor.redact(&out).into_owned()
     }
 
     /// The wait before retry `attempt + 1`: doubling from the first
@@ -488,11 +562,11 @@ impl Sender {
             .fetch_add(1, Ordering::Relaxed);
         let n = req.entries.len() as u64;
         match self.write_dead_letters(req, status, reason, excerpt) {
-            Ok(()) => {
+            Ok(kept) => {
                 self.state
                     .counters
                     .dead_lettered
-                    .fetch_add(n, Ordering::Relaxed);
+                    .fetch_add(kept, Ordering::Relaxed);
             }
             Err(e) => {
                 eprintln!(
@@ -517,13 +591,15 @@ impl Sender {
         self.report_failure(req, 0, "rejected", attempt, latency, &fail);
     }
 
+    /// Writes `req`'s records to the dead-letter file, as many as its caps
+    /// allow; says how many.
     fn write_dead_letters(
-        &self,
+        &mut self,
         req: &Request,
         status: Option<u16>,
         reason: &str,
         excerpt: &str,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<u64> {
         let mut head = Vec::with_capacity(256);
         head.extend_from_slice(b"{\"time\":\"");
         write_ts(&mut head, now_nanos());
@@ -539,18 +615,52 @@ impl Sender {
         head.extend_from_slice(b",\"response\":");
         push_json_str(&mut head, excerpt);
         let mut out = Vec::with_capacity(req.lines.len() + req.entries.len() * (head.len() + 48));
+        let mut refused = LostRanges::default();
+        let (max_bytes, max_records) = self.dead_letter_max;
+        let (held_bytes, held_records) = self.dead_letter_held;
+        let mut kept = 0;
         for o in req.outgoing() {
+            let mark = out.len();
             out.extend_from_slice(&head);
             out.extend_from_slice(b",\"stream\":");
             push_json_str(&mut out, o.stream());
             out.extend_from_slice(format!(",\"seq\":{},\"record\":", o.seq()).as_bytes());
             out.extend_from_slice(o.line());
             out.extend_from_slice(b"}\n");
+            if !refused.is_empty()
+                || held_bytes + out.len() as u64 > max_bytes
+                || held_records + kept >= max_records
+            {
+                out.truncate(mark);
+                refused.add(o.stream(), o.seq());
+            } else {
+                kept += 1;
+            }
         }
-        self.append_dead_letters(&out)
+        self.note_refused(refused);
+        if kept == 0 {
+            return Ok(0);
+        }
+        self.append_dead_letters(&out, kept)?;
+        Ok(kept)
     }
 
-    fn dead_letter_damaged(&self, file: &std::path::Path, line: &[u8], why: &str) {
+    /// Counts records the full dead-letter file could not take, for the
+    /// next `evtrail.dropped` notice.
+    fn note_refused(&self, refused: LostRanges) {
+        if refused.is_empty() {
+            return;
+        }
+        self.state
+            .counters
+            .dropped
+            .fetch_add(refused.count(), Ordering::Relaxed);
+        let mut sp = self.state.lock_spool();
+        sp.refused.merge(refused);
+        self.state.note_drops(&mut sp, false);
+    }
+
+    fn dead_letter_damaged(&mut self, file: &std::path::Path, line: &[u8], why: &str) {
         let mut out = Vec::with_capacity(line.len() + 256);
         out.extend_from_slice(b"{\"time\":\"");
         write_ts(&mut out, now_nanos());
@@ -563,7 +673,15 @@ impl Sender {
         out.extend_from_slice(b",\"line\":");
         push_json_str(&mut out, &String::from_utf8_lossy(line));
         out.extend_from_slice(b"}\n");
-        match self.append_dead_letters(&out) {
+        let (max_bytes, max_records) = self.dead_letter_max;
+        let (held_bytes, held_records) = self.dead_letter_held;
+        if held_bytes + out.len() as u64 > max_bytes || held_records >= max_records {
+            let mut refused = LostRanges::default();
+            refused.add_unnamed();
+            self.note_refused(refused);
+            return;
+        }
+        match self.append_dead_letters(&out, 1) {
             Ok(()) => self
                 .state
                 .counters
@@ -573,15 +691,14 @@ impl Sender {
         };
     }
 
-    fn append_dead_letters(&self, data: &[u8]) -> std::io::Result<()> {
+    fn append_dead_letters(&mut self, data: &[u8], records: u64) -> std::io::Result<()> {
         if let Some(dir) = self.dead_letter.parent() {
-            fs::create_dir_all(dir)?;
+            crate::private::create_dir_all(dir)?;
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.dead_letter)?;
+        let mut f = crate::private::append(&self.dead_letter)?;
         f.write_all(data)?;
+        self.dead_letter_held.0 += data.len() as u64;
+        self.dead_letter_held.1 += records;
         f.sync_data()
     }
 
@@ -669,6 +786,26 @@ struct Failure<'a> {
     status: Option<u16>,
     error: &'a str,
     retry_in: Option<Duration>,
+}
+
+/// The bytes and records a dead-letter file left by an earlier run holds.
+fn held_by(path: &std::path::Path) -> (u64, u64) {
+    let Ok(file) = fs::File::open(path) else {
+        return (0, 0);
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let (mut bytes, mut records) = (0u64, 0u64);
+    loop {
+        let buf = match std::io::BufRead::fill_buf(&mut reader) {
+            Ok([]) | Err(_) => break,
+            Ok(buf) => buf,
+        };
+        records += memchr::memchr_iter(b'\n', buf).count() as u64;
+        let n = buf.len();
+        bytes += n as u64;
+        std::io::BufRead::consume(&mut reader, n);
+    }
+    (bytes, records)
 }
 
 fn push_json_str(out: &mut Vec<u8>, s: &str) {

@@ -9,7 +9,7 @@
 //! point means at worst a second delivery, never a loss.
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -41,7 +41,7 @@ impl Spool {
     /// Opens (creating) `dir` and takes stock of the files a previous run
     /// left. Stray temporary files from a crash are removed.
     pub(crate) fn open(dir: &Path) -> io::Result<Spool> {
-        fs::create_dir_all(dir)?;
+        crate::private::create_dir_all(dir)?;
         let mut files = Vec::new();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
@@ -84,6 +84,11 @@ impl Spool {
         })
     }
 
+    /// The paths of the spool's files, front first.
+    pub(crate) fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| self.path(f.id)).collect()
+    }
+
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
@@ -113,7 +118,7 @@ impl Spool {
         let reuse = self.tail.is_some() && self.files.back().is_some_and(|f| f.bytes < roll_bytes);
         if !reuse {
             let id = self.files.back().map_or(FIRST_ID, |f| f.id + 1);
-            let file = OpenOptions::new()
+            let file = crate::private::options()
                 .create_new(true)
                 .append(true)
                 .open(self.path(id))?;
@@ -162,7 +167,7 @@ impl Spool {
             .ok_or_else(|| io::Error::other("the spool has no room in front"))?;
         let path = self.path(id);
         let tmp = path.with_extension("spool.tmp");
-        let mut file = File::create(&tmp)?;
+        let mut file = crate::private::create(&tmp)?;
         file.write_all(lines)?;
         file.sync_data()?;
         fs::rename(&tmp, &path)?;

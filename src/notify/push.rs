@@ -4,7 +4,7 @@
 //! dead letter.
 
 use std::collections::BTreeSet;
-use std::fs::{self, OpenOptions};
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -141,9 +141,9 @@ pub(crate) fn dead_letter(
         "body": s.message.body,
     });
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        crate::private::create_dir_all(dir)?;
     }
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = crate::private::append(path)?;
     let mut out = serde_json::to_vec(&line)?;
     out.push(b'\n');
     f.write_all(&out)?;

@@ -92,7 +92,9 @@ impl Worker {
             slot.counters
                 .dropped
                 .fetch_add(rest.len() as u64, Ordering::Relaxed);
-            slot.unreported_drops += rest.len() as u64;
+            for e in rest.iter() {
+                slot.unreported_drops.add(e.stream(), e.seq());
+            }
             slot.pending.clear();
         }
         slot.attempts += 1;
@@ -122,24 +124,20 @@ impl Worker {
         self.note_sink_drops(i, false);
     }
 
-    /// Keeps a failing sink's backlog within bounds, oldest out first.
+    /// Keeps a failing sink's backlog within bounds, oldest out first;
+    /// evtrail's own notices and chain records stay (they are few, and
+    /// without them a gap could not be told from a deletion).
     fn trim_pending(&mut self, i: usize) {
         let slot = &mut self.sinks[i];
         if slot.pending.bytes() <= self.retry_buffer_bytes {
             return;
         }
-        let mut excess = slot.pending.bytes() - self.retry_buffer_bytes;
-        let mut n = 0;
-        for e in slot.pending.iter() {
-            if excess == 0 {
-                break;
-            }
-            excess = excess.saturating_sub(e.line().len());
-            n += 1;
-        }
-        slot.pending.drain_front(n);
-        slot.counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
-        slot.unreported_drops += n as u64;
+        let lost = &mut slot.unreported_drops;
+        let before = lost.count();
+        slot.pending
+            .evict_front(self.retry_buffer_bytes, |stream, seq| lost.add(stream, seq));
+        let n = lost.count() - before;
+        slot.counters.dropped.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Writes an `evtrail.dropped` notice for what sink `i` lost: when
@@ -147,13 +145,14 @@ impl Worker {
     /// sink that is down for good does not fill the log with notices.
     pub(super) fn note_sink_drops(&mut self, i: usize, now_anyway: bool) {
         let slot = &mut self.sinks[i];
-        if slot.unreported_drops == 0
+        if slot.unreported_drops.is_empty()
             || !(now_anyway || slot.drops_noted_at.elapsed() >= SINK_DROP_NOTICE_EVERY)
         {
             return;
         }
         slot.drops_noted_at = Instant::now();
-        let n = std::mem::take(&mut slot.unreported_drops);
+        let lost = slot.unreported_drops.take();
+        let n = lost.count();
         let name = slot.name().to_owned();
         let mut rec = Record::internal(
             Level::WARN,
@@ -163,6 +162,7 @@ impl Worker {
         rec.fields.add_str("class", "error");
         rec.fields.add_u64("count", n);
         rec.fields.add_str("reason", "sink_failed");
+        rec.fields.add_str("ranges", &lost.to_field());
         rec.fields.add_str("sink", &name);
         self.internal.push(rec);
     }

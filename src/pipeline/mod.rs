@@ -41,7 +41,7 @@ use crate::marker::Resume;
 use crate::rotation::{Clock, Rotation};
 use crate::route::Router;
 use crate::sign::{Chain, State};
-use crate::sink::{Batch, Inbox, SharedOptions, Sink, SinkContext, error_chain};
+use crate::sink::{Batch, Inbox, LostRanges, SharedOptions, Sink, SinkContext, error_chain};
 pub use handoff::Overflow;
 #[cfg(feature = "config")]
 pub(crate) use handoff::Reconfigure;
@@ -107,6 +107,16 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
     for sink in &mut s.sinks {
         let mut ctx = SinkContext::new(s.log_dir.clone(), inbox.clone());
         ctx.signed = s.signing.is_some();
+        if let (Some(signing), Some(_)) = (&s.signing, &s.log_dir) {
+            ctx.resumed = Some(
+                s.router
+                    .streams()
+                    .iter()
+                    .zip(&signing.resume)
+                    .map(|(name, r)| (name.to_string(), r.prev_seq))
+                    .collect(),
+            );
+        }
         sink.attach(&mut ctx).map_err(|e| {
             Error::new(
                 ErrorKind::Config,
@@ -132,7 +142,7 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
             failing_since: None,
             attempts: 0,
             next_retry: Instant::now(),
-            unreported_drops: 0,
+            unreported_drops: LostRanges::default(),
             flush_failed: false,
             drops_noted_at: Instant::now(),
         })

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::stats::SinkCounters;
-use crate::sink::{Batch, Sink, SinkError};
+use crate::sink::{Batch, LostRanges, Sink, SinkError};
 
 /// The first wait after a failure; doubled per attempt.
 const RETRY_BASE: Duration = Duration::from_millis(50);
@@ -22,7 +22,8 @@ pub(super) struct SinkSlot {
     pub(super) failing_since: Option<Instant>,
     pub(super) attempts: u32,
     pub(super) next_retry: Instant,
-    pub(super) unreported_drops: u64,
+    /// Records this sink lost, not yet written as a notice.
+    pub(super) unreported_drops: LostRanges,
     /// The episode began with a failed flush, which a retry must repeat.
     pub(super) flush_failed: bool,
     /// When drops by this sink were last written as a notice.

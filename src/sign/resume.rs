@@ -45,17 +45,57 @@ fn read_tail(path: &Path) -> Result<Option<Tail>, Error> {
         .take(64 * 1024)
         .read_to_end(&mut head)
         .map_err(io)?;
+    // Enough to hold the last lines; records are bounded in size.
+    let window = len.min(4 * 1024 * 1024);
+    f.seek(SeekFrom::Start(len - window)).map_err(io)?;
+    let mut tail = Vec::with_capacity(window as usize);
+    f.read_to_end(&mut tail).map_err(io)?;
+    Ok(tail_of(&head, &tail))
+}
+
+/// The tail of a compressed rolled file: read whole, as gzip has no end to
+/// start from (only after a crash in the middle of a roll).
+fn read_gzip_tail(path: &Path) -> Result<Option<Tail>, Error> {
+    let mut data = Vec::new();
+    crate::logdir::open(path)
+        .and_then(|mut r| r.read_to_end(&mut data))
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Io,
+                format!("cannot read `{}`", path.display()),
+                e,
+            )
+        })?;
+    Ok(tail_of(&data, &data))
+}
+
+/// The newest rolled file of `stream` in `dir` (the highest counter; the
+/// plain one of a `.log`/`.log.gz` pair, which compression has not yet
+/// replaced).
+fn newest_rolled(dir: &Path, stream: &str) -> Option<std::path::PathBuf> {
+    let mut best: Option<((u64, bool), std::path::PathBuf)> = None;
+    for entry in fs::read_dir(dir).ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(r) = crate::logdir::parse_rolled_name(stream, name) {
+            let rank = (r.counter, !r.gzip);
+            if best.as_ref().is_none_or(|(b, _)| rank > *b) {
+                best = Some((rank, entry.path()));
+            }
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+/// How far a file got, from its first bytes (`head`: the segment header)
+/// and its last ones (`tail`, whose last line may be torn).
+fn tail_of(head: &[u8], tail: &[u8]) -> Option<Tail> {
     let segment = head
         .split(|&b| b == b'\n')
         .next()
         .and_then(|l| serde_json::from_slice::<Value>(l).ok())
         .filter(|v| marker_of(v) == Some(MarkerKind::SegmentStart))
         .and_then(|v| v["fields"]["segment"].as_u64());
-    // Enough to hold the last lines; records are bounded in size.
-    let window = len.min(4 * 1024 * 1024);
-    f.seek(SeekFrom::Start(len - window)).map_err(io)?;
-    let mut tail = Vec::with_capacity(window as usize);
-    f.read_to_end(&mut tail).map_err(io)?;
     let complete = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let mut torn = (tail.len() - complete) as u64;
     for line in tail[..complete]
@@ -74,18 +114,18 @@ fn read_tail(path: &Path) -> Result<Option<Tail>, Error> {
         if let Some((sig, seq, clean)) = record {
             let mut arr = [0u8; SIG_LEN];
             arr.copy_from_slice(sig);
-            return Ok(Some(Tail {
+            return Some(Tail {
                 segment,
                 seq,
                 sig: arr,
                 clean,
                 torn_bytes: torn,
-            }));
+            });
         }
         // A complete line that is not a record counts as torn as well.
         torn += line.len() as u64 + 1;
     }
-    Ok(None)
+    None
 }
 
 /// Which chain marker a parsed record is, if any.
@@ -97,11 +137,21 @@ fn marker_of(v: &Value) -> Option<MarkerKind> {
 /// `dir` and the state file.
 pub(crate) fn resume(dir: &Path, stream: &str, state: &State) -> Result<Resume, Error> {
     let active = dir.join(format!("{stream}.log"));
-    let tail = if active.exists() {
+    let mut tail = if active.exists() {
         read_tail(&active)?
     } else {
         None
     };
+    if tail.is_none() {
+        // A crash in the middle of a roll: the active file is gone, or new
+        // and still empty, and the chain's end is in the file just rolled
+        // (which the state file, saved now and then, may lag behind).
+        tail = match newest_rolled(dir, stream) {
+            Some(p) if p.extension() == Some("gz".as_ref()) => read_gzip_tail(&p)?,
+            Some(p) => read_tail(&p)?,
+            None => None,
+        };
+    }
     let saved = state.get(stream);
     let mut r = Resume::fresh();
     match (tail, saved) {
@@ -227,6 +277,45 @@ mod tests {
             (r.prev_end, r.prev_seq, r.segment),
             (PrevEnd::Missing, 500, 10)
         );
+    }
+
+    #[test]
+    fn a_crash_in_the_middle_of_a_roll_goes_on_from_the_rolled_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let last = write_segment(dir.path(), &["h", "a", "b", "end"], true, "");
+        let rolled = crate::logdir::rolled_name("app", 1_795_000_000, 7);
+        fs::rename(dir.path().join("app.log"), dir.path().join(&rolled)).unwrap();
+        // The state file, saved now and then, is behind the rolled file.
+        let mut st = State::default();
+        st.set(
+            "app",
+            StreamState {
+                segment: 4,
+                seq: 2,
+                sig: [b'c'; SIG_LEN],
+            },
+        );
+        // The new active file was never written, or only created.
+        for active in [None, Some("")] {
+            if let Some(text) = active {
+                fs::write(dir.path().join("app.log"), text).unwrap();
+            }
+            let r = resume(dir.path(), "app", &st).unwrap();
+            assert_eq!(
+                (r.prev_end, r.prev_seq, r.prev_segment, r.segment),
+                (PrevEnd::Clean, 4, 4, 5)
+            );
+            assert_eq!(&r.prev_sig[..], &last[..]);
+        }
+        // Compressed since: read through gzip.
+        let plain = dir.path().join(&rolled);
+        let data = fs::read(&plain).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &data).unwrap();
+        fs::write(crate::logdir::gzip_path(&plain), gz.finish().unwrap()).unwrap();
+        fs::remove_file(&plain).unwrap();
+        let r = resume(dir.path(), "app", &st).unwrap();
+        assert_eq!((r.prev_end, r.prev_seq, r.segment), (PrevEnd::Clean, 4, 5));
     }
 
     #[test]

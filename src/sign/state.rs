@@ -127,7 +127,7 @@ impl State {
         let text = serde_json::json!({ "v": 1, "streams": streams }).to_string();
         let tmp = dir.join(format!("{STATE_FILE}.tmp"));
         {
-            let mut f = fs::File::create(&tmp)?;
+            let mut f = crate::private::create(&tmp)?;
             std::io::Write::write_all(&mut f, text.as_bytes())?;
             f.sync_all()?;
         }

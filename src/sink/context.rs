@@ -29,6 +29,11 @@ pub struct SinkContext {
     /// Whether the pipeline signs: only then do records about the log's
     /// own files (`evtrail.files_removed`) belong in its chain.
     pub(crate) signed: bool,
+    /// With a signed log directory: each stream and the last `seq` its
+    /// files held when the pipeline started. A signed stream's `seq`s go on
+    /// across runs, so the files can be read again from any `seq` on.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) resumed: Option<Vec<(String, u64)>>,
 }
 
 impl SinkContext {
@@ -39,6 +44,7 @@ impl SinkContext {
             drains: Vec::new(),
             delivery: None,
             signed: false,
+            resumed: None,
         }
     }
 
@@ -87,6 +93,11 @@ pub(crate) trait Drain: Send + Sync + std::fmt::Debug {
     /// definitely not deliverable), or `deadline` passes. The error says
     /// what is still waiting.
     fn wait(&self, deadline: Instant) -> Result<(), String>;
+
+    /// At shutdown, before the segments end: moves what waits in memory to
+    /// durable storage, so that what does not fit is reported while it
+    /// still can be. The sink goes on sending until it is closed.
+    fn spill(&self) {}
 }
 
 /// Records handed to a sink's own thread and records settled there

@@ -33,9 +33,9 @@ pub const DEFAULT_COMPRESSION_LEVEL: u32 = 2;
 /// queued for compression; see [`FileOptions::compression_wait`].
 pub const DEFAULT_COMPRESSION_WAIT: Duration = Duration::from_secs(2);
 /// Default permissions of log files (Unix).
-pub const DEFAULT_FILE_MODE: u32 = 0o640;
+pub const DEFAULT_FILE_MODE: u32 = crate::private::FILE_MODE;
 /// Default permissions of a log directory evtrail creates (Unix).
-pub const DEFAULT_DIR_MODE: u32 = 0o750;
+pub const DEFAULT_DIR_MODE: u32 = crate::private::DIR_MODE;
 /// How many rolled files may wait for compression before new ones are left
 /// uncompressed until the next start.
 const COMPRESS_BACKLOG: usize = 64;

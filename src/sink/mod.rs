@@ -48,6 +48,7 @@ mod compress;
 mod context;
 mod file;
 mod finishing;
+mod lost;
 mod memory;
 mod removal;
 mod retention;
@@ -65,6 +66,7 @@ pub use file::{
     DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_WAIT, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
     Durability, FileOptions, FileSink, LogFiles,
 };
+pub(crate) use lost::LostRanges;
 pub use memory::MemorySink;
 pub use retention::Retention;
 pub use stdout::{StdoutFormat, StdoutSink};
@@ -287,6 +289,9 @@ struct EntryMeta {
     start: usize,
     end: usize,
     segment_start: bool,
+    /// One of evtrail's own notices or chain records: a failing sink's
+    /// backlog never evicts it (see [`Batch::evict_front`]).
+    keep: bool,
 }
 
 /// Encoded records, one JSON line each, ready for sinks.
@@ -364,6 +369,7 @@ impl Batch {
             start,
             end: self.buf.len(),
             segment_start,
+            keep: false,
         });
         self.buf.push(b'\n');
     }
@@ -408,6 +414,13 @@ impl Batch {
         self.entries.clear();
     }
 
+    /// Marks the last record as one a failing sink's backlog keeps.
+    pub(crate) fn keep_last(&mut self) {
+        if let Some(e) = self.entries.last_mut() {
+            e.keep = true;
+        }
+    }
+
     /// Appends the records of `other` from index `from` on.
     pub(crate) fn extend_from(&mut self, other: &Batch, from: usize) {
         for e in other.entries.iter().skip(from) {
@@ -419,7 +432,41 @@ impl Batch {
                 &other.buf[e.start..e.end],
                 e.segment_start,
             );
+            if e.keep {
+                self.keep_last();
+            }
         }
+    }
+
+    /// Removes the oldest records that are not [kept](Self::keep_last)
+    /// until the lines take at most `max_bytes` (or only kept records
+    /// are left), calling `evicted` with each one's stream and seq.
+    pub(crate) fn evict_front(&mut self, max_bytes: usize, mut evicted: impl FnMut(&str, u64)) {
+        let mut excess = self.bytes().saturating_sub(max_bytes);
+        if excess == 0 {
+            return;
+        }
+        let mut out = Batch {
+            buf: Vec::with_capacity(self.buf.len()),
+            entries: Vec::with_capacity(self.entries.len()),
+        };
+        for e in &self.entries {
+            let len = e.end - e.start;
+            if excess > 0 && !e.keep {
+                excess = excess.saturating_sub(len);
+                evicted(&e.stream, e.seq);
+                continue;
+            }
+            let start = out.buf.len();
+            out.buf.extend_from_slice(&self.buf[e.start..=e.end]);
+            out.entries.push(EntryMeta {
+                start,
+                end: start + len,
+                stream: e.stream.clone(),
+                ..*e
+            });
+        }
+        *self = out;
     }
 
     /// Drops the first `n` records (oldest first).
@@ -499,6 +546,42 @@ mod tests {
             );
         }
         b
+    }
+
+    #[test]
+    fn evicting_skips_kept_records_and_names_the_others() {
+        let mut b = batch(6);
+        // Entry 1 (seq 1) is one of evtrail's notices.
+        let mut kept = Batch::new();
+        for (i, e) in b.iter().enumerate() {
+            kept.push(e.stream(), e.seq(), e.level(), e.timestamp(), e.line());
+            if i == 1 {
+                kept.keep_last();
+            }
+        }
+        b = kept;
+        let line = b.iter().next().unwrap().line().len();
+        let mut gone = Vec::new();
+        b.evict_front(b.bytes() - 3 * line, |s, q| gone.push((s.to_owned(), q)));
+        assert_eq!(
+            gone,
+            [("app".into(), 0), ("app".into(), 2), ("app".into(), 3)]
+        );
+        let left: Vec<u64> = b.iter().map(|e| e.seq()).collect();
+        assert_eq!(left, [1, 4, 5]);
+        assert_eq!(
+            b.lines_with_newlines(0, 3)
+                .iter()
+                .filter(|&&c| c == b'\n')
+                .count(),
+            3
+        );
+        // Only kept records left: they stay, whatever the bound.
+        let mut gone = 0;
+        b.evict_front(0, |_, _| gone += 1);
+        assert_eq!(gone, 2);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.iter().next().unwrap().seq(), 1);
     }
 
     #[test]

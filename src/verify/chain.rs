@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::explained::{self, Claim, Gap};
 use super::parse::{Rec, Removal};
 use super::report::{Finding, FindingKind, Location, StreamReport};
 use crate::key::Keyring;
@@ -120,6 +121,10 @@ pub(super) struct StreamCheck {
     pub(super) whole_directory: bool,
     pub(super) report: StreamReport,
     pub(super) findings: Vec<Finding>,
+    /// Runs of records that verified drop records declare lost, and the
+    /// gaps found, for [`explained`].
+    pub(super) claims: Vec<Claim>,
+    pub(super) gaps: Vec<Gap>,
 }
 
 impl StreamCheck {
@@ -164,6 +169,8 @@ impl StreamCheck {
                 ..StreamReport::default()
             },
             findings: Vec::new(),
+            claims: Vec::new(),
+            gaps: Vec::new(),
         }
     }
 
@@ -264,7 +271,12 @@ impl StreamCheck {
         let gap = to - from;
         if gap > MAX_OPEN_GAP {
             let detail = format!("records {from}..={} ({gap}) are missing", to - 1);
-            self.finding(FindingKind::Deleted, loc.clone(), Some(from), detail);
+            let finding = self.finding(FindingKind::Deleted, loc.clone(), Some(from), detail);
+            self.gaps.push(Gap {
+                finding,
+                from,
+                to: to - 1,
+            });
         } else {
             for s in from..to {
                 self.missing.insert(s, loc.clone());
@@ -274,6 +286,9 @@ impl StreamCheck {
 
     /// Takes a record into the chain.
     fn accept(&mut self, r: Rec, verified: bool) {
+        if verified {
+            self.claims.extend(explained::claims_of(&r));
+        }
         if r.seq < self.expected && self.started {
             // A genuine record behind the chain's head.
             let seen = self.window.get(&r.seq).cloned();
@@ -539,7 +554,12 @@ impl StreamCheck {
             } else {
                 format!("records {a}..={b} ({}) are missing", b - a + 1)
             };
-            self.finding(FindingKind::Deleted, loc, Some(a), detail);
+            let finding = self.finding(FindingKind::Deleted, loc, Some(a), detail);
+            self.gaps.push(Gap {
+                finding,
+                from: a,
+                to: b,
+            });
         }
     }
 }

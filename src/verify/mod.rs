@@ -16,6 +16,7 @@
 //! |---|---|---|
 //! | `modified` | the record's bytes or signature are not what was signed | yes |
 //! | `deleted` | records are missing from the chain (a range of `seq`) | yes |
+//! | `explained_loss` | records are missing, and a genuine `evtrail.dropped` record declares exactly them lost (a sink failed longer than its retry buffer held, a spool was full); see below | no |
 //! | `inserted` | a line that does not belong: forged, signed with another key, or from another stream | yes |
 //! | `reordered` | a genuine record out of its place | yes |
 //! | `duplicated` | a genuine record that appears again | yes |
@@ -34,6 +35,12 @@
 //! | `missing_seal` | more records or time between seals than the segment's declared policy | no |
 //! | `empty_file` | a file with nothing in it: a writer that stopped before its first record | no |
 
+//!
+//! An `explained_loss` is a loss, not tampering: the writer could not
+//! store those records and signed a record saying which (its `ranges`).
+//! `evtrail verify` exits 0 when it is the only kind of finding, and prints
+//! it; a gap that no verified drop record covers entirely stays `deleted`.
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -47,6 +54,7 @@ use crate::sign::Seal;
 
 mod anchors;
 mod chain;
+mod explained;
 mod parse;
 mod report;
 mod twins;
@@ -186,6 +194,9 @@ impl Verifier {
             }
         }
         let mut done = 0u64;
+        // Per stream: its name, where its findings start, and its gaps.
+        let mut gaps = Vec::new();
+        let mut claims = Vec::new();
         for (stream, mut files) in by_stream {
             files.sort_by(|a, b| (a.first_seq, &a.path).cmp(&(b.first_seq, &b.path)));
             let anchors: Vec<Seal> = self
@@ -239,7 +250,14 @@ impl Verifier {
             }
             check.finish();
             report.streams.push(check.report);
+            gaps.push((stream, report.findings.len(), check.gaps));
+            claims.append(&mut check.claims);
             report.findings.extend(check.findings);
+        }
+        // A drop record may sit in another stream than the gap it explains.
+        for (stream, base, gaps) in gaps {
+            let at = &mut report.findings[base..];
+            explained::explain(at, &stream, &gaps, &claims);
         }
         Ok(report)
     }

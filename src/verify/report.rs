@@ -15,6 +15,9 @@ pub enum FindingKind {
     Modified,
     /// Records are missing from the chain.
     Deleted,
+    /// Records are missing, and a genuine `evtrail.dropped` record
+    /// declares exactly them lost.
+    ExplainedLoss,
     /// A line that does not belong in the stream.
     Inserted,
     /// A genuine record out of its place.
@@ -59,6 +62,7 @@ impl FindingKind {
         !matches!(
             self,
             FindingKind::UnknownKey
+                | FindingKind::ExplainedLoss
                 | FindingKind::CrashRecovered
                 | FindingKind::IncompleteLine
                 | FindingKind::TimeBackwards
@@ -72,6 +76,7 @@ impl FindingKind {
         match self {
             FindingKind::Modified => "modified",
             FindingKind::Deleted => "deleted",
+            FindingKind::ExplainedLoss => "explained_loss",
             FindingKind::Inserted => "inserted",
             FindingKind::Reordered => "reordered",
             FindingKind::Duplicated => "duplicated",

@@ -31,6 +31,9 @@ pub enum Reply {
     Close,
     /// Never answers; the connection stays open until the server stops.
     Hang,
+    /// Answers with this status and the request's headers as the body,
+    /// one `name: value` line each, as some misconfigured proxies do.
+    EchoHeaders(u16),
 }
 
 impl Reply {
@@ -57,7 +60,7 @@ impl Reply {
     /// The status the client was sent, if any.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Reply::Status(s) | Reply::Slow(_, s) => Some(*s),
+            Reply::Status(s) | Reply::Slow(_, s) | Reply::EchoHeaders(s) => Some(*s),
             Reply::Full { status, .. } => Some(*status),
             Reply::Close | Reply::Hang => None,
         }
@@ -229,6 +232,7 @@ fn serve(conn: TcpStream, inner: &Inner) {
             next.unwrap_or_else(|| inner.default.lock().unwrap().clone())
         };
         let (method, target, headers, wire) = req;
+        let echo: String = headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
         let gzip = headers
             .iter()
             .any(|(k, v)| k.eq_ignore_ascii_case("content-encoding") && v.contains("gzip"));
@@ -265,6 +269,7 @@ fn serve(conn: TcpStream, inner: &Inner) {
                 std::thread::sleep(d);
                 (s, Vec::new(), String::new())
             }
+            Reply::EchoHeaders(s) => (s, Vec::new(), echo),
             Reply::Close => {
                 let _ = writer.shutdown(Shutdown::Both);
                 return;

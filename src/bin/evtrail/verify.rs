@@ -23,7 +23,11 @@ use crate::common::{CLEAN, FOUND_PROBLEM, KeyArgs, Progress, Result, print};
 ///
 /// Exit status: 0 when every record verified and there is no evidence of
 /// tampering, 1 when there is evidence of tampering or when records could
-/// not be verified, 2 on a usage or I/O error. Records signed with a key
+/// not be verified, 2 on a usage or I/O error. Records missing from a
+/// stream that a signed `evtrail.dropped` record declares lost (a full
+/// disk, a full spool) are reported as `explained_loss`, which is not
+/// evidence of tampering (exit 0 if nothing else is wrong); a gap no such
+/// record covers entirely is `deleted`. Records signed with a key
 /// that was not given are reported as `unknown_key` (unverifiable, not
 /// tampered); --allow-unverified accepts them (exit 0 if nothing else is
 /// wrong), for example when checking only what a newer key signed.
