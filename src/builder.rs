@@ -8,7 +8,7 @@ use tracing::level_filters::LevelFilter;
 
 use crate::directives::Directives;
 use crate::encode::{Encoder, StaticContext};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::key::Key;
 use crate::layer::Layer;
 use crate::marker::Resume;
@@ -502,25 +502,11 @@ impl Builder {
             FilterSetting::Level(l) => Directives::level(l),
             FilterSetting::Directives(d) => Directives::parse(&d)?,
         };
-        let redactor = if self.default_redaction
-            || !self.redact_keys.is_empty()
-            || !self.redact_patterns.is_empty()
-        {
-            Redactor::new(
-                self.default_redaction,
-                &self.redact_keys,
-                &self.redact_patterns,
-            )
-            .map_err(|e| {
-                Error::with_source(
-                    ErrorKind::Config,
-                    format!("invalid redaction pattern `{}`", e.pattern),
-                    e.source,
-                )
-            })?
-        } else {
-            Redactor::disabled()
-        };
+        let redactor = Redactor::from_settings(
+            self.default_redaction,
+            &self.redact_keys,
+            &self.redact_patterns,
+        )?;
         let router = Router::new(self.routes, &self.default_stream)?;
         if self.seal_records == 0 || self.seal_interval.is_zero() {
             return Err(Error::config(

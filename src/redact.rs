@@ -93,6 +93,26 @@ impl Redactor {
         Ok(redactor)
     }
 
+    /// The redactor a pipeline's settings ask for: [`Redactor::new`], or
+    /// [`Redactor::disabled`] when they ask for no redaction at all. Used
+    /// at build and on a configuration reload alike.
+    pub(crate) fn from_settings(
+        defaults: bool,
+        extra_keys: &[String],
+        patterns: &[String],
+    ) -> Result<Redactor, crate::error::Error> {
+        if !defaults && extra_keys.is_empty() && patterns.is_empty() {
+            return Ok(Redactor::disabled());
+        }
+        Redactor::new(defaults, extra_keys, patterns).map_err(|e| {
+            crate::error::Error::with_source(
+                crate::error::ErrorKind::Config,
+                format!("invalid redaction pattern `{}`", e.pattern),
+                e.source,
+            )
+        })
+    }
+
     /// A redactor that changes nothing (is_sensitive_key always false, redact always Borrowed).
     pub(crate) fn disabled() -> Redactor {
         Redactor {

@@ -86,13 +86,7 @@ impl Handle {
             let r = new.redaction.clone().unwrap_or_default();
             let patterns: Vec<String> = r.patterns.iter().map(|p| p.get_ref().clone()).collect();
             let defaults = r.defaults.unwrap_or(true);
-            change.redactor = Some(if defaults || !r.keys.is_empty() || !patterns.is_empty() {
-                Redactor::new(defaults, &r.keys, &patterns).map_err(|e| {
-                    Error::config(format!("invalid redaction pattern `{}`", e.pattern))
-                })?
-            } else {
-                Redactor::disabled()
-            });
+            change.redactor = Some(Redactor::from_settings(defaults, &r.keys, &patterns)?);
             report.applied.push("redaction");
         }
         if differs(&|s| json(&(&s.routes, &s.default_stream))) {
