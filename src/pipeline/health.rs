@@ -144,10 +144,12 @@ impl RecentLosses {
 }
 
 impl Counters {
-    /// Feeds the loss samples from a snapshot.
-    pub(crate) fn sample_losses(&self, stats: &Stats) -> (u64, u64) {
-        let sinks: u64 = stats.sinks.iter().map(|s| s.dropped).sum();
-        self.recent.sample(stats.dropped, stats.dropped + sinks)
+    /// Feeds the loss samples: `handoff` records dropped at the hand-off,
+    /// plus what every sink lost (as [`SinkStats::dropped`](super::SinkStats::dropped)
+    /// counts it). Returns what was lost in about the last minute.
+    pub(crate) fn sample_losses(&self, handoff: u64) -> (u64, u64) {
+        let sinks: u64 = self.sinks.iter().map(|s| s.lost()).sum();
+        self.recent.sample(handoff, handoff + sinks)
     }
 }
 
@@ -204,7 +206,7 @@ impl Handle {
 
     pub(super) fn health_of(&self, stats: &Stats) -> Health {
         let counters = &self.shared.counters;
-        let (handoff_lost, lost) = counters.sample_losses(stats);
+        let (handoff_lost, lost) = counters.sample_losses(stats.dropped);
         let sinks: Vec<SinkHealth> = counters
             .sinks
             .iter()

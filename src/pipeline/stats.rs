@@ -25,6 +25,18 @@ pub(crate) struct SinkCounters {
     pub(super) trouble: SinkTrouble,
 }
 
+impl SinkCounters {
+    /// Records the sink lost: on the worker, and on its own thread if it
+    /// delivers from one.
+    pub(crate) fn lost(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+            + self
+                .delivery
+                .as_ref()
+                .map_or(0, |d| d.dropped.load(Ordering::Relaxed))
+    }
+}
+
 /// Counters the worker publishes.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -108,10 +120,7 @@ impl Counters {
                     written: s.written.load(Ordering::Relaxed),
                     failures: s.failures.load(Ordering::Relaxed),
                     pending: s.pending.load(Ordering::Relaxed),
-                    dropped: s.dropped.load(Ordering::Relaxed)
-                        + s.delivery
-                            .as_ref()
-                            .map_or(0, |d| d.dropped.load(Ordering::Relaxed)),
+                    dropped: s.lost(),
                     healthy: s.healthy.load(Ordering::Relaxed),
                     delivery: s.delivery.as_ref().map(|d| d.snapshot()),
                 })

@@ -578,13 +578,8 @@ impl Worker {
         }
         self.drops_noted_at = Instant::now();
         // Cheap (one sample a second at most): feeds "lost in the last minute".
-        let handoff = self.drops.total.load(Ordering::Relaxed);
-        let sinks: u64 = self
-            .sinks
-            .iter()
-            .map(|s| s.counters.dropped.load(Ordering::Relaxed))
-            .sum();
-        self.counters.recent.sample(handoff, handoff + sinks);
+        self.counters
+            .sample_losses(self.drops.total.load(Ordering::Relaxed));
         for (class, win) in self.drops.take() {
             let mut rec = Record::internal(
                 Level::WARN,
