@@ -134,7 +134,7 @@ pub struct Builder {
     file_options: FileOptions,
     /// The configuration the settings came from, for reloading.
     #[cfg(feature = "config")]
-    pub(crate) origin: Option<Arc<crate::config::Config>>,
+    pub(crate) origin: Option<crate::config::Origin>,
 }
 
 impl Default for Builder {
@@ -582,7 +582,7 @@ impl Builder {
             #[cfg(feature = "config")]
             origin: self
                 .origin
-                .map(|c| c as Arc<dyn std::any::Any + Send + Sync>),
+                .map(|o| Arc::new(o) as Arc<dyn std::any::Any + Send + Sync>),
         })?;
         if self.capture_panics {
             install_panic_hook(&shared);

@@ -221,3 +221,170 @@ fn redaction_and_routes_change_for_later_records_and_restart_only_changes_are_na
     assert!(!records(&logs, "payments").iter().any(|_| true));
     assert!(audit.iter().chain(&app).all(|r| r["service"] == "reload"));
 }
+
+#[cfg(feature = "notify")]
+#[path = "support/http_server.rs"]
+mod http_server;
+
+/// A configuration with two webhook channels on `server` (`/oncall` and
+/// `/team`) and these rules.
+#[cfg(feature = "notify")]
+fn notify_config(logs: &Path, server: &http_server::TestServer, rules: &str) -> String {
+    let channel = |name: &str| {
+        format!(
+            "[[notify.channels]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{}\"\n\
+             allow_inline_secrets = true\n",
+            server.url(&format!("/{name}"))
+        )
+    };
+    format!(
+        "{}[notify]\ngroup_wait = \"0s\"\n{}{}{rules}",
+        config(logs, ""),
+        channel("oncall"),
+        channel("team")
+    )
+}
+
+/// The events each channel was sent, in order.
+#[cfg(feature = "notify")]
+fn sent(server: &http_server::TestServer, channel: &str) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.target == format!("/{channel}"))
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["event"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+#[cfg(feature = "notify")]
+#[test]
+fn notification_rules_change_for_later_records_and_a_rule_can_move_to_another_channel() {
+    let server = http_server::TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let file = dir.path().join("evtrail.toml");
+    let payments =
+        "[[notify.rules]]\nname = \"payments\"\nevent = [\"payment_*\"]\nto = [\"oncall\"]\n";
+    std::fs::write(&file, notify_config(&logs, &server, payments)).unwrap();
+    let (layer, guard) = evtrail::builder()
+        .config_file(&file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let d = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let emit = || {
+        tracing::dispatcher::with_default(&d, || {
+            tracing::error!(event = "payment_failed", "card declined");
+            tracing::warn!(event = "login_failed", "bad password");
+            tracing::info!(event = "refund_issued", "refund");
+        })
+    };
+    emit();
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(sent(&server, "oncall"), ["payment_failed"]);
+    assert!(sent(&server, "team").is_empty());
+
+    // The payments rule now selects refunds instead; a new rule sends
+    // logins to the team channel, which no rule used at the start.
+    let rules = "[[notify.rules]]\nname = \"payments\"\nevent = [\"refund_*\"]\nto = [\"oncall\"]\n\
+                 [[notify.rules]]\nname = \"logins\"\nevent = [\"login_*\"]\nto = [\"team\"]\n";
+    std::fs::write(&file, notify_config(&logs, &server, rules)).unwrap();
+    let reload = guard.reload_config_file(&file).unwrap();
+    assert_eq!(reload.applied, ["notify.rules"]);
+    assert!(
+        reload.needs_restart.is_empty(),
+        "{:?}",
+        reload.needs_restart
+    );
+    emit();
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(sent(&server, "oncall"), ["payment_failed", "refund_issued"]);
+    assert_eq!(sent(&server, "team"), ["login_failed"]);
+
+    // The rules are part of the running configuration now: reloading the
+    // same file changes nothing.
+    assert!(guard.reload_config_file(&file).unwrap().applied.is_empty());
+    drop(guard);
+    let pushes: Vec<Value> = records(&logs, "app")
+        .into_iter()
+        .filter(|r| r["event"] == "evtrail.push")
+        .collect();
+    let by_rule: Vec<(&str, &str)> = pushes
+        .iter()
+        .map(|p| {
+            (
+                p["fields"]["rule"].as_str().unwrap(),
+                p["fields"]["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_rule.len(),
+        3,
+        "each message's push is recorded under its rule: {pushes:?}"
+    );
+    assert!(by_rule.contains(&("logins", "ok")), "{by_rule:?}");
+}
+
+#[cfg(feature = "notify")]
+#[test]
+fn a_channel_change_takes_a_restart_and_a_bad_rule_changes_nothing() {
+    let server = http_server::TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let file = dir.path().join("evtrail.toml");
+    let payments =
+        "[[notify.rules]]\nname = \"payments\"\nevent = [\"payment_*\"]\nto = [\"oncall\"]\n";
+    std::fs::write(&file, notify_config(&logs, &server, payments)).unwrap();
+    let (layer, guard) = evtrail::builder()
+        .config_file(&file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let d = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+
+    // A rule to a channel that does not exist: refused, located, recorded.
+    let bad = "[[notify.rules]]\nname = \"logins\"\nevent = [\"login_*\"]\nto = [\"nowhere\"]\n";
+    std::fs::write(&file, notify_config(&logs, &server, bad)).unwrap();
+    let e = guard.reload_config_file(&file).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(
+        e.to_string()
+            .contains("rule `logins` sends to `nowhere`, which is not a [[notify.channels]] name"),
+        "{e}"
+    );
+
+    // New rules with a new group timing for the whole section: the
+    // section needs a restart, so the rules stay as they were too.
+    let moved = notify_config(
+        &logs,
+        &server,
+        "[[notify.rules]]\nname = \"logins\"\nevent = [\"login_*\"]\nto = [\"team\"]\n",
+    )
+    .replace("group_wait = \"0s\"", "group_wait = \"1s\"");
+    std::fs::write(&file, moved).unwrap();
+    let reload = guard.reload_config_file(&file).unwrap();
+    assert!(reload.applied.is_empty(), "{:?}", reload.applied);
+    assert_eq!(reload.needs_restart, ["notify"]);
+
+    tracing::dispatcher::with_default(&d, || {
+        tracing::error!(event = "payment_failed", "card declined");
+        tracing::warn!(event = "login_failed", "bad password");
+    });
+    guard.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        sent(&server, "oncall"),
+        ["payment_failed"],
+        "the first rules still run"
+    );
+    assert!(sent(&server, "team").is_empty());
+    drop(guard);
+    let rejected = records(&logs, "app")
+        .into_iter()
+        .filter(|r| r["event"] == "evtrail.config_rejected")
+        .count();
+    assert_eq!(rejected, 1);
+}

@@ -44,12 +44,18 @@ impl Builder {
     /// As [`config_file`](Self::config_file), for the values checked only
     /// now: the filter, patterns, stream names, the key, secrets.
     pub fn config(self, config: &Config) -> Result<Builder, Error> {
-        let mut b = Apply {
+        let apply = Apply {
             config,
             checking: false,
-        }
-        .builder(self)?;
-        b.origin = Some(std::sync::Arc::new(config.clone()));
+            #[cfg(feature = "notify")]
+            rules: Default::default(),
+        };
+        let mut b = apply.builder(self)?;
+        b.origin = Some(super::reload::Origin {
+            config: std::sync::Arc::new(config.clone()),
+            #[cfg(feature = "notify")]
+            rules: apply.rules.take(),
+        });
         Ok(b)
     }
 }
@@ -59,6 +65,8 @@ pub(super) fn check(config: &Config) -> Result<(), Error> {
     Apply {
         config,
         checking: true,
+        #[cfg(feature = "notify")]
+        rules: Default::default(),
     }
     .builder(Builder::new())
     .map(drop)
@@ -68,6 +76,9 @@ struct Apply<'a> {
     config: &'a Config,
     /// Only checking: open no file.
     checking: bool,
+    /// The notification sink's rule handle, for reloading.
+    #[cfg(feature = "notify")]
+    rules: std::cell::Cell<Option<crate::notify::RuleHandle>>,
 }
 
 impl Apply<'_> {
@@ -384,7 +395,11 @@ impl Apply<'_> {
     fn notify(&self, b: Builder) -> Result<Builder, Error> {
         match &self.schema().notify {
             None => Ok(b),
-            Some(n) => Ok(b.add_sink(super::notify::build(self.config, n)?)),
+            Some(n) => {
+                let sink = super::notify::build(self.config, n)?;
+                self.rules.set(Some(sink.rule_handle()));
+                Ok(b.add_sink(sink))
+            }
         }
     }
 

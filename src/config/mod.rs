@@ -103,6 +103,7 @@ mod units;
 use std::path::Path;
 
 use crate::error::Error;
+pub(crate) use reload::Origin;
 pub use reload::Reload;
 use schema::Schema;
 use source::Source;

@@ -61,6 +61,17 @@ pub(super) fn build(config: &Config, n: &NotifySection) -> Result<NotifySink, Er
             b = b.rate_limit(c.name.get_ref(), limit.messages, limit.per.0);
         }
     }
+    for rule in rules(config, n)? {
+        b = b.add_rule(rule);
+    }
+    let span = n.channels.first().map_or(0..0, |c| c.name.span());
+    b.build().map_err(|e| at(span, &e.to_string()))
+}
+
+/// `[notify]`'s rules, each checked against the section's channels.
+pub(super) fn rules(config: &Config, n: &NotifySection) -> Result<Vec<Rule>, Error> {
+    let at = |span, message: &str| config.source.error_at(span, message);
+    let mut out = Vec::new();
     for r in &n.rules {
         let rule = rule(r);
         if let Some(e) = &rule.error {
@@ -80,13 +91,12 @@ pub(super) fn build(config: &Config, n: &NotifySection) -> Result<NotifySink, Er
                 ));
             }
         }
-        b = b.add_rule(rule);
+        out.push(rule);
     }
     if n.logging_failures == Some(true) {
-        b = b.add_rule(Rule::logging_failures());
+        out.push(Rule::logging_failures());
     }
-    let span = n.channels.first().map_or(0..0, |c| c.name.span());
-    b.build().map_err(|e| at(span, &e.to_string()))
+    Ok(out)
 }
 
 fn channel(

@@ -1,7 +1,7 @@
 //! Changing a running pipeline's configuration: what can change safely
 //! is applied (the filter, redaction, routes over the same streams,
-//! retention, compression), what cannot is named, and a bad file changes
-//! nothing.
+//! retention, compression, notification rules), what cannot is named, and
+//! a bad file changes nothing.
 
 use std::path::Path;
 use std::sync::{Arc, PoisonError};
@@ -10,24 +10,36 @@ use serde::Serialize;
 use tracing::Level;
 
 use super::Config;
-use super::schema::{RouteSection, Schema};
+use super::schema::{NotifySection, RouteSection, Schema};
 use crate::error::Error;
 use crate::pipeline::{Handle, Reconfigure};
 use crate::record::Record;
 use crate::redact::Redactor;
 use crate::route::{DEFAULT_STREAM, Route, Router};
 
+/// What a pipeline started from a configuration keeps for reloading it.
+#[derive(Clone, Debug)]
+pub(crate) struct Origin {
+    /// The configuration in force.
+    pub(crate) config: Arc<Config>,
+    /// The `[notify]` sink's rules, changed in place.
+    #[cfg(feature = "notify")]
+    pub(crate) rules: Option<crate::notify::RuleHandle>,
+}
+
 /// What [`Handle::reload_config`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reload {
     /// The settings that changed and are now in force: `filter`,
-    /// `redaction`, `routes`, `files.retention`, `files.compression`.
+    /// `redaction`, `routes`, `files.retention`, `files.compression`,
+    /// `notify.rules` (the rules and `logging_failures`).
     pub applied: Vec<&'static str>,
     /// The settings that changed but take a restart (the service and its
     /// context, the key, the queue, seals, the file sink's directory,
-    /// rotation, durability and modes, HTTP sinks, notification channels
-    /// and rules; routes to a different set of streams). They keep their
+    /// rotation, durability and modes, HTTP sinks, the rest of `[notify]`:
+    /// its channels, timings and limits, or adding or removing the
+    /// section; routes to a different set of streams). They keep their
     /// running values.
     pub needs_restart: Vec<String>,
 }
@@ -67,12 +79,20 @@ impl Handle {
             self.reject(config.source.name(), &e);
             return Err(e);
         }
-        let running = self.running_config();
+        let origin = self.origin();
+        let running = origin.as_ref().map(|o| o.config.clone());
         let old = running.as_ref().map(|c| &c.schema);
         let new = &config.schema;
         let mut report = Reload::default();
         let mut change = Reconfigure::default();
         let differs = |f: &dyn Fn(&Schema) -> serde_json::Value| old.is_none_or(|o| f(o) != f(new));
+        // First, as it is the one change here that can still be refused.
+        #[cfg(feature = "notify")]
+        let new_rules = match (old, origin.as_ref().and_then(|o| o.rules.as_ref())) {
+            (Some(o), Some(handle)) => notify_rules(config, o, new, handle, &mut report)
+                .inspect_err(|e| self.reject(config.source.name(), e))?,
+            _ => None,
+        };
 
         if differs(&|s| json(&s.filter)) {
             let directives = new
@@ -158,22 +178,39 @@ impl Handle {
             f.retention = nf.retention.clone();
             f.compression = nf.compression.clone();
         }
+        #[cfg(feature = "notify")]
+        if let (Some(rules), Some(n), Some(handle)) = (
+            new_rules,
+            &mut now.schema.notify,
+            origin.as_ref().and_then(|o| o.rules.as_ref()),
+        ) {
+            // Checked against the running channels when it was built.
+            handle.replace(rules)?;
+            let section = new.notify.as_ref().expect("rules come from a section");
+            n.rules = section.rules.clone();
+            n.logging_failures = section.logging_failures;
+        }
+        let kept = Origin {
+            config: Arc::new(now),
+            #[cfg(feature = "notify")]
+            rules: origin.and_then(|o| o.rules.clone()),
+        };
         *self
             .shared
             .origin
             .lock()
             .unwrap_or_else(PoisonError::into_inner) =
-            Some(Arc::new(now) as Arc<dyn std::any::Any + Send + Sync>);
+            Some(Arc::new(kept) as Arc<dyn std::any::Any + Send + Sync>);
         Ok(report)
     }
 
-    fn running_config(&self) -> Option<Arc<Config>> {
+    fn origin(&self) -> Option<Arc<Origin>> {
         let origin = self
             .shared
             .origin
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        origin.clone().and_then(|a| a.downcast::<Config>().ok())
+        origin.clone().and_then(|a| a.downcast::<Origin>().ok())
     }
 
     /// Writes an `evtrail.config_rejected` record saying why.
@@ -214,8 +251,43 @@ fn restart_only(o: &Schema, n: &Schema) -> Vec<(&'static str, bool)> {
         ("queue", json(&o.queue) != json(&n.queue)),
         ("seal", json(&o.seal) != json(&n.seal)),
         ("http", json(&o.http) != json(&n.http)),
-        ("notify", json(&o.notify) != json(&n.notify)),
+        ("notify", json(&without_rules(o)) != json(&without_rules(n))),
     ]
+}
+
+/// `[notify]` but its rules, which a reload can change.
+fn without_rules(s: &Schema) -> Option<NotifySection> {
+    s.notify.clone().map(|mut n| {
+        n.rules.clear();
+        n.logging_failures = None;
+        n
+    })
+}
+
+/// The new rules, when only they (and not the rest of `[notify]`)
+/// changed: built, and checked against the running channels.
+#[cfg(feature = "notify")]
+fn notify_rules(
+    config: &Config,
+    old: &Schema,
+    new: &Schema,
+    handle: &crate::notify::RuleHandle,
+    report: &mut Reload,
+) -> Result<Option<Vec<crate::notify::Rule>>, Error> {
+    let (Some(o), Some(n)) = (&old.notify, &new.notify) else {
+        return Ok(None);
+    };
+    let rules_of = |s: &NotifySection| json(&(&s.rules, s.logging_failures));
+    if rules_of(o) == rules_of(n) || json(&without_rules(old)) != json(&without_rules(new)) {
+        // Unchanged, or part of a change that takes a restart anyway.
+        return Ok(None);
+    }
+    let rules = super::notify::rules(config, n)?;
+    // The checks `replace` makes, made now so that nothing changes when
+    // they fail.
+    handle.check(&rules)?;
+    report.applied.push("notify.rules");
+    Ok(Some(rules))
 }
 
 fn router(routes: &[RouteSection], default: Option<&String>) -> Result<Router, Error> {

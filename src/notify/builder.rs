@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::NotifySink;
-use super::channel::{Channel, Markup, RateLimit};
+use super::channel::{Channel, RateLimit};
 use super::rule::Rule;
-use super::template::Template;
+use super::rules::check_rules;
 use crate::error::Error;
 
 /// How long a new group waits for more records before its first message:
@@ -214,55 +214,13 @@ impl NotifySinkBuilder {
         if self.channels.is_empty() {
             return Err(err("no channel: add one with `add_channel`".into()));
         }
-        if self.rules.is_empty() {
-            return Err(err(
-                "no rule: add one with `add_rule` (for example `Rule::new(\"errors\").min_level(Level::ERROR)`)"
-                    .into(),
-            ));
-        }
         let mut names = HashSet::new();
         for c in &self.channels {
             if !names.insert(c.name.as_str()) {
                 return Err(err(format!("two channels are named `{}`", c.name)));
             }
         }
-        let mut rule_names = HashSet::new();
-        for r in &self.rules {
-            if !rule_names.insert(r.name.as_str()) {
-                return Err(err(format!("two rules are named `{}`", r.name)));
-            }
-            if let Some(e) = &r.error {
-                return Err(err(format!("rule `{}`: {e}", r.name)));
-            }
-            for to in &r.channels {
-                if !names.contains(to.as_str()) {
-                    return Err(err(format!(
-                        "rule `{}` sends to `{to}`, which is not one of its channels ({})",
-                        r.name,
-                        self.channels
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
-            }
-            for c in self.channels_of(r) {
-                if c.channel.markup() == Markup::Json {
-                    let t = r
-                        .template
-                        .clone()
-                        .unwrap_or_else(|| Template::default_for(Markup::Json));
-                    if let Err(e) = serde_json::from_str::<serde_json::Value>(&t.skeleton()) {
-                        return Err(err(format!(
-                            "rule `{}`: the template for the JSON channel `{}` is not JSON \
-                             around its placeholders ({e})",
-                            r.name, c.name
-                        )));
-                    }
-                }
-            }
-        }
+        check_rules(&self.channels, &self.rules).map_err(err)?;
         for (name, _) in &self.limits {
             if !names.contains(name.as_str()) {
                 return Err(err(format!(
@@ -283,16 +241,6 @@ impl NotifySinkBuilder {
         }
         parse_time_zone(&self.time_zone).map_err(err)?;
         Ok(NotifySink::new(self))
-    }
-
-    /// The channels a rule sends to.
-    pub(crate) fn channels_of<'a>(
-        &'a self,
-        rule: &'a Rule,
-    ) -> impl Iterator<Item = &'a ChannelSettings> {
-        self.channels
-            .iter()
-            .filter(|c| rule.channels.is_empty() || rule.channels.contains(&c.name))
     }
 }
 

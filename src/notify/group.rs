@@ -195,6 +195,9 @@ impl Group {
 #[derive(Debug)]
 pub(crate) struct Groups {
     timing: Vec<Timing>,
+    /// Whether each rule is in force; a removed rule's groups send what
+    /// they hold at once and end.
+    active: Vec<bool>,
     groups: HashMap<(usize, String), Group>,
 }
 
@@ -212,9 +215,53 @@ impl Groups {
     /// Groups for rules with these timings (indexed by rule).
     pub(crate) fn new(timing: Vec<Timing>) -> Groups {
         Groups {
+            active: vec![true; timing.len()],
             timing,
             groups: HashMap::new(),
         }
+    }
+
+    /// Rules changed: new timings (for messages scheduled from now on) and
+    /// which rules are in force. A removed rule's groups holding records
+    /// are due now; the others are forgotten.
+    pub(crate) fn set_rules(&mut self, timing: Vec<Timing>, active: Vec<bool>, now: Instant) {
+        self.timing = timing;
+        self.active = active;
+        let active = &self.active;
+        self.groups.retain(|id, g| {
+            if active.get(id.0).copied().unwrap_or(false) {
+                return true;
+            }
+            let holds = g.pending.is_some() || g.resolution.is_some();
+            if holds {
+                g.due = Some(now);
+                g.repeat_at = None;
+            }
+            holds
+        });
+    }
+
+    /// The timing of a rule's groups: none to wait for when the rule was
+    /// removed.
+    fn timing(&self, rule: usize) -> Timing {
+        let t = self.timing.get(rule).copied().unwrap_or(Timing {
+            wait: Duration::ZERO,
+            interval: Duration::ZERO,
+            repeat: Duration::ZERO,
+        });
+        if self.is_active(rule) {
+            t
+        } else {
+            Timing {
+                wait: Duration::ZERO,
+                interval: Duration::ZERO,
+                ..t
+            }
+        }
+    }
+
+    fn is_active(&self, rule: usize) -> bool {
+        self.active.get(rule).copied().unwrap_or(false)
     }
 
     /// How many groups are remembered.
@@ -225,7 +272,7 @@ impl Groups {
 
     /// Takes a matched record in.
     pub(crate) fn add(&mut self, item: Item, now: Instant) -> Added {
-        let t = self.timing[item.rule];
+        let t = self.timing(item.rule);
         let id = (item.rule, item.key.clone());
         if item.status() == Some("ok") {
             let Some(g) = self.groups.get_mut(&id) else {
@@ -303,7 +350,8 @@ impl Groups {
 
     /// Takes the message of a due group, as sent at `now`.
     pub(crate) fn take(&mut self, id: &(usize, String), now: Instant) -> Option<Out> {
-        let t = self.timing[id.0];
+        let t = self.timing(id.0);
+        let ends = !self.is_active(id.0);
         let g = self.groups.get_mut(id)?;
         g.due = None;
         let pending = g.pending.take();
@@ -391,7 +439,11 @@ impl Groups {
                 return None;
             }
         };
-        g.repeat_at = Some(now + t.repeat);
+        if ends {
+            self.groups.remove(id);
+        } else {
+            g.repeat_at = Some(now + t.repeat);
+        }
         Some(out)
     }
 }
@@ -585,5 +637,76 @@ mod tests {
         let out = send_due(&mut g, t0);
         assert_eq!(out.len(), 2);
         assert!(!g.holds_records());
+    }
+
+    fn timing() -> Timing {
+        Timing {
+            wait: WAIT,
+            interval: INTERVAL,
+            repeat: REPEAT,
+        }
+    }
+
+    #[test]
+    fn a_kept_rule_keeps_its_open_problem_and_still_resolves_it() {
+        let t0 = Instant::now();
+        let mut g = groups();
+        g.add(item("open", 1, 0, Some("critical")), t0);
+        assert_eq!(send_due(&mut g, t0 + WAIT).len(), 1);
+        g.set_rules(vec![timing()], vec![true], t0 + WAIT);
+        g.add(item("open", 2, 30, Some("critical")), t0 + WAIT * 2);
+        let out = send_due(&mut g, t0 + WAIT + INTERVAL);
+        assert_eq!(
+            out[0].kind,
+            Kind::Firing { first: false },
+            "not announced again"
+        );
+        assert_eq!(out[0].total, 2);
+        g.add(item("open", 3, 90, Some("ok")), t0 + INTERVAL * 2);
+        let out = send_due(&mut g, t0 + INTERVAL * 2);
+        assert!(
+            matches!(out[0].kind, Kind::Resolved { .. }),
+            "{:?}",
+            out[0].kind
+        );
+    }
+
+    #[test]
+    fn a_removed_rule_sends_what_it_holds_now_and_its_groups_end() {
+        let t0 = Instant::now();
+        let mut g = Groups::new(vec![timing(), timing()]);
+        // Rule 0: an open problem that already fired, with nothing new;
+        // a group with records waiting. Rule 1 stays.
+        g.add(item("fired", 1, 0, Some("critical")), t0);
+        assert_eq!(send_due(&mut g, t0 + WAIT).len(), 1);
+        g.add(item("waiting", 2, 1, None), t0 + WAIT);
+        let mut other = item("other", 3, 1, None);
+        other.rule = 1;
+        g.add(other, t0 + WAIT);
+        let now = t0 + WAIT + Duration::from_millis(10);
+        g.set_rules(vec![timing(), timing()], vec![false, true], now);
+        let out = send_due(&mut g, now);
+        assert_eq!(
+            out.len(),
+            1,
+            "only the removed rule's waiting records go out now"
+        );
+        assert_eq!((out[0].key.as_str(), out[0].records()), ("waiting", 1));
+        assert_eq!(
+            g.len(),
+            1,
+            "the removed rule's groups ended; the kept one waits"
+        );
+        // A record matched under the old list, arriving after the change,
+        // goes out at once and ends too.
+        g.add(item("late", 4, 2, Some("critical")), now);
+        assert_eq!(send_due(&mut g, now).len(), 1);
+        let out = send_due(&mut g, now + REPEAT * 2);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].key, "other",
+            "no reminder for the removed rule's problems"
+        );
+        assert_eq!(g.len(), 1, "only the kept rule's group is remembered");
     }
 }

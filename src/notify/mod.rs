@@ -53,6 +53,14 @@
 //! error, a dead letter or `Debug` output: URLs show as
 //! `…/robot/send?access_token=abc…`.
 //!
+//! # Changing the rules while running
+//!
+//! [`NotifySink::rule_handle`] gives a [`RuleHandle`]: its
+//! [`replace`](RuleHandle::replace) puts a new list of rules in force for
+//! the records emitted after it returns, keeping the channels. A
+//! configuration file's `[[notify.rules]]` change the same way on
+//! [`Handle::reload_config`](crate::Handle::reload_config).
+//!
 //! # Examples
 //!
 //! Every `ERROR` and every `security` event to the on-duty DingTalk group,
@@ -86,6 +94,7 @@ mod group;
 mod limit;
 mod push;
 mod rule;
+mod rules;
 mod sender;
 mod template;
 
@@ -109,12 +118,14 @@ pub use channel::{
     WeCom, Webhook, escape, redact_url,
 };
 pub use rule::Rule;
+pub use rules::RuleHandle;
 pub use template::Template;
 
 use group::{Groups, Timing};
 use limit::Limiter;
 use rule::{is_internal, may_resolve};
-use sender::{CLOSE_GRACE, Lane, LaneRule};
+use rules::{LaneRuleSet, LaneRules, Slots, sends_to};
+use sender::{CLOSE_GRACE, Lane};
 
 /// How often, at most, records lost to a full channel queue are written as
 /// an `evtrail.dropped` notice.
@@ -128,13 +139,15 @@ pub struct NotifySink {
     /// Until attached.
     settings: Option<NotifySinkBuilder>,
     running: Option<Running>,
+    /// Where a new list of rules waits for the worker.
+    replacement: RuleHandle,
 }
 
 /// A record one of a channel's rules selected (or an `ok` record that may
 /// resolve one of its groups).
 #[derive(Debug)]
 struct Matched {
-    /// The rule's index among the channel's rules.
+    /// The rule's slot on the channel (see [`LaneRules`]).
     rule: usize,
     line: Box<str>,
     stream: Arc<str>,
@@ -146,6 +159,8 @@ struct Matched {
 enum Control {
     /// Someone waits (a flush): send what is grouped now.
     Urge,
+    /// The rules changed: a removed rule's groups go out now.
+    Rules,
     /// Close: send what is left and stop.
     Stop,
 }
@@ -211,9 +226,15 @@ struct Running {
 
 #[derive(Debug)]
 struct LaneHandle {
+    channel: String,
+    markup: Markup,
     /// The sink's rules this channel uses, as indices into
-    /// `Running::rules`; a rule's place here is its index on the channel.
+    /// `Running::rules`.
     rules: Vec<usize>,
+    /// Each of those rules' slot on the channel.
+    slots: Vec<usize>,
+    places: Slots,
+    published: Arc<LaneRules>,
     queue: Sender<Vec<Matched>>,
     control: Sender<Control>,
     state: Arc<LaneState>,
@@ -230,9 +251,17 @@ impl NotifySink {
     fn new(settings: NotifySinkBuilder) -> NotifySink {
         NotifySink {
             name: settings.name.clone(),
+            replacement: RuleHandle::new(&settings.name, &settings.channels),
             settings: Some(settings),
             running: None,
         }
+    }
+
+    /// A handle that changes this sink's rules while it runs; see
+    /// [`RuleHandle`]. Take it before the sink goes to
+    /// [`Builder::add_sink`](crate::Builder::add_sink).
+    pub fn rule_handle(&self) -> RuleHandle {
+        self.replacement.clone()
     }
 }
 
@@ -264,29 +293,23 @@ impl Sink for NotifySink {
             interval: s.interval,
             repeat: s.repeat,
         };
+        // A replacement given before the start applies from the start.
+        let rules = self.replacement.take().unwrap_or(s.rules);
         let mut lanes = Vec::new();
+        // Every channel gets its thread, even one no rule sends to yet: a
+        // later list of rules may.
         for c in &s.channels {
-            let rules: Vec<usize> = (0..s.rules.len())
-                .filter(|&r| {
-                    s.rules[r].channels.is_empty() || s.rules[r].channels.contains(&c.name)
-                })
-                .collect();
-            if rules.is_empty() {
-                continue;
-            }
             let markup = c.channel.markup();
-            let lane_rules: Vec<LaneRule> = rules
-                .iter()
-                .map(|&r| &s.rules[r])
-                .map(|r| LaneRule {
-                    template: r
-                        .template
-                        .clone()
-                        .unwrap_or_else(|| Template::default_for(markup)),
-                    recipients: r.recipients(),
-                    rule: r.clone(),
-                })
+            let mut places = Slots::default();
+            let chosen: Vec<usize> = (0..rules.len())
+                .filter(|&r| sends_to(&rules[r], &c.name))
                 .collect();
+            let (slots, set) = places.place(
+                chosen.iter().map(|&r| &rules[r]),
+                markup,
+                LaneRuleSet::default(),
+            );
+            let published = Arc::new(LaneRules::new(set.clone()));
             let (queue, queue_rx) = crossbeam_channel::bounded(s.queue);
             let (control, control_rx) = crossbeam_channel::bounded(16);
             let state = Arc::new(LaneState {
@@ -299,8 +322,11 @@ impl Sink for NotifySink {
             let lane = Lane {
                 sink: s.name.clone(),
                 channel: c.clone(),
-                groups: Groups::new(Lane::timings(&lane_rules, default_timing)),
-                rules: lane_rules,
+                groups: Groups::new(Lane::timings(&set.rules, default_timing)),
+                rules: set.rules,
+                published: published.clone(),
+                seen: 0,
+                timing: default_timing,
                 limiter: Limiter::new(c.limits.clone()),
                 agent: agent.clone(),
                 offset,
@@ -326,7 +352,12 @@ impl Sink for NotifySink {
                 .map_err(|e| SinkError::io("cannot start a notification channel's thread", e))?;
             ctx.drains.push(state.clone());
             lanes.push(LaneHandle {
-                rules,
+                channel: c.name.clone(),
+                markup,
+                rules: chosen,
+                slots,
+                places,
+                published,
                 queue,
                 control,
                 state,
@@ -336,7 +367,7 @@ impl Sink for NotifySink {
         }
         ctx.delivery = Some(counters.clone());
         self.running = Some(Running {
-            rules: s.rules,
+            rules,
             lanes,
             counters,
             inbox: ctx.inbox.clone(),
@@ -352,6 +383,9 @@ impl Sink for NotifySink {
                 "the notification sink was never attached",
             ));
         };
+        if let Some(rules) = self.replacement.take() {
+            run.replace_rules(rules);
+        }
         let mut matched: Vec<Vec<Matched>> = run.lanes.iter().map(|_| Vec::new()).collect();
         // Whether each of the sink's rules selects the record at hand,
         // worked out once and only when a channel asks.
@@ -363,12 +397,12 @@ impl Sink for NotifySink {
             let resolves = !is_internal(line) && may_resolve(line);
             hits.fill(None);
             for (lane, out) in run.lanes.iter().zip(&mut matched) {
-                for (i, &r) in lane.rules.iter().enumerate() {
+                for (&r, &slot) in lane.rules.iter().zip(&lane.slots) {
                     let rule = &run.rules[r];
                     let hit = *hits[r].get_or_insert_with(|| rule.matches(line));
                     if hit || (rule.resolved && resolves) {
                         out.push(Matched {
-                            rule: i,
+                            rule: slot,
                             line: line.into(),
                             stream: e.stream_arc(),
                             seq: e.seq(),
@@ -441,6 +475,25 @@ impl Sink for NotifySink {
 }
 
 impl Running {
+    /// Puts `rules` in force for the records written from now on, and
+    /// tells each channel's thread.
+    fn replace_rules(&mut self, rules: Vec<rule::Rule>) {
+        for lane in &mut self.lanes {
+            lane.rules = (0..rules.len())
+                .filter(|&r| sends_to(&rules[r], &lane.channel))
+                .collect();
+            let (_, now) = lane.published.snapshot();
+            let (slots, set) =
+                lane.places
+                    .place(lane.rules.iter().map(|&r| &rules[r]), lane.markup, now);
+            lane.slots = slots;
+            lane.published.publish(set);
+            // A full control queue already wakes the thread.
+            let _ = lane.control.try_send(Control::Rules);
+        }
+        self.rules = rules;
+    }
+
     fn note_drops(&mut self, sink: &str) {
         self.noted_at = Instant::now();
         let n = std::mem::take(&mut self.unreported);

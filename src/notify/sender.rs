@@ -19,6 +19,7 @@ use super::group::{Groups, Item, Kind, Out, Runs, Timing};
 use super::limit::Limiter;
 use super::push::{Attempt, Sending, dead_letter, push_record, scrub};
 use super::rule::{Rule, recipients_text};
+use super::rules::LaneRules;
 use super::template::{Context, Template, thousands};
 use super::{Control, LaneState, Matched};
 use crate::http::retry_after::parse_retry_after;
@@ -33,6 +34,7 @@ const DIGEST_LINES: usize = 20;
 pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// A rule as one channel uses it.
+#[derive(Debug)]
 pub(super) struct LaneRule {
     pub(super) rule: Rule,
     pub(super) template: Template,
@@ -42,7 +44,13 @@ pub(super) struct LaneRule {
 pub(super) struct Lane {
     pub(super) sink: String,
     pub(super) channel: ChannelSettings,
-    pub(super) rules: Vec<LaneRule>,
+    /// The rules by slot, as last read from `published`.
+    pub(super) rules: Vec<Arc<LaneRule>>,
+    pub(super) published: Arc<LaneRules>,
+    /// The generation of `published` read last.
+    pub(super) seen: u64,
+    /// The sink's timings, for rules without their own.
+    pub(super) timing: Timing,
     pub(super) groups: Groups,
     pub(super) limiter: Limiter,
     pub(super) agent: ureq::Agent,
@@ -63,7 +71,7 @@ pub(super) struct Lane {
 }
 
 impl Lane {
-    pub(super) fn timings(rules: &[LaneRule], default: Timing) -> Vec<Timing> {
+    pub(super) fn timings(rules: &[Arc<LaneRule>], default: Timing) -> Vec<Timing> {
         rules
             .iter()
             .map(|r| Timing {
@@ -125,14 +133,32 @@ impl Lane {
     fn on_control(&mut self, c: Result<Control, crossbeam_channel::RecvError>) {
         match c {
             Ok(Control::Urge) => self.groups.urge(Instant::now()),
+            Ok(Control::Rules) => self.refresh_rules(Instant::now()),
             Ok(Control::Stop) | Err(_) => self.stopping = true,
+        }
+    }
+
+    /// Reads the rules again if they changed: a removed rule's groups are
+    /// due now, and end after their message.
+    fn refresh_rules(&mut self, now: Instant) {
+        if let Some((generation, set)) = self.published.since(self.seen) {
+            self.seen = generation;
+            self.groups
+                .set_rules(Self::timings(&set.rules, self.timing), set.active, now);
+            self.rules = set.rules;
         }
     }
 
     fn take_in(&mut self, batch: Vec<Matched>) {
         let now = Instant::now();
+        // The worker publishes a rule before it sends records naming it.
+        self.refresh_rules(now);
         let mut ignored = 0;
         for m in batch {
+            if m.rule >= self.rules.len() {
+                ignored += 1;
+                continue;
+            }
             let record: Value = match serde_json::from_str(&m.line) {
                 Ok(v) => v,
                 Err(_) => {
