@@ -105,7 +105,10 @@ impl RuleHandle {
 
     /// The list given since the last call, if any.
     pub(super) fn take(&self) -> Option<Vec<Rule>> {
-        if !self.shared.waiting.swap(false, Ordering::Acquire) {
+        // A plain load first: the worker asks before every batch.
+        if !self.shared.waiting.load(Ordering::Relaxed)
+            || !self.shared.waiting.swap(false, Ordering::Acquire)
+        {
             return None;
         }
         self.shared
