@@ -116,8 +116,15 @@ pub(crate) struct Shared {
 /// again, should the worker be gone without a word.
 const ROOM_WAIT_SLICE: Duration = Duration::from_millis(10);
 
+/// How long a producer that found the queue full watches it for a free
+/// slot before it goes to sleep. A busy worker frees one with every record
+/// it takes, a microsecond or two apart: watching finds it without a sleep
+/// and a wake-up on both threads. A sleeping producer is one the worker
+/// stopped for longer (to deliver, roll, or because it was not running).
+const ROOM_SPIN: Duration = Duration::from_micros(20);
+
 /// At most how many records the worker takes off a full queue before it
-/// lets waiting producers go.
+/// lets sleeping producers go.
 const ROOM_WAKE_EVERY: usize = 32;
 
 /// Where producers under [`Overflow::Block`] wait for room.
@@ -228,7 +235,10 @@ impl Room {
             if self.is_closed() {
                 return Some(msg);
             }
-            self.wait(|| tx.len() < self.capacity || self.is_closed());
+            let ready = || tx.len() < self.capacity || self.is_closed();
+            if !spin(ROOM_SPIN, ready) {
+                self.wait(ready);
+            }
         }
     }
 
@@ -277,7 +287,18 @@ impl Shared {
         self.clock.as_deref().map_or_else(now_nanos, nanos)
     }
 
-    fn overflow_for(&self, class: &str) -> Overflow {
+    /// The policy for `rec`'s class. Finding the class means searching
+    /// the event's and its spans' fields: skipped when every class has the
+    /// same policy.
+    fn overflow_for(&self, rec: &Record) -> Overflow {
+        if self
+            .overflow
+            .iter()
+            .all(|(_, o)| *o == self.default_overflow)
+        {
+            return self.default_overflow;
+        }
+        let class = class_of(rec);
         self.overflow
             .iter()
             .find(|(c, _)| c == class)
@@ -298,7 +319,7 @@ impl Shared {
     /// Never fails and never panics: a record that cannot be handed over is
     /// counted as dropped.
     pub(crate) fn submit(&self, rec: Record) {
-        let policy = self.overflow_for(class_of(&rec));
+        let policy = self.overflow_for(&rec);
         if self.room.is_closed() {
             return self.drop_record(&rec);
         }
@@ -362,6 +383,22 @@ impl Shared {
 
     fn drop_record(&self, rec: &Record) {
         self.drops.record(class_of(rec), rec.ts);
+    }
+}
+
+/// Whether `ready` held within `budget`, asked in a busy loop.
+fn spin(budget: Duration, ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..16 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= budget {
+            return false;
+        }
     }
 }
 
