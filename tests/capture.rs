@@ -367,7 +367,10 @@ fn an_explicit_parent_or_none_overrides_the_entered_spans() {
         tracing::info!(parent: None, "root");
         tracing::info!("contextual");
     });
-    assert_eq!(recs[0]["spans"], json!([{"name": "job", "fields": {"job_id": 7}}]));
+    assert_eq!(
+        recs[0]["spans"],
+        json!([{"name": "job", "fields": {"job_id": 7}}])
+    );
     assert!(recs[1].get("spans").is_none(), "{}", recs[1]);
     assert_eq!(recs[2]["spans"], json!([{"name": "outer"}]));
 }

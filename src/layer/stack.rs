@@ -88,10 +88,7 @@ impl SpanStacks {
     pub(super) fn exit(&self, id: &Id) {
         let _ = STACK.try_with(|s| {
             let mut s = s.borrow_mut();
-            if let Some(at) = s
-                .iter()
-                .rposition(|e| e.layer == self.layer && e.id == *id)
-            {
+            if let Some(at) = s.iter().rposition(|e| e.layer == self.layer && e.id == *id) {
                 s.remove(at);
             }
         });
