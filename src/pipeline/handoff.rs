@@ -34,18 +34,22 @@ pub enum Overflow {
     ///
     /// A caller that finds the queue full waits for room for its own
     /// record, not for the queue to drain. The worker frees a slot with
-    /// every record it takes and lets waiting callers go after at most
-    /// 32 records taken, and whenever it stops taking records to hand a
-    /// batch to the sinks; when nobody waits, it pays one atomic load per
-    /// record. The longest a caller waits is therefore the longest stretch
-    /// in which the worker takes no record: encoding and signing 32
-    /// records, or handing one batch (at most
+    /// every record it takes; the caller watches the queue for one for up
+    /// to 20 µs, then sleeps, and the worker lets sleeping callers go
+    /// after at most 32 records taken and whenever it stops taking records
+    /// to hand a batch to the sinks; when nobody sleeps, it pays one
+    /// atomic load per record. The longest a caller waits is therefore the
+    /// longest stretch in which the worker takes no record: encoding and
+    /// signing 32 records, or handing one batch (at most
     /// [`batch_size`](crate::Builder::batch_size) records) to the sinks —
     /// a file sink's write and, when a segment ends, its file's rename and
     /// the state file's sync — plus the time the operating system takes
-    /// to run the caller again. That is a property of the design, not a
-    /// time limit: a sink that stalls the worker (a disk that stops
-    /// taking writes) stalls a caller under `Block` for as long.
+    /// to run the worker and the caller again. That is a property of the
+    /// design, not a time limit: a sink that stalls the worker (a disk
+    /// that stops taking writes) stalls a caller under `Block` for as
+    /// long. A caller faster than the worker keeps the queue full and
+    /// goes at the worker's pace, a short wait every few calls, instead of
+    /// a long one every half a queue.
     Block,
     /// Drop the new record and count it: never blocks. The default for every
     /// other class. Drops are written to the log as `evtrail.dropped`
