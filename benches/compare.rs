@@ -1,8 +1,12 @@
 //! evtrail against `tracing-subscriber`'s JSON formatter behind
-//! `tracing-appender`'s non-blocking, rolling writer, and against two raw
+//! `tracing-appender`'s non-blocking, rolling writer (the usual choice),
+//! against `slog` with `slog-json` behind `slog-async` (a second reference,
+//! lossless as its docs say: `OverflowStrategy::Block`), and against two raw
 //! ceilings, on one workload and in one run: throughput from 1 and 4
-//! threads, the emitting thread's latency (unpaced and paced), peak memory,
-//! CPU time, bytes on disk; every evtrail log verified afterwards. The
+//! threads, the emitting thread's latency (unpaced and paced, with evtrail
+//! rolling and gzipping small files during the measurement), peak memory,
+//! CPU time, bytes on disk; every evtrail log verified afterwards and every
+//! contender's file read back line by line. The
 //! throughput runs also take evtrail with `Block` and signing off, so the
 //! price of signing (hashing and the signature's bytes to gzip) shows in the
 //! same run.
@@ -75,6 +79,10 @@ const PACED_RATE: u64 = 100_000;
 /// rolls about 8 times, within these bounds: a 1M-event run (about 550 MB)
 /// rolls at 64 MB (61 MiB), the smoke run at 128 KiB.
 const ROLL_BYTES_PER_EVENT: u64 = 64;
+/// The latency runs roll at 20 bytes per measured event: about every 7,000
+/// events, some 28 times in a 200,000-event run (the smoke run, 8), so that
+/// rolling and gzipping happen during the measurement, not after it.
+const LATENCY_ROLL_BYTES_PER_EVENT: u64 = 20;
 const MAX_FILE_BYTES: u64 = 64 << 20;
 const MIN_FILE_BYTES: u64 = 128 << 10;
 /// The raw writer's channel: as many lines as evtrail's default queue.
@@ -82,6 +90,7 @@ const RAW_CAPACITY: usize = evtrail::DEFAULT_CAPACITY;
 const RAW_BUFFER: usize = 64 << 10;
 /// Thread names as `/proc/self/task/*/comm` shows them (15 bytes at most).
 const REF_WORKER: &str = "ref-appender";
+const SLOG_WORKER: &str = "slog-async";
 const RAW_WORKER: &str = "raw-writer";
 const COMPRESS_COMM: &str = "evtrail-compres";
 const EVTRAIL_WORKER: &str = "evtrail-worker";
@@ -103,16 +112,19 @@ enum Config {
     /// `Block` without signing: what signing costs, in the same run.
     EvtrailUnsigned,
     Reference,
+    /// `slog` + `slog-json` behind `slog-async` with `Block`.
+    SlogAsync,
     RawChannel,
     RawHmac,
 }
 
 impl Config {
-    const ALL: [Config; 6] = [
+    const ALL: [Config; 7] = [
         Config::EvtrailDefault,
         Config::EvtrailBlock,
         Config::EvtrailUnsigned,
         Config::Reference,
+        Config::SlogAsync,
         Config::RawChannel,
         Config::RawHmac,
     ];
@@ -123,6 +135,7 @@ impl Config {
             Config::EvtrailBlock => "evtrail-block",
             Config::EvtrailUnsigned => "evtrail-unsigned",
             Config::Reference => "reference",
+            Config::SlogAsync => "slog-async",
             Config::RawChannel => "raw-channel",
             Config::RawHmac => "raw-hmac",
         }
@@ -134,6 +147,7 @@ impl Config {
             Config::EvtrailBlock => "evtrail, Overflow::Block",
             Config::EvtrailUnsigned => "evtrail, Block, unsigned",
             Config::Reference => "reference: fmt().json() + non_blocking",
+            Config::SlogAsync => "slog + slog-json + slog-async (Block)",
             Config::RawChannel => "raw: lines → channel → BufWriter",
             Config::RawHmac => "raw: chained HMAC-SHA256 loop",
         }
@@ -320,6 +334,55 @@ impl Workload for Traced {
     }
 }
 
+/// Emits through a `slog` logger; each thread's logger carries the span's
+/// fields, as a child logger is slog's way of giving records context.
+struct Slogged(slog::Logger);
+
+impl Workload for Slogged {
+    type Local = slog::Logger;
+
+    fn local(&self) -> slog::Logger {
+        self.0
+            .new(slog::o!("request_id" => "req_xyz789", "op" => "checkout"))
+    }
+
+    #[inline(always)]
+    fn emit(&self, log: &mut slog::Logger, i: u64) {
+        slog::info!(
+            log,
+            "user login attempt";
+            "user_id" => "user_12345",
+            "ip" => "192.168.1.100",
+            "attempt" => i,
+            "result" => "failure",
+            "reason" => "invalid_password"
+        );
+    }
+}
+
+/// slog-json's output: a buffered file that counts the lines handed to it,
+/// so that a latency run can wait until its warm-up has left the queue (a
+/// `BufWriter` owned by slog-async's thread cannot be flushed from outside).
+struct CountingFile {
+    file: BufWriter<fs::File>,
+    lines: Arc<AtomicU64>,
+}
+
+impl Write for CountingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        let lines = memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        if lines > 0 {
+            self.lines.fetch_add(lines, Ordering::Release);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Sends pre-formatted lines of evtrail's record size: a copy of the
 /// template per event, its counter patched, as an owned buffer.
 struct RawLines {
@@ -481,7 +544,7 @@ impl ThreadCpu {
         for (_, comm, secs) in monitor.finish() {
             match comm.as_str() {
                 COMPRESS_COMM => out.gzip += secs,
-                EVTRAIL_WORKER | REF_WORKER | RAW_WORKER => out.worker += secs,
+                EVTRAIL_WORKER | REF_WORKER | SLOG_WORKER | RAW_WORKER => out.worker += secs,
                 _ => out.emitting += secs,
             }
         }
@@ -692,6 +755,7 @@ fn child(spec: &Spec) {
             child_evtrail(spec, &mut out);
         }
         Config::Reference => child_reference(spec, &mut out),
+        Config::SlogAsync => child_slog_async(spec, &mut out),
         Config::RawChannel => child_raw_channel(spec, &mut out),
         Config::RawHmac => child_raw_hmac(spec, &mut out),
     }
@@ -712,6 +776,7 @@ fn common(out: &mut Outcome, d: &Drive, done: Instant, cpu: f64, threads: Thread
         out.set("p50", h.value_at_quantile(0.50) as f64);
         out.set("p99", h.value_at_quantile(0.99) as f64);
         out.set("p999", h.value_at_quantile(0.999) as f64);
+        out.set("p9999", h.value_at_quantile(0.9999) as f64);
         out.set("max", h.max() as f64);
         out.set("behind_us", d.max_behind.as_secs_f64() * 1e6);
     }
@@ -869,6 +934,50 @@ fn child_reference(spec: &Spec, out: &mut Outcome) {
     assert_eq!(errors.dropped_lines(), 0, "lossy(false) dropped lines");
     assert_eq!(disk.events, sent, "reference: every event on disk");
     out.set("sent", sent as f64);
+    out.set("dropped", 0.0);
+    on_disk(out, &disk);
+}
+
+fn child_slog_async(spec: &Spec, out: &mut Outcome) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = fs::File::create(tmp.path().join("slog.log")).expect("create");
+    let lines = Arc::new(AtomicU64::new(0));
+    let io = CountingFile {
+        file: BufWriter::new(file),
+        lines: Arc::clone(&lines),
+    };
+    // The keys slog-json adds by default (ts, level, msg), the span's, the
+    // event's.
+    let json = slog_json::Json::new(io).add_default_keys().build();
+    let drain = slog_async::Async::new(slog::Drain::fuse(json))
+        .overflow_strategy(slog_async::OverflowStrategy::Block)
+        .thread_name(SLOG_WORKER.to_owned())
+        .build();
+    let w = Slogged(slog::Logger::root(slog::Drain::fuse(drain), slog::o!()));
+    let monitor = Monitor::start(SAMPLE_EVERY);
+    let cpu0 = process_cpu();
+    let d = drive(spec, &w, || {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        while lines.load(Ordering::Acquire) < spec.warmup {
+            assert!(Instant::now() < deadline, "slog-async: warm-up not written");
+            std::thread::sleep(POLL);
+        }
+    });
+    // The last logger's drop sends slog-async's thread its end and joins
+    // it; the thread's drop of the drain flushes the file.
+    drop(w);
+    let done = Instant::now();
+    let cpu = process_cpu() - cpu0;
+    assert!(!thread_alive(SLOG_WORKER), "slog-async's thread ended");
+    common(out, &d, done, cpu, ThreadCpu::of(monitor));
+    let disk = read_back(tmp.path());
+    assert_eq!(disk.events, spec.sent(), "slog-async: every event on disk");
+    assert_eq!(
+        disk.lines,
+        spec.sent(),
+        "slog-async: nothing but the events"
+    );
+    out.set("sent", spec.sent() as f64);
     out.set("dropped", 0.0);
     on_disk(out, &disk);
 }
@@ -1095,6 +1204,12 @@ fn latency_columns(paced: bool) -> Vec<Column> {
             value: |f| f.get("p999"),
         },
         Column {
+            name: "p99.99 (ns)",
+            fmt: grouped,
+            ratio: Ratio::Reference,
+            value: |f| f.get("p9999"),
+        },
+        Column {
             name: "max (ns)",
             fmt: grouped,
             ratio: Ratio::Reference,
@@ -1156,12 +1271,15 @@ fn print_table(results: &[(Config, Figures)], cols: &[Column]) {
     ] {
         for (base, kind) in [
             (Config::Reference, Ratio::Reference),
+            (Config::SlogAsync, Ratio::Reference),
             (Config::RawChannel, Ratio::Ceilings),
             (Config::RawHmac, Ratio::Ceilings),
         ] {
-            // Unsigned records are set beside the reference only: the
+            // Unsigned records are set beside the references only: the
             // ceilings' HMAC loop is work they skip.
-            if ev == Config::EvtrailUnsigned && base != Config::Reference {
+            if ev == Config::EvtrailUnsigned
+                && !matches!(base, Config::Reference | Config::SlogAsync)
+            {
                 continue;
             }
             if let (Some(a), Some(b)) = (find(ev), find(base)) {
@@ -1182,6 +1300,7 @@ fn print_table(results: &[(Config, Figures)], cols: &[Column]) {
             Config::EvtrailBlock => "evtrail Block",
             Config::EvtrailUnsigned => "evtrail unsigned",
             Config::Reference => "reference",
+            Config::SlogAsync => "slog-async",
             Config::RawChannel => "raw channel",
             Config::RawHmac => "raw HMAC",
         };
@@ -1295,10 +1414,14 @@ struct Plan {
 }
 
 impl Plan {
-    /// The same roll size in every run, so that the throughput runs roll
-    /// about 8 times (the latency runs, a fifth as long, about twice).
-    fn max_file_bytes(&self) -> u64 {
-        (self.n * ROLL_BYTES_PER_EVENT).clamp(MIN_FILE_BYTES, MAX_FILE_BYTES)
+    /// The same roll size in every throughput run, so that they roll
+    /// about 8 times; a small one in the latency runs.
+    fn max_file_bytes(&self, mode: Mode) -> u64 {
+        let bytes = match mode {
+            Mode::Throughput { .. } => self.n * ROLL_BYTES_PER_EVENT,
+            Mode::Latency { .. } => self.lat_n * LATENCY_ROLL_BYTES_PER_EVENT,
+        };
+        bytes.clamp(MIN_FILE_BYTES, MAX_FILE_BYTES)
     }
 }
 
@@ -1337,7 +1460,7 @@ fn run_table(
                 mode,
                 n,
                 warmup,
-                max_file_bytes: plan.max_file_bytes(),
+                max_file_bytes: plan.max_file_bytes(mode),
                 line_bytes: *line_bytes,
             };
             let f = run_child(&spec);
@@ -1437,20 +1560,26 @@ fn main() {
     println!(
         "Workload: inside span `request{{request_id, op}}`, `info!(user_id, ip, attempt = i, \
          result, reason, \"user login attempt\")`. Each configuration runs alone in a child \
-         process. evtrail: signed (generated key), `log_dir` in a tempdir, rolling at {}, \
-         gzip level {}. Reference: `fmt().json()` with current span, thread name, file and line, \
-         through `NonBlockingBuilder::default().lossy(false)` over `rolling::hourly`. Raw: lines \
+         process. evtrail: signed (generated key), `log_dir` in a tempdir, rolling at {} ({} in \
+         the latency runs, so that files roll and are gzipped while the calls are timed), gzip \
+         level {}. Reference: `fmt().json()` with current span, thread name, file and line, \
+         through `NonBlockingBuilder::default().lossy(false)` over `rolling::hourly`. slog-async: \
+         `slog_json::Json::new(BufWriter<File>).add_default_keys()` behind \
+         `slog_async::Async` with `OverflowStrategy::Block` (lossless; the default channel of \
+         128), the span's fields in a child logger. Raw: lines \
          of evtrail's mean record size, copied per event and sent over a crossbeam channel of \
          {RAW_CAPACITY} to one thread writing a {} KiB `BufWriter<File>`; and a chained \
          HMAC-SHA256 (sig_n = HMAC(key, base64url(sig_n-1) ‖ line_n)) over such lines in memory.",
-        size(plan.max_file_bytes()),
+        size(plan.max_file_bytes(Mode::Throughput { threads: 1 })),
+        size(plan.max_file_bytes(Mode::Latency { rate: None })),
         evtrail::DEFAULT_COMPRESSION_LEVEL,
         RAW_BUFFER >> 10,
     );
     println!();
     println!(
         "End-to-end: first event until everything is on disk (evtrail: the guard's drop \
-         returned; reference: its worker thread ended; raw: the writer joined). events/s counts \
+         returned; reference and slog-async: their worker thread ended; raw: the writer \
+         joined). events/s counts \
          events written (↑ and ratios > 1: evtrail faster); for every other ratio < 1 means \
          evtrail takes less. bytes/event: uncompressed bytes written per event (evtrail \
          includes its segment, seal and drop records); on disk: as the files were left. CPU: \
@@ -1463,6 +1592,7 @@ fn main() {
         Config::EvtrailDefault,
         Config::EvtrailBlock,
         Config::Reference,
+        Config::SlogAsync,
         Config::RawChannel,
     ];
     let mut line_bytes = 0;
@@ -1484,9 +1614,10 @@ fn main() {
         (
             format!(
                 "Latency, unpaced: {} events from 1 thread, each call timed (after {} warm-up \
-                 events, waited out on disk)",
+                 events, waited out on disk); evtrail rolls every {} and gzips meanwhile",
                 grouped(plan.lat_n as f64),
-                grouped(plan.warmup as f64)
+                grouped(plan.warmup as f64),
+                size(plan.max_file_bytes(Mode::Latency { rate: None }))
             ),
             Mode::Latency { rate: None },
             &no_hmac,
@@ -1494,10 +1625,12 @@ fn main() {
         (
             format!(
                 "Latency, paced at {}/s: {} events from 1 thread, spinning to the schedule (a late \
-                 call makes the next start at once), each call timed (after {} warm-up events)",
+                 call makes the next start at once), each call timed (after {} warm-up events); \
+                 evtrail rolls every {} and gzips meanwhile",
                 grouped(PACED_RATE as f64),
                 grouped(plan.lat_n as f64),
-                grouped(plan.warmup as f64)
+                grouped(plan.warmup as f64),
+                size(plan.max_file_bytes(Mode::Latency { rate: None }))
             ),
             Mode::Latency {
                 rate: Some(PACED_RATE),

@@ -15,6 +15,10 @@ use crate::pipeline::Shared;
 use crate::record::{Buffers, Capture, FieldSet, Meta, OwnedMeta, Record, SpanData};
 use crate::thread::on_evtrail_thread;
 
+mod stack;
+
+use stack::SpanStacks;
+
 /// The `tracing-subscriber` layer that feeds evtrail.
 ///
 /// Obtained from [`Builder::build`](crate::Builder::build) together with the
@@ -38,11 +42,16 @@ use crate::thread::on_evtrail_thread;
 #[derive(Debug)]
 pub struct Layer {
     shared: Arc<Shared>,
+    /// The spans entered on each thread, with their captured data.
+    stacks: SpanStacks,
 }
 
 impl Layer {
     pub(crate) fn new(shared: Arc<Shared>) -> Layer {
-        Layer { shared }
+        Layer {
+            shared,
+            stacks: SpanStacks::new(),
+        }
     }
 }
 
@@ -53,6 +62,20 @@ const EVENT_TEXT_CAPACITY: usize = 128;
 /// A span's captured data in the registry's extensions. A private type, so
 /// it cannot collide with another layer's extension.
 struct SpanSlot(Arc<SpanData>);
+
+/// The captured data of span `id` and its parents, innermost first, as
+/// this layer sees them (a per-layer filter leaves some out).
+fn scope_of<S>(ctx: &Context<'_, S>, id: &Id) -> Option<Vec<Arc<SpanData>>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let scope = ctx.span_scope(id)?;
+    Some(
+        scope
+            .filter_map(|span| span.extensions().get::<SpanSlot>().map(|s| s.0.clone()))
+            .collect(),
+    )
+}
 
 thread_local! {
     /// The thread's name, copied once per thread rather than per event.
@@ -99,7 +122,17 @@ where
                 replace: true,
                 skip_log_fields: false,
             });
+            self.stacks.changed();
         }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.stacks
+            .enter(id, || scope_of(&ctx, id).unwrap_or_default());
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        self.stacks.exit(id);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -129,7 +162,12 @@ where
             replace: false,
             skip_log_fields: normalized.is_some(),
         });
-        if let Some(scope) = ctx.event_scope(event) {
+        // An event in the current span (most are) takes its spans from the
+        // thread's stack; one with an explicit parent, from the registry.
+        let from_stack =
+            event.is_contextual() && self.stacks.current(&mut spans, |id| scope_of(&ctx, id));
+        if !from_stack && let Some(scope) = ctx.event_scope(event) {
+            spans.clear();
             spans.extend(
                 scope.filter_map(|span| span.extensions().get::<SpanSlot>().map(|s| s.0.clone())),
             );

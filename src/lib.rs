@@ -64,8 +64,11 @@
 //!
 //! * **Hand-off.** A bounded channel of [`capacity`](Builder::capacity)
 //!   records. When it is full, the class's [`Overflow`] policy decides:
-//!   `Block` waits (lossless; the default for `security` and `audit`),
-//!   `DropNewest` drops the record and counts it (the default otherwise).
+//!   `Block` waits (lossless; the default for `security` and `audit`)
+//!   for room for its own record, which the worker makes within a few
+//!   records' work or one batch's delivery ([`Overflow::Block`] states the
+//!   bound), `DropNewest` drops the record and counts it (the default
+//!   otherwise).
 //!   Drops are never silent: the worker writes an `evtrail.dropped` record
 //!   with the count, class and time range, and [`Stats::dropped`] counts
 //!   every one.

@@ -358,6 +358,114 @@ fn span_entered_on_an_explicit_parent_is_used_for_parent_events() {
 }
 
 #[test]
+fn an_explicit_parent_or_none_overrides_the_entered_spans() {
+    let recs = records(|| {
+        let outer = tracing::info_span!("outer");
+        let _o = outer.enter();
+        let job = tracing::info_span!(parent: None, "job", job_id = 7);
+        tracing::info!(parent: &job, "explicit parent");
+        tracing::info!(parent: None, "root");
+        tracing::info!("contextual");
+    });
+    assert_eq!(
+        recs[0]["spans"],
+        json!([{"name": "job", "fields": {"job_id": 7}}])
+    );
+    assert!(recs[1].get("spans").is_none(), "{}", recs[1]);
+    assert_eq!(recs[2]["spans"], json!([{"name": "outer"}]));
+}
+
+#[test]
+fn a_span_without_a_parent_entered_inside_another_lists_only_itself() {
+    let recs = records(|| {
+        let outer = tracing::info_span!("outer");
+        let _o = outer.enter();
+        let detached = tracing::info_span!(parent: None, "detached");
+        detached.in_scope(|| tracing::info!("inside"));
+        tracing::info!("after");
+    });
+    assert_eq!(recs[0]["spans"], json!([{"name": "detached"}]));
+    assert_eq!(recs[1]["spans"], json!([{"name": "outer"}]));
+}
+
+#[test]
+fn entering_a_span_again_keeps_the_innermost_current() {
+    let recs = records(|| {
+        let a = tracing::info_span!("a");
+        let _a = a.enter();
+        let b = tracing::info_span!("b");
+        let _b = b.enter();
+        {
+            let _again = a.enter();
+            tracing::info!("a entered again");
+        }
+        tracing::info!("in b");
+        drop(_b);
+        tracing::info!("in a");
+    });
+    assert_eq!(recs[0]["spans"], json!([{"name": "a"}, {"name": "b"}]));
+    assert_eq!(recs[1]["spans"], json!([{"name": "a"}, {"name": "b"}]));
+    assert_eq!(recs[2]["spans"], json!([{"name": "a"}]));
+}
+
+#[test]
+fn spans_entered_on_one_thread_are_not_current_on_another() {
+    let recs = records(|| {
+        let span = tracing::info_span!("here");
+        let _e = span.enter();
+        let d = tracing::dispatcher::get_default(Clone::clone);
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&d, || tracing::info!("there"));
+        })
+        .join()
+        .unwrap();
+        tracing::info!("here");
+    });
+    assert!(recs[0].get("spans").is_none(), "{}", recs[0]);
+    assert_eq!(recs[1]["spans"], json!([{"name": "here"}]));
+}
+
+#[test]
+fn two_pipelines_on_one_thread_each_see_their_own_spans() {
+    let one = evtrail::MemorySink::new();
+    let two = evtrail::MemorySink::new();
+    let (layer_one, guard_one) = evtrail::builder()
+        .unsigned()
+        .service("one")
+        .add_sink(one.clone())
+        .build()
+        .unwrap();
+    let (layer_two, guard_two) = evtrail::builder()
+        .unsigned()
+        .service("two")
+        .add_sink(two.clone())
+        .build()
+        .unwrap();
+    let d_one = tracing::Dispatch::new(tracing_subscriber::registry().with(layer_one));
+    let d_two = tracing::Dispatch::new(tracing_subscriber::registry().with(layer_two));
+    tracing::dispatcher::with_default(&d_one, || {
+        let span = tracing::info_span!("in_one");
+        let _e = span.enter();
+        tracing::dispatcher::with_default(&d_two, || {
+            tracing::info!("two, outside any span of its own");
+            let span = tracing::info_span!("in_two");
+            let _e = span.enter();
+            tracing::info!("two, in its span");
+        });
+        tracing::info!("one, in its span");
+    });
+    guard_one.flush(FLUSH).unwrap();
+    guard_two.flush(FLUSH).unwrap();
+    let one: Vec<Value> = one.lines().iter().map(|l| parse(l)).collect();
+    let two: Vec<Value> = two.lines().iter().map(|l| parse(l)).collect();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["spans"], json!([{"name": "in_one"}]));
+    assert_eq!(two.len(), 2);
+    assert!(two[0].get("spans").is_none(), "{}", two[0]);
+    assert_eq!(two[1]["spans"], json!([{"name": "in_two"}]));
+}
+
+#[test]
 fn recorded_span_field_shows_up_only_in_later_events() {
     let raw = raw_lines(|| {
         let span = tracing::info_span!("import", progress = tracing::field::Empty, kind = "csv");

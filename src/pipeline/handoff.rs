@@ -31,6 +31,25 @@ use crate::time::now_nanos;
 pub enum Overflow {
     /// Wait for room: lossless, but the emitting thread blocks while the
     /// worker is behind. The default for the `security` and `audit` classes.
+    ///
+    /// A caller that finds the queue full waits for room for its own
+    /// record, not for the queue to drain. The worker frees a slot with
+    /// every record it takes; the caller watches the queue for one for up
+    /// to 20 µs, then sleeps, and the worker lets sleeping callers go
+    /// after at most 32 records taken and whenever it stops taking records
+    /// to hand a batch to the sinks; when nobody sleeps, it pays one
+    /// atomic load per record. The longest a caller waits is therefore the
+    /// longest stretch in which the worker takes no record: encoding and
+    /// signing 32 records, or handing one batch (at most
+    /// [`batch_size`](crate::Builder::batch_size) records) to the sinks —
+    /// a file sink's write and, when a segment ends, its file's rename and
+    /// the state file's sync — plus the time the operating system takes
+    /// to run the worker and the caller again. That is a property of the
+    /// design, not a time limit: a sink that stalls the worker (a disk
+    /// that stops taking writes) stalls a caller under `Block` for as
+    /// long. A caller faster than the worker keeps the queue full and
+    /// goes at the worker's pace, a short wait every few calls, instead of
+    /// a long one every half a queue.
     Block,
     /// Drop the new record and count it: never blocks. The default for every
     /// other class. Drops are written to the log as `evtrail.dropped`
@@ -98,23 +117,43 @@ pub(crate) struct Shared {
 }
 
 /// The longest a blocked producer sleeps before it looks at the queue
-/// again, should a wake-up be missed or the worker be gone.
+/// again, should the worker be gone without a word.
 const ROOM_WAIT_SLICE: Duration = Duration::from_millis(10);
+
+/// How long a producer that found the queue full watches it for a free
+/// slot before it goes to sleep. A busy worker frees one with every record
+/// it takes, a microsecond or two apart: watching finds it without a sleep
+/// and a wake-up on both threads. A sleeping producer is one the worker
+/// stopped for longer (to deliver, roll, or because it was not running).
+const ROOM_SPIN: Duration = Duration::from_micros(20);
+
+/// At most how many records the worker takes off a full queue before it
+/// lets sleeping producers go.
+const ROOM_WAKE_EVERY: usize = 32;
 
 /// Where producers under [`Overflow::Block`] wait for room.
 ///
-/// A producer that found the queue full waits here until the worker has
-/// drained it to half, rather than in the channel's own `send`, which
-/// would wake it for every slot freed: with a producer faster than the
-/// worker that is a sleep and a wake-up per record on both threads. This
-/// way a full queue costs one wake-up per half a queue of records.
+/// A producer that found the queue full waits here for room for its own
+/// record, rather than in the channel's own `send`, which would wake it
+/// for every slot freed: with a producer faster than the worker that is a
+/// sleep and a wake-up per record on both threads. The worker wakes the
+/// waiting producers after every [`ROOM_WAKE_EVERY`] records it takes
+/// (fewer on a small queue) and before it stops taking records to deliver
+/// ([`Room::pause`]), so a producer waits for a few records' work, never
+/// for the queue to drain; when nobody waits, a taken record costs the
+/// worker one atomic load.
 #[derive(Debug)]
 pub(super) struct Room {
-    /// The queue length at or below which waiting producers are let go:
-    /// half the capacity.
-    pub(super) at: usize,
+    /// The queue's capacity: a producer may go once the queue holds fewer.
+    capacity: usize,
+    /// Records taken between two wake-ups while producers wait.
+    every: usize,
+    /// Records taken since the last wake-up; the worker's alone.
+    taken: AtomicUsize,
     /// Producers between deciding to wait and leaving.
     waiting: AtomicUsize,
+    /// How long a waiting producer sleeps at most before it looks again.
+    slice: Duration,
     lock: Mutex<()>,
     cond: Condvar,
     /// Set by a shutdown (or the worker's end): new records are dropped
@@ -127,9 +166,17 @@ pub(super) struct Room {
 
 impl Room {
     pub(super) fn new(capacity: usize) -> Room {
+        Room::with_slice(capacity, ROOM_WAIT_SLICE)
+    }
+
+    fn with_slice(capacity: usize, slice: Duration) -> Room {
         Room {
-            at: capacity / 2,
+            capacity,
+            // A quarter of a small queue, so that a wake-up finds room.
+            every: (capacity / 4).clamp(1, ROOM_WAKE_EVERY),
+            taken: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
+            slice,
             lock: Mutex::new(()),
             cond: Condvar::new(),
             closed: AtomicBool::new(false),
@@ -165,23 +212,76 @@ impl Room {
         self.retired.load(Ordering::Relaxed)
     }
 
-    /// Waits until `ready` holds, a wake-up arrives, or one
-    /// [`ROOM_WAIT_SLICE`] passes; the caller tries to send again either way.
+    /// Waits until `ready` holds, a wake-up arrives, or one slice
+    /// ([`ROOM_WAIT_SLICE`]) passes; the caller tries to send again either
+    /// way. `ready` is asked under the lock the worker wakes under, after
+    /// `waiting` counts this producer: a slot freed before that is seen
+    /// here, one freed after it is followed by a wake-up.
     fn wait(&self, ready: impl Fn() -> bool) {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         if !ready() {
-            let _ = self.cond.wait_timeout(guard, ROOM_WAIT_SLICE);
+            let _ = self.cond.wait_timeout(guard, self.slice);
         }
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Sends `msg`, waiting for room for it as long as it takes; the
+    /// message comes back when the pipeline closed or the queue
+    /// disconnected.
+    pub(super) fn send(&self, tx: &Sender<Msg>, mut msg: Msg) -> Option<Msg> {
+        loop {
+            match tx.try_send(msg) {
+                Ok(()) => return None,
+                Err(TrySendError::Disconnected(m)) => return Some(m),
+                Err(TrySendError::Full(m)) => msg = m,
+            }
+            if self.is_closed() {
+                return Some(msg);
+            }
+            let ready = || tx.len() < self.capacity || self.is_closed();
+            if !spin(ROOM_SPIN, ready) {
+                self.wait(ready);
+            }
+        }
+    }
+
+    /// The worker took a record off the queue: every so many, waiting
+    /// producers are let go. One atomic load when nobody waits.
+    pub(super) fn took(&self) {
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        // Only the worker writes `taken`: a load and a store, no
+        // read-modify-write.
+        let taken = self.taken.load(Ordering::Relaxed) + 1;
+        if taken >= self.every {
+            self.taken.store(0, Ordering::Relaxed);
+            self.notify();
+        } else {
+            self.taken.store(taken, Ordering::Relaxed);
+        }
+    }
+
+    /// The worker stops taking records for a while (to deliver, roll,
+    /// flush): whoever waits gets the room made so far.
+    pub(super) fn pause(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.taken.store(0, Ordering::Relaxed);
+            self.notify();
+        }
     }
 
     /// Wakes every waiting producer, if there is any.
     pub(super) fn wake(&self) {
         if self.waiting.load(Ordering::SeqCst) > 0 {
-            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            self.cond.notify_all();
+            self.notify();
         }
+    }
+
+    fn notify(&self) {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.cond.notify_all();
     }
 }
 
@@ -191,7 +291,18 @@ impl Shared {
         self.clock.as_deref().map_or_else(now_nanos, nanos)
     }
 
-    fn overflow_for(&self, class: &str) -> Overflow {
+    /// The policy for `rec`'s class. Finding the class means searching
+    /// the event's and its spans' fields: skipped when every class has the
+    /// same policy.
+    fn overflow_for(&self, rec: &Record) -> Overflow {
+        if self
+            .overflow
+            .iter()
+            .all(|(_, o)| *o == self.default_overflow)
+        {
+            return self.default_overflow;
+        }
+        let class = class_of(rec);
         self.overflow
             .iter()
             .find(|(c, _)| c == class)
@@ -212,12 +323,12 @@ impl Shared {
     /// Never fails and never panics: a record that cannot be handed over is
     /// counted as dropped.
     pub(crate) fn submit(&self, rec: Record) {
-        let policy = self.overflow_for(class_of(&rec));
+        let policy = self.overflow_for(&rec);
         if self.room.is_closed() {
             return self.drop_record(&rec);
         }
         let returned = match policy {
-            Overflow::Block => self.send_blocking(Msg::Record(rec)),
+            Overflow::Block => self.room.send(&self.tx, Msg::Record(rec)),
             Overflow::DropNewest => match self.tx.try_send(Msg::Record(rec)) {
                 Ok(()) => None,
                 Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
@@ -253,23 +364,6 @@ impl Shared {
         sent
     }
 
-    /// Sends, waiting for room as long as it takes; the message comes back
-    /// when the pipeline closed or the worker is gone.
-    fn send_blocking(&self, mut msg: Msg) -> Option<Msg> {
-        loop {
-            match self.tx.try_send(msg) {
-                Ok(()) => return None,
-                Err(TrySendError::Disconnected(m)) => return Some(m),
-                Err(TrySendError::Full(m)) => msg = m,
-            }
-            if self.room.is_closed() {
-                return Some(msg);
-            }
-            self.room
-                .wait(|| self.tx.len() <= self.room.at || self.room.is_closed());
-        }
-    }
-
     /// Like `submit`, but waits at most `timeout` for room (the panic hook).
     pub(crate) fn submit_timeout(&self, rec: Record, timeout: Duration) {
         if self.room.is_closed() {
@@ -296,6 +390,22 @@ impl Shared {
     }
 }
 
+/// Whether `ready` held within `budget`, asked in a busy loop.
+fn spin(budget: Duration, ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..16 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= budget {
+            return false;
+        }
+    }
+}
+
 /// Empties the queue of a retired worker: records are counted as dropped;
 /// a request's answer channel closes with it, so whoever made it hears
 /// that the pipeline is closed.
@@ -314,4 +424,101 @@ fn class_of(rec: &Record) -> &str {
         .find_str("class")
         .or_else(|| rec.spans.iter().find_map(|s| s.fields.find_str("class")))
         .unwrap_or_else(|| default_class(rec.level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Long enough that only a wake-up can let a producer go within a test.
+    const NEVER: Duration = Duration::from_secs(3600);
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn request() -> Msg {
+        Msg::Rotate(crossbeam_channel::bounded(1).0)
+    }
+
+    /// A full queue of `capacity` and a producer thread sending one more
+    /// message through `room`, started and waiting; its result arrives on
+    /// the returned receiver.
+    fn blocked_producer(
+        capacity: usize,
+    ) -> (
+        Arc<Room>,
+        Receiver<Msg>,
+        Receiver<bool>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let room = Arc::new(Room::with_slice(capacity, NEVER));
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        for _ in 0..capacity {
+            tx.try_send(request()).ok().expect("room in a new queue");
+        }
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let r = Arc::clone(&room);
+        let producer = std::thread::spawn(move || {
+            let sent = r.send(&tx, request()).is_none();
+            done_tx.send(sent).unwrap();
+        });
+        let deadline = Instant::now() + WAIT;
+        while room.waiting.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the producer never waited");
+            std::thread::yield_now();
+        }
+        (room, rx, done, producer)
+    }
+
+    #[test]
+    fn a_producer_goes_as_soon_as_its_record_fits_when_the_worker_pauses() {
+        let (room, rx, done, producer) = blocked_producer(64);
+        // One slot is free, far from half the queue; the worker stops
+        // taking records to deliver.
+        rx.try_recv().unwrap();
+        room.pause();
+        assert_eq!(done.recv_timeout(WAIT), Ok(true), "the producer hung");
+        producer.join().unwrap();
+        assert_eq!(rx.len(), 64);
+    }
+
+    #[test]
+    fn a_busy_worker_lets_producers_go_every_few_records_it_takes() {
+        let (room, rx, done, producer) = blocked_producer(64);
+        // A quarter of this queue: 16 records between wake-ups.
+        assert_eq!(room.every, 16);
+        for _ in 0..15 {
+            rx.try_recv().unwrap();
+            room.took();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(done.try_recv().is_err(), "woken before 16 records");
+        rx.try_recv().unwrap();
+        room.took();
+        assert_eq!(done.recv_timeout(WAIT), Ok(true), "the producer hung");
+        producer.join().unwrap();
+        assert_eq!(room.taken.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_large_queue_wakes_producers_every_32_records() {
+        assert_eq!(Room::new(crate::DEFAULT_CAPACITY).every, ROOM_WAKE_EVERY);
+        assert_eq!(Room::new(2).every, 1);
+    }
+
+    #[test]
+    fn taking_records_while_nobody_waits_counts_nothing() {
+        let room = Room::new(64);
+        for _ in 0..100 {
+            room.took();
+        }
+        assert_eq!(room.taken.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn closing_gives_a_waiting_producer_its_message_back() {
+        let (room, rx, done, producer) = blocked_producer(8);
+        room.close();
+        assert_eq!(done.recv_timeout(WAIT), Ok(false), "the producer hung");
+        producer.join().unwrap();
+        assert_eq!(rx.len(), 8, "nothing was sent after the close");
+    }
 }

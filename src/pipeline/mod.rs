@@ -176,10 +176,10 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
     let seals = Arc::new(Mutex::new(vec![None; streams.len()]));
     let signed = s.signing.is_some();
     let room = Arc::new(Room::new(s.capacity));
-    // Room for every record the queue can hold: a `Block` producer waits
-    // until the worker has drained half the queue, and a smaller pool would
-    // free most of those buffers on the worker only for the producers to
-    // allocate them again. Buffers are only allocated while the pool is
+    // Room for every record the queue can hold: a queue that fills and
+    // drains moves that many buffers back, and a smaller pool would free
+    // most of them on the worker only for the producers to allocate them
+    // again. Buffers are only allocated while the pool is
     // empty, so the pool adds no buffers beyond those of records in flight
     // (at most the capacity, plus one per emitting thread), and grown ones
     // are not kept.

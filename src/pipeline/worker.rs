@@ -212,6 +212,7 @@ impl Worker {
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Record(rec) => {
+                        self.room.took();
                         self.counters.received.fetch_add(1, Ordering::Relaxed);
                         self.process(&rec);
                         self.recycle(rec);
@@ -272,9 +273,8 @@ impl Worker {
                     next = self.rx.try_recv().ok();
                 }
             }
-            if self.rx.len() <= self.room.at {
-                self.room.wake();
-            }
+            // Delivering takes a while: producers waiting for room go now.
+            self.room.pause();
             if taken > 0 {
                 self.linger_until = Instant::now() + LINGER_FOR;
             }
