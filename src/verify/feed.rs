@@ -242,8 +242,8 @@ pub(super) fn feed<T>(
         });
     }
     std::thread::scope(|scope| {
-        let (to_parse, blocks) = bounded::<(u64, Block)>(2 * threads);
-        let (to_take, done) = bounded::<(u64, Done)>(2 * threads);
+        let (to_parse, blocks) = bounded::<(u64, Block)>(4 * threads);
+        let (to_take, done) = bounded::<(u64, Done)>(4 * threads);
         let (to_reuse, reused): (Sender<Block>, Receiver<Block>) = unbounded();
         scope.spawn(move || {
             let mut reader = Reader::new(jobs, max);

@@ -5,7 +5,12 @@
 //! whole directories, groups the records by stream, orders each stream's
 //! files by the `seq` of their records, and checks the chain as
 //! [`signing`](crate::signing) specifies. It streams: memory stays
-//! constant per stream, whatever the size of the log.
+//! constant per stream, whatever the size of the log. It uses every core
+//! it is given (`std::thread::available_parallelism`): one thread reads and
+//! decompresses the files, others parse blocks of lines and check each
+//! record's signature against the line before, and the chain takes the
+//! blocks in order; the findings are the same whatever the number of
+//! cores.
 //!
 //! Problems are **findings** in the [`Report`], never errors: every one is
 //! reported (not just the first) with its file, line, byte offset and
