@@ -19,7 +19,6 @@ use crate::key::Keyring;
 use crate::mac::{SIG_LEN, Sig, StreamMac};
 use crate::marker::MarkerKind;
 use crate::sign::Seal;
-use crate::time::parse_ts;
 
 pub(super) mod files;
 mod history;
@@ -35,12 +34,40 @@ const MAX_OPEN_GAP: u64 = 100_000;
 /// A recent record's signature as a link for the next one.
 #[derive(Clone, Debug)]
 enum Link {
-    /// The candidate signatures (the stored one, and the one the record's
-    /// body should have had, when it was damaged).
-    Known(Vec<Sig>),
+    /// The candidate signatures.
+    Known(Cands),
     /// A damaged record whose signature is lost: the next link cannot be
     /// checked.
     Unknown,
+}
+
+/// A link's candidate signatures: the stored one, and the one the
+/// record's body should have had, when it was damaged.
+#[derive(Clone, Copy, Debug)]
+struct Cands {
+    stored: Sig,
+    computed: Option<Sig>,
+}
+
+impl Cands {
+    fn one(stored: Sig) -> Cands {
+        Cands {
+            stored,
+            computed: None,
+        }
+    }
+
+    fn two(stored: Sig, computed: Option<Sig>) -> Cands {
+        Cands { stored, computed }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Sig> {
+        std::iter::once(&self.stored).chain(&self.computed)
+    }
+
+    fn contains(&self, sig: &Sig) -> bool {
+        self.iter().any(|s| s == sig)
+    }
 }
 
 /// A line that failed, waiting for the next line to say what it was.
@@ -129,13 +156,7 @@ pub(super) struct StreamCheck {
 
 impl StreamCheck {
     pub(super) fn new(stream: &str, keys: &Keyring, anchors: Vec<Seal>) -> StreamCheck {
-        let macs = keys
-            .ids()
-            .filter_map(|id| {
-                keys.get(id)
-                    .map(|k| (id.to_owned(), StreamMac::new(k, stream)))
-            })
-            .collect();
+        let macs = stream_macs(keys, stream);
         StreamCheck {
             stream: stream.to_owned(),
             macs,
@@ -221,7 +242,7 @@ impl StreamCheck {
         };
         match self.window.get(&r.seq.wrapping_sub(1)) {
             Some(Link::Known(cands)) => {
-                if cands.iter().any(|p| mac.verify(p, &r.body, &r.sig)) {
+                if cands.iter().any(|p| signed_after(mac, p, r)) {
                     LinkResult::Ok
                 } else {
                     LinkResult::Fail
@@ -257,7 +278,7 @@ impl StreamCheck {
     fn computed(&self, r: &Rec) -> Option<Sig> {
         let mac = self.mac(&r.kid)?;
         let prev = match self.window.get(&self.expected.saturating_sub(1))? {
-            Link::Known(c) => *c.first()?,
+            Link::Known(c) => c.stored,
             Link::Unknown => return None,
         };
         let mut out = [0u8; SIG_LEN];
@@ -308,7 +329,7 @@ impl StreamCheck {
                         Some(r.seq),
                         format!("record {} arrives after later records", r.seq),
                     );
-                    self.window.insert(r.seq, Link::Known(vec![r.sig]));
+                    self.window.insert(r.seq, Link::Known(Cands::one(r.sig)));
                     self.relink(r.seq.saturating_add(1));
                     if verified {
                         self.report.verified += 1;
@@ -322,7 +343,7 @@ impl StreamCheck {
                         self.findings[idx].detail =
                             format!("a forged record in the place of seq {}", r.seq);
                     }
-                    self.window.insert(r.seq, Link::Known(vec![r.sig]));
+                    self.window.insert(r.seq, Link::Known(Cands::one(r.sig)));
                     if verified {
                         self.report.verified += 1;
                     }
@@ -348,13 +369,13 @@ impl StreamCheck {
             self.started = true;
             self.report.first_seq = Some(r.seq);
         }
-        self.window.insert(r.seq, Link::Known(vec![r.sig]));
+        self.window.insert(r.seq, Link::Known(Cands::one(r.sig)));
         self.expected = r.seq.saturating_add(1);
         self.report.last_seq = Some(r.seq);
         // The key the next record must carry, verified or not: an
         // unverified record's key id is the chain's until a verified record
         // says otherwise (`check_unannounced_key`).
-        self.chain_kid = Some(r.new_kid.clone().unwrap_or_else(|| r.kid.clone()));
+        set_text(&mut self.chain_kid, r.new_kid.as_ref().unwrap_or(&r.kid));
         self.last_marker = r.marker;
         // Only a removal of this stream's own file says where it starts.
         if let Some(removal) = &r.removal
@@ -461,12 +482,14 @@ impl StreamCheck {
     }
 
     fn note_ts(&mut self, r: &Rec) {
-        let Some(ts) = &r.ts else { return };
-        let Some(micros) = parse_ts(ts) else { return };
+        let (Some(ts), Some(micros)) = (&r.ts, r.ts_micros) else {
+            return;
+        };
         if self.report.first_ts.is_none() {
             self.report.first_ts = Some(ts.clone());
         }
-        self.report.last_ts = Some(ts.clone());
+        // Kept in place: one allocation per stream, not per record.
+        set_text(&mut self.report.last_ts, ts);
         if let Some((last, last_s)) = &self.last_ts
             && micros + 1_000_000 < *last
         {
@@ -478,8 +501,14 @@ impl StreamCheck {
                 detail,
             );
         }
-        if self.last_ts.as_ref().is_none_or(|(l, _)| micros > *l) {
-            self.last_ts = Some((micros, ts.clone()));
+        match &mut self.last_ts {
+            Some((l, text)) if micros > *l => {
+                *l = micros;
+                text.clear();
+                text.push_str(ts);
+            }
+            Some(_) => {}
+            None => self.last_ts = Some((micros, ts.clone())),
         }
         // The writer seals at least every `seal_ms`, idle or not.
         if let (Some(last), true) = (self.last_mark_ts, self.seal_ms > 0) {
@@ -561,6 +590,36 @@ impl StreamCheck {
                 to: b,
             });
         }
+    }
+}
+
+/// The MAC of `stream` under each key, by key id.
+pub(super) fn stream_macs(keys: &Keyring, stream: &str) -> Vec<(String, StreamMac)> {
+    keys.ids()
+        .filter_map(|id| {
+            keys.get(id)
+                .map(|k| (id.to_owned(), StreamMac::new(k, stream)))
+        })
+        .collect()
+}
+
+/// Whether `r` is signed after `prev` under `mac`, its key id's MAC: the
+/// check made as the line was read, when it was made with this `prev`.
+fn signed_after(mac: &StreamMac, prev: &Sig, r: &Rec) -> bool {
+    match r.pre {
+        Some((p, ok)) if p == *prev => ok,
+        _ => mac.verify(prev, &r.body, &r.sig),
+    }
+}
+
+/// Sets `slot` to `text`, reusing the string already there.
+fn set_text(slot: &mut Option<String>, text: &str) {
+    match slot {
+        Some(s) => {
+            s.clear();
+            s.push_str(text);
+        }
+        None => *slot = Some(text.to_owned()),
     }
 }
 

@@ -5,7 +5,12 @@
 //! whole directories, groups the records by stream, orders each stream's
 //! files by the `seq` of their records, and checks the chain as
 //! [`signing`](crate::signing) specifies. It streams: memory stays
-//! constant per stream, whatever the size of the log.
+//! constant per stream, whatever the size of the log. It uses every core
+//! it is given (`std::thread::available_parallelism`): one thread reads and
+//! decompresses the files, others parse blocks of lines and check each
+//! record's signature against the line before, and the chain takes the
+//! blocks in order; the findings are the same whatever the number of
+//! cores.
 //!
 //! Problems are **findings** in the [`Report`], never errors: every one is
 //! reported (not just the first) with its file, line, byte offset and
@@ -55,13 +60,16 @@ use crate::sign::Seal;
 mod anchors;
 mod chain;
 mod explained;
+mod feed;
+mod head;
 mod parse;
 mod report;
 mod twins;
 
 pub use anchors::{anchors_from_text, state_anchors};
-use chain::StreamCheck;
 use chain::files::FileInfo;
+use chain::{StreamCheck, stream_macs};
+use feed::{Job, feed};
 pub use report::{Finding, FindingKind, Location, Report, StreamReport};
 
 /// Checks signed logs; see the [module docs](self).
@@ -193,67 +201,106 @@ impl Verifier {
                 )),
             }
         }
+        // Per stream: its files in chain order, without a file that
+        // repeats the segment of the one before it (reported, not read).
+        let mut streams = Vec::new();
+        for (stream, mut files) in by_stream {
+            files.sort_by(|a, b| (a.first_seq, &a.path).cmp(&(b.first_seq, &b.path)));
+            let mut prev_first: Option<(u64, Sig)> = None;
+            let read: Vec<bool> = files
+                .iter()
+                .map(|info| {
+                    if let (Some((seq, sig)), Some(first_sig)) = (prev_first, info.first_sig)
+                        && seq == info.first_seq
+                        && sig == first_sig
+                    {
+                        return false;
+                    }
+                    prev_first = info.first_sig.map(|s| (info.first_seq, s));
+                    true
+                })
+                .collect();
+            let macs = stream_macs(&self.keys, &stream);
+            streams.push((stream, files, read, macs));
+        }
+        // Every file read, in chain order, with its stream's MACs.
+        let jobs: Vec<Job<'_>> = streams
+            .iter()
+            .flat_map(|(_, files, read, macs)| {
+                files
+                    .iter()
+                    .zip(read)
+                    .filter(|(_, read)| **read)
+                    .map(|(info, _)| (info.path.as_path(), macs.as_slice()))
+            })
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let max_line = self.max_line;
         let mut done = 0u64;
         // Per stream: its name, where its findings start, and its gaps.
         let mut gaps = Vec::new();
         let mut claims = Vec::new();
-        for (stream, mut files) in by_stream {
-            files.sort_by(|a, b| (a.first_seq, &a.path).cmp(&(b.first_seq, &b.path)));
-            let anchors: Vec<Seal> = self
-                .anchors
-                .iter()
-                .filter(|a| a.stream == stream)
-                .cloned()
-                .collect();
-            let mut check = StreamCheck::new(&stream, &self.keys, anchors);
-            check.report.files = files.len() + files.iter().filter(|f| f.twin.is_some()).count();
-            check.whole_directory = files.iter().all(|f| in_dir(&f.path));
-            check.check_names(&files);
-            let mut prev_first: Option<(u64, Sig)> = None;
-            for info in &files {
-                if let (Some((seq, sig)), Some(first_sig)) = (prev_first, info.first_sig)
-                    && seq == info.first_seq
-                    && sig == first_sig
-                {
-                    check.finding(
-                        FindingKind::DuplicateSegment,
-                        Location {
-                            file: info.path.clone(),
-                            line: 1,
-                            offset: 0,
-                        },
-                        Some(seq),
-                        "this file repeats the segment of the file before it".into(),
-                    );
-                    continue;
-                }
-                prev_first = info.first_sig.map(|s| (info.first_seq, s));
-                let size = std::fs::metadata(&info.path).map_or(0, |m| m.len());
-                let progress = &mut self.progress;
-                // For gzip the offset is in decompressed bytes: cap it at the
-                // file's size so the total is never overshot.
-                check.read_file(info, self.max_line, &mut |offset| {
-                    if let Some(p) = progress {
-                        p(done + offset.min(size), total);
+        feed(&jobs, max_line, threads, |next| {
+            for (stream, files, read, _) in &streams {
+                let anchors: Vec<Seal> = self
+                    .anchors
+                    .iter()
+                    .filter(|a| a.stream == *stream)
+                    .cloned()
+                    .collect();
+                let mut check = StreamCheck::new(stream, &self.keys, anchors);
+                check.report.files =
+                    files.len() + files.iter().filter(|f| f.twin.is_some()).count();
+                check.whole_directory = files.iter().all(|f| in_dir(&f.path));
+                check.check_names(files);
+                for (info, read) in files.iter().zip(read) {
+                    if !read {
+                        check.finding(
+                            FindingKind::DuplicateSegment,
+                            Location {
+                                file: info.path.clone(),
+                                line: 1,
+                                offset: 0,
+                            },
+                            Some(info.first_seq),
+                            "this file repeats the segment of the file before it".into(),
+                        );
+                        continue;
                     }
-                });
-                done += size;
-                if let Some(gz) = &info.twin
-                    && let Some((kind, loc, seq, detail)) =
-                        twins::compare(&info.path, gz, self.max_line)
-                {
-                    check.finding(kind, loc, seq, detail);
+                    let size = std::fs::metadata(&info.path).map_or(0, |m| m.len());
+                    let progress = &mut self.progress;
+                    // For gzip the offset is in decompressed bytes: cap it at
+                    // the file's size so the total is never overshot.
+                    let mut progress = |offset: u64| {
+                        if let Some(p) = progress {
+                            p(done + offset.min(size), total);
+                        }
+                    };
+                    let mut first = true;
+                    while let Some((_, items, last)) = next() {
+                        check.take(info, items, &mut first, &mut progress);
+                        if last {
+                            break;
+                        }
+                    }
+                    done += size;
+                    if let Some(gz) = &info.twin
+                        && let Some((kind, loc, seq, detail)) =
+                            twins::compare(&info.path, gz, max_line)
+                    {
+                        check.finding(kind, loc, seq, detail);
+                    }
+                    if let Some(p) = &mut self.progress {
+                        p(done, total);
+                    }
                 }
-                if let Some(p) = &mut self.progress {
-                    p(done, total);
-                }
+                check.finish();
+                report.streams.push(check.report);
+                gaps.push((stream.clone(), report.findings.len(), check.gaps));
+                claims.append(&mut check.claims);
+                report.findings.extend(check.findings);
             }
-            check.finish();
-            report.streams.push(check.report);
-            gaps.push((stream, report.findings.len(), check.gaps));
-            claims.append(&mut check.claims);
-            report.findings.extend(check.findings);
-        }
+        });
         // A drop record may sit in another stream than the gap it explains.
         for (stream, base, gaps) in gaps {
             let at = &mut report.findings[base..];

@@ -5,6 +5,9 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -15,6 +18,7 @@ use crate::logdir::RawLine;
 use crate::mac::{SIG_LEN, Sig, is_sig_char};
 use crate::marker::MarkerKind;
 use crate::sign::split_signed;
+use crate::time::parse_ts;
 
 /// The parts of a record the verifier looks at; the rest of the line is
 /// skipped without being built.
@@ -32,6 +36,21 @@ struct Head<'a> {
     #[serde(borrow, default)]
     fields: Option<&'a RawValue>,
 }
+
+/// The head as the full parse gives it, or the shortcut.
+struct Parts<'a> {
+    stream: Cow<'a, str>,
+    seq: u64,
+    ts: Option<Cow<'a, str>>,
+    event: Option<&'a str>,
+    kid: Option<Cow<'a, str>>,
+    fields: Option<&'a str>,
+}
+
+/// The text that marks a drop record, looked for in every body (see
+/// `explained::claims_of`).
+static DROPPED: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(br#""event":"evtrail.dropped""#));
 
 /// A segment header's fields.
 #[derive(Clone, Debug, Default)]
@@ -69,6 +88,13 @@ pub(super) struct Rec {
     pub(super) stream: String,
     pub(super) kid: String,
     pub(super) ts: Option<String>,
+    /// `ts` read as microseconds since the epoch, when it has the form.
+    pub(super) ts_micros: Option<i64>,
+    /// The body holds the text a drop record starts its event with.
+    pub(super) drop_hint: bool,
+    /// The signature checked once already, off the chain's thread: with
+    /// this `prev`, under the key `kid` names, it verifies or not.
+    pub(super) pre: Option<(Sig, bool)>,
     pub(super) marker: Option<MarkerKind>,
     pub(super) header: Option<Header>,
     /// The key a `key_rotated` record announces.
@@ -127,15 +153,34 @@ pub(super) fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
         };
     };
     let sig = to_sig(sig);
-    let head: Head<'_> = match serde_json::from_slice(raw.bytes) {
-        Ok(h) => h,
-        Err(_) => {
-            return Parsed::Bad {
-                why: "the line is not a JSON record".into(),
-                sig: Some(sig),
-                loc,
-            };
-        }
+    // The shortcut reads the writer's form; anything else gets the full
+    // parse, which alone decides what a line that is not a record is.
+    let head = match super::head::read(raw.bytes) {
+        Some(h) => Parts {
+            stream: Cow::Borrowed(h.stream),
+            seq: h.seq,
+            ts: h.ts.map(Cow::Borrowed),
+            event: h.event,
+            kid: h.kid.map(Cow::Borrowed),
+            fields: h.fields,
+        },
+        None => match serde_json::from_slice::<Head<'_>>(raw.bytes) {
+            Ok(h) => Parts {
+                stream: h.stream,
+                seq: h.seq,
+                ts: h.ts,
+                event: h.event.map(RawValue::get),
+                kid: h.kid,
+                fields: h.fields.map(RawValue::get),
+            },
+            Err(_) => {
+                return Parsed::Bad {
+                    why: "the line is not a JSON record".into(),
+                    sig: Some(sig),
+                    loc,
+                };
+            }
+        },
     };
     let Some(kid) = head.kid else {
         return Parsed::Bad {
@@ -148,12 +193,11 @@ pub(super) fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
     // JSON string is its name in quotes.
     let marker = head
         .event
-        .map(RawValue::get)
         .and_then(|raw| raw.strip_prefix('"')?.strip_suffix('"'))
         .and_then(crate::marker::kind);
     let fields = || {
         head.fields
-            .and_then(|f| serde_json::from_str::<Value>(f.get()).ok())
+            .and_then(|f| serde_json::from_str::<Value>(f).ok())
     };
     let header = (marker == Some(MarkerKind::SegmentStart))
         .then(fields)
@@ -185,6 +229,7 @@ pub(super) fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
                 last_sig: sig_field(&f["last_sig"]),
             })
         });
+    let ts_micros = head.ts.as_deref().and_then(parse_ts);
     Parsed::Rec(Box::new(Rec {
         seq: head.seq,
         sig,
@@ -192,6 +237,9 @@ pub(super) fn parse_line(raw: &RawLine<'_>, file: &Path) -> Parsed {
         stream: head.stream.into_owned(),
         kid: kid.into_owned(),
         ts: head.ts.map(Cow::into_owned),
+        ts_micros,
+        drop_hint: DROPPED.find(body).is_some(),
+        pre: None,
         marker,
         header,
         new_kid,

@@ -7,9 +7,10 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{Link, StreamCheck, Suspect};
+use super::{Cands, Link, StreamCheck, Suspect, signed_after};
 use crate::logdir::{Lines, active_stream, is_active_name, open, parse_rolled_name, rolled_stream};
 use crate::mac::{GENESIS, Sig};
+use crate::verify::feed::Item;
 use crate::verify::parse::{Parsed, Rec, parse_line};
 use crate::verify::report::{FindingKind, Location};
 
@@ -104,92 +105,78 @@ impl StreamCheck {
         }
     }
 
-    /// How often, in bytes read, a file's progress is reported.
-    const PROGRESS_EVERY: u64 = 8 * 1024 * 1024;
-
-    pub(in crate::verify) fn read_file(
+    /// Takes a batch of a file's [`Item`]s (see `feed`) into the chain;
+    /// `first` says that no line of the file was taken yet.
+    pub(in crate::verify) fn take(
         &mut self,
         info: &FileInfo,
-        max: usize,
+        items: Vec<Item>,
+        first: &mut bool,
         progress: &mut dyn FnMut(u64),
     ) {
-        let mut lines = match open(&info.path) {
-            Ok(src) => Lines::new(src, max),
-            Err(e) => {
-                self.finding(
-                    FindingKind::Unreadable,
-                    Location {
-                        file: info.path.clone(),
-                        line: 0,
-                        offset: 0,
-                    },
-                    None,
-                    format!("cannot open: {e}"),
-                );
-                return;
-            }
+        let at = |line, offset| Location {
+            file: info.path.clone(),
+            line,
+            offset,
         };
-        let mut first = true;
-        let mut reported = 0;
-        loop {
-            if lines.offset() >= reported + Self::PROGRESS_EVERY {
-                reported = lines.offset();
-                progress(reported);
-            }
-            let raw = match lines.next_line() {
-                Ok(Some(raw)) => raw,
-                Ok(None) => break,
-                Err(e) => {
+        for item in items {
+            match item {
+                Item::CannotOpen(e) => {
                     self.finding(
                         FindingKind::Unreadable,
-                        Location {
-                            file: info.path.clone(),
-                            line: lines.line() + 1,
-                            offset: lines.offset(),
-                        },
+                        at(0, 0),
                         None,
-                        format!("the file cannot be read to its end: {e}"),
+                        format!("cannot open: {e}"),
                     );
-                    break;
                 }
-            };
-            if !raw.complete {
-                let loc = Location {
-                    file: info.path.clone(),
-                    line: raw.line,
-                    offset: raw.offset,
-                };
-                self.torn = Some((loc, raw.bytes.len() as u64));
-                break;
-            }
-            match parse_line(&raw, &info.path) {
-                Parsed::Rec(r) => {
-                    // The next line decides what a pending suspect was,
-                    // also across a file boundary.
-                    if self.suspect.is_some() && self.settle(Some(&r)) {
-                        first = false;
-                        continue;
-                    }
-                    if r.stream != self.stream {
-                        // Another stream's record, or this stream's with its
-                        // name damaged: the line after it tells which.
-                        self.report.records += 1;
-                        self.suspect = Some(Suspect::Rec {
-                            rec: r,
-                            computed: None,
-                        });
-                    } else if first && let Some(why) = self.segment_boundary(&r) {
-                        self.broken_start(*r, why);
-                    } else {
-                        self.record(*r);
-                    }
+                Item::Progress(offset) => progress(offset),
+                Item::Unreadable {
+                    line,
+                    offset,
+                    error,
+                } => {
+                    self.finding(
+                        FindingKind::Unreadable,
+                        at(line, offset),
+                        None,
+                        format!("the file cannot be read to its end: {error}"),
+                    );
                 }
-                Parsed::Bad { why, sig, loc } => {
-                    self.settle(None);
-                    self.suspect = Some(Suspect::Bad { why, sig, loc });
+                Item::Torn(loc, len) => self.torn = Some((loc, len)),
+                Item::Line(parsed) => {
+                    self.take_line(parsed, *first);
+                    *first = false;
                 }
             }
-            first = false;
+        }
+    }
+
+    fn take_line(&mut self, parsed: Parsed, first: bool) {
+        match parsed {
+            Parsed::Rec(r) => {
+                // The next line decides what a pending suspect was, also
+                // across a file boundary.
+                if self.suspect.is_some() && self.settle(Some(&r)) {
+                    return;
+                }
+                if r.stream != self.stream {
+                    // Another stream's record, or this stream's with its
+                    // name damaged: the line after it tells which.
+                    self.report.records += 1;
+                    self.suspect = Some(Suspect::Rec {
+                        rec: r,
+                        computed: None,
+                    });
+                } else if first && let Some(why) = self.segment_boundary(&r) {
+                    self.broken_start(*r, why);
+                } else {
+                    self.record(*r);
+                }
+            }
+            Parsed::Bad { why, sig, loc } => {
+                self.settle(None);
+                self.suspect = Some(Suspect::Bad { why, sig, loc });
+            }
         }
     }
 
@@ -204,7 +191,7 @@ impl StreamCheck {
             self.note_first_start(r, h);
             self.report.starts_after = h.prev_seq;
             if let Some(sig) = h.prev_sig {
-                self.window.insert(h.prev_seq, Link::Known(vec![sig]));
+                self.window.insert(h.prev_seq, Link::Known(Cands::one(sig)));
             }
             self.expected = h.prev_seq.saturating_add(1);
             return None;
@@ -258,7 +245,7 @@ impl StreamCheck {
             // Records between what we have and what the header links to
             // are gone: a whole segment, or the end of the last one.
             let mac_ok = match (self.mac(&r.kid), h.prev_sig) {
-                (Some(m), Some(prev)) => m.verify(&prev, &r.body, &r.sig),
+                (Some(m), Some(prev)) => signed_after(m, &prev, r),
                 // Signed with a key not given: its word that records are
                 // gone is taken (a forged header can only accuse).
                 (None, Some(_)) => true,
@@ -290,8 +277,10 @@ impl StreamCheck {
                         h.prev_seq
                     ),
                 );
-                self.window
-                    .insert(h.prev_seq, Link::Known(vec![h.prev_sig.unwrap_or(GENESIS)]));
+                self.window.insert(
+                    h.prev_seq,
+                    Link::Known(Cands::one(h.prev_sig.unwrap_or(GENESIS))),
+                );
                 self.expected = h.prev_seq.saturating_add(1);
             }
         } else if h.prev_end == "missing" {

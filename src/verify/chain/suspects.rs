@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::{Link, LinkResult, StreamCheck, Suspect};
+use super::{Cands, Link, LinkResult, StreamCheck, Suspect, signed_after};
 use crate::mac::Sig;
 use crate::verify::parse::Rec;
 use crate::verify::report::{FindingKind, Location};
@@ -41,6 +41,7 @@ impl StreamCheck {
                 self.modified_at.insert(r.seq, idx);
                 let mut r = r;
                 r.kid = real;
+                r.pre = None;
                 if r.seq == self.expected || !self.started {
                     self.accept(r, false);
                 }
@@ -120,8 +121,10 @@ impl StreamCheck {
                 }
                 // It took the place of record `slot`.
                 self.merge_or_add_malformed(loc, slot, &why);
-                self.window
-                    .insert(slot, sig.map_or(Link::Unknown, |s| Link::Known(vec![s])));
+                self.window.insert(
+                    slot,
+                    sig.map_or(Link::Unknown, |s| Link::Known(Cands::one(s))),
+                );
                 self.expected = slot.saturating_add(1);
                 self.trim();
                 false
@@ -155,13 +158,12 @@ impl StreamCheck {
                     }
                     return true;
                 }
-                let mut cands = vec![rec.sig];
-                cands.extend(computed);
+                let cands = Cands::two(rec.sig, computed);
                 let occupies_slot = next.is_some_and(|n| {
                     n.seq == slot.saturating_add(1)
                         && self
                             .mac(&n.kid)
-                            .is_some_and(|m| cands.iter().any(|p| m.verify(p, &n.body, &n.sig)))
+                            .is_some_and(|m| cands.iter().any(|p| signed_after(m, p, n)))
                 });
                 if occupies_slot || rec.seq == slot {
                     let detail = if rec.seq == slot {
@@ -206,8 +208,7 @@ impl StreamCheck {
         let slot = self.expected;
         if rec.seq > slot {
             self.open_gap(slot, rec.seq, &rec.loc);
-            let mut cands = vec![rec.sig];
-            cands.extend(computed);
+            let cands = Cands::two(rec.sig, computed);
             self.window.insert(rec.seq, Link::Known(cands));
             self.expected = rec.seq.saturating_add(1);
             self.note_ts(&rec);
