@@ -1,9 +1,12 @@
 //! [`ClickHouse`]: `JSONEachRow` rows for ClickHouse's HTTP interface, and
 //! the table they fit.
 
-use serde_json::{Map, Value};
+use std::fmt;
 
-use super::parse::{into_text, parse, write_json};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::parse::{invalid, write_json};
 use super::{Encode, EncodeError, Outgoing};
 
 /// ClickHouse's HTTP interface: `INSERT INTO <table> FORMAT JSONEachRow`,
@@ -170,26 +173,7 @@ impl Encode for ClickHouse {
 
     fn encode(&self, records: &[Outgoing<'_>], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         for r in records {
-            let mut p = parse(r)?;
-            let mut row = Map::new();
-            for &(name, kind) in CLICKHOUSE_COLUMNS {
-                let value = match name {
-                    // The validated format fixes the positions: date, then time.
-                    "ts" => Value::from(format!("{} {}", &p.ts[..10], &p.ts[11..19])),
-                    "ts_us" => Value::from(p.micros),
-                    "stream" => Value::from(r.stream),
-                    "seq" => Value::from(r.seq),
-                    "record" => Value::from(p.line),
-                    _ => match p.keys.remove(name) {
-                        None => continue,
-                        Some(v) if kind == "String" => Value::String(into_text(v)),
-                        Some(v) => v,
-                    },
-                };
-                row.insert(name.to_owned(), value);
-            }
-            write_json(out, &row)?;
-            out.push(b'\n');
+            write_row(r, out)?;
         }
         Ok(())
     }
@@ -208,9 +192,171 @@ impl Encode for ClickHouse {
     }
 }
 
+/// The position of a record key in [`CLICKHOUSE_COLUMNS`], for the keys
+/// that are copied from the record (not `ts_us`, `stream`, `seq` or
+/// `record`, which the encoder makes itself).
+fn copied_column(key: &str) -> Option<usize> {
+    Some(match key {
+        "ts" => 0,
+        "level" => 4,
+        "service" => 5,
+        "env" => 6,
+        "region" => 7,
+        "host" => 8,
+        "node" => 9,
+        "version" => 10,
+        "pid" => 11,
+        "target" => 12,
+        "module" => 13,
+        "file" => 14,
+        "line" => 15,
+        "thread" => 16,
+        "msg" => 17,
+        "event" => 18,
+        "code" => 19,
+        "class" => 20,
+        "status" => 21,
+        "tenant" => 22,
+        "user" => 23,
+        "ip" => 24,
+        "op" => 25,
+        "trace_id" => 26,
+        "span_id" => 27,
+        "request_id" => 28,
+        "session_id" => 29,
+        "fields" => 30,
+        "spans" => 31,
+        "kid" => 32,
+        "sig" => 33,
+        _ => return None,
+    })
+}
+
+/// A record's values for the copied columns, as their JSON text in the
+/// line (no copy, no tree): the last of a repeated key wins.
+type Slots<'a> = [Option<&'a RawValue>; CLICKHOUSE_COLUMNS.len()];
+
+/// Reads a line's keys into [`Slots`], skipping the others.
+struct SlotsVisitor;
+
+impl<'de> Visitor<'de> for SlotsVisitor {
+    type Value = Slots<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Slots<'de>, A::Error> {
+        let mut slots: Slots<'de> = [None; CLICKHOUSE_COLUMNS.len()];
+        while let Some(column) = map.next_key_seed(ColumnSeed)? {
+            match column {
+                Some(i) => slots[i] = Some(map.next_value()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(slots)
+    }
+}
+
+/// A key, as the column it fills (if any), read without allocating.
+struct ColumnSeed;
+
+impl<'de> DeserializeSeed<'de> for ColumnSeed {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for ColumnSeed {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(copied_column(key))
+    }
+}
+
+/// Appends `r`'s row: the columns in table order, each written straight
+/// from the line's own text where it can be.
+fn write_row(r: &Outgoing<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let slots = serde_json::Deserializer::from_slice(r.line)
+        .deserialize_map(SlotsVisitor)
+        .map_err(|e| invalid(r, format_args!("is not a JSON object ({e})")))?;
+    // JSON that parsed is UTF-8 throughout: outside strings it is ASCII.
+    let line = std::str::from_utf8(r.line).map_err(|_| invalid(r, "is not UTF-8"))?;
+    let ts = match slots[0].map(RawValue::get) {
+        Some(raw) if raw.len() >= 2 && raw.starts_with('"') => &raw[1..raw.len() - 1],
+        _ => return Err(invalid(r, "has no `ts` string")),
+    };
+    // A valid `ts` has no escapes, so the text between the quotes is it.
+    let micros = crate::time::parse_ts_unsigned(ts).ok_or_else(|| {
+        invalid(
+            r,
+            format_args!("has `ts` {ts:?}, not YYYY-MM-DDThh:mm:ss.ffffffZ"),
+        )
+    })?;
+    out.reserve(2 * line.len() + 256);
+    let mut first = true;
+    for (i, &(name, kind)) in CLICKHOUSE_COLUMNS.iter().enumerate() {
+        let value = match name {
+            "ts" | "ts_us" | "stream" | "seq" | "record" => None,
+            _ => match slots[i] {
+                None => continue,
+                Some(raw) => Some(raw.get()),
+            },
+        };
+        out.extend_from_slice(if first { b"{\"" } else { b",\"" });
+        first = false;
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        match (name, value) {
+            // The validated format fixes the positions: date, then time.
+            ("ts", _) => {
+                out.push(b'"');
+                out.extend_from_slice(ts[..10].as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(ts[11..19].as_bytes());
+                out.push(b'"');
+            }
+            ("ts_us", _) => out.extend_from_slice(itoa::Buffer::new().format(micros).as_bytes()),
+            ("stream", _) => write_json(out, r.stream)?,
+            ("seq", _) => out.extend_from_slice(itoa::Buffer::new().format(r.seq).as_bytes()),
+            ("record", _) => write_json(out, line)?,
+            (_, Some(raw)) if kind == "String" => write_text(out, raw)?,
+            (_, Some(raw)) => out.extend_from_slice(raw.as_bytes()),
+            (_, None) => {}
+        }
+    }
+    out.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// Appends a value as a JSON string: a string as it is, anything else
+/// (`4021`, an object) as its JSON text in the line.
+fn write_text(out: &mut Vec<u8>, raw: &str) -> Result<(), EncodeError> {
+    if raw.starts_with('"') {
+        if !raw.contains('\\') {
+            // Without escapes, the line's string is already the one to send.
+            out.extend_from_slice(raw.as_bytes());
+            return Ok(());
+        }
+        let text: String = serde_json::from_str(raw)
+            .map_err(|e| EncodeError::new(format!("cannot read a string of the record: {e}")))?;
+        return write_json(out, &text);
+    }
+    write_json(out, raw)
+}
+
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::http::encode::fixtures::{SIG, encode, full_line, json_of, ndjson};
@@ -243,8 +389,9 @@ mod tests {
         );
         let rows = ndjson(&body);
         assert_eq!(rows.len(), 1);
-        let spans = r#"[{"fields":{"cart":3},"name":"checkout"}]"#;
-        let fields = r#"{"amount_cents":4999,"reason":"card_declined"}"#;
+        // The record's own texts, in its own key order.
+        let spans = r#"[{"name":"checkout","fields":{"cart":3}}]"#;
+        let fields = r#"{"reason":"card_declined","amount_cents":4999}"#;
         let expected = json!({
             "ts": "2026-11-22 10:00:00", "ts_us": 1_795_341_600_123_456u64,
             "stream": "app", "seq": 2, "level": "WARN",
@@ -264,6 +411,35 @@ mod tests {
         let record = json_of(full.as_bytes());
         assert_eq!(json_of(fields.as_bytes()), record["fields"]);
         assert_eq!(json_of(spans.as_bytes()), record["spans"]);
+    }
+
+    #[test]
+    fn copied_columns_are_found_at_their_place_in_the_table() {
+        for (i, &(name, _)) in CLICKHOUSE_COLUMNS.iter().enumerate() {
+            let made = ["ts_us", "stream", "seq", "record"].contains(&name);
+            assert_eq!(copied_column(name), (!made).then_some(i), "{name}");
+        }
+        assert_eq!(copied_column("fields.reason"), None);
+    }
+
+    #[test]
+    fn clickhouse_strings_with_escapes_and_repeated_keys_arrive_as_the_record_says() {
+        let line = concat!(
+            r#"{"v":1,"stream":"app","seq":3,"ts":"2026-11-22T10:00:00.000001Z","#,
+            r#""msg":"a \"quoted\" \\ word\n\u00e9","user":"u-1","user":"u-2","#,
+            r#""code":-1.5e3,"fields":{"b":[1,"x\"y"],"a":null},"pid":"odd"}"#
+        );
+        let body = encode(&ClickHouse::new("t"), &[Outgoing::new("app", 3, line.as_bytes())]);
+        let row = ndjson(&body).remove(0);
+        let record = json_of(line.as_bytes());
+        assert_eq!(row["msg"], record["msg"]);
+        assert_eq!(row["msg"], "a \"quoted\" \\ word\n\u{e9}");
+        assert_eq!(row["user"], "u-2", "the last of a repeated key, as a JSON reader takes it");
+        assert_eq!(row["code"], "-1.5e3", "a number's text as the record wrote it");
+        assert_eq!(row["fields"], r#"{"b":[1,"x\"y"],"a":null}"#);
+        assert_eq!(json_of(row["fields"].as_str().unwrap().as_bytes()), record["fields"]);
+        assert_eq!(row["pid"], "odd", "a value of the wrong type is left for the server to refuse");
+        assert_eq!(row["record"].as_str().unwrap(), line);
     }
 
     #[test]
