@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use evtrail::http::{ClickHouse, HttpSink};
+use evtrail::http::{ClickHouse, ClickHouseFormat, HttpSink};
 use evtrail::{Clock, FileOptions, Key, Overflow};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -48,6 +48,8 @@ use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/numbers.rs"]
 mod numbers;
 #[path = "common/rng.rs"]
@@ -280,6 +282,37 @@ fn server_url() -> Option<String> {
     Some(url)
 }
 
+/// The HTTP sinks' request size: `EVTRAIL_BENCH_BATCH` records (default
+/// 100,000: ClickHouse wants few large inserts), and 64 MiB.
+fn batch() -> (usize, usize) {
+    let records = std::env::var("EVTRAIL_BENCH_BATCH")
+        .ok()
+        .map(|v| v.parse().expect("EVTRAIL_BENCH_BATCH must be a number"))
+        .unwrap_or(100_000);
+    (records, 64 << 20)
+}
+
+/// The rows' format: `EVTRAIL_BENCH_FORMAT=json` for `JSONEachRow`,
+/// otherwise `RowBinary`.
+fn format() -> ClickHouseFormat {
+    match std::env::var("EVTRAIL_BENCH_FORMAT").as_deref() {
+        Ok("json") => ClickHouseFormat::JsonEachRow,
+        _ => ClickHouseFormat::RowBinary,
+    }
+}
+
+/// A thread's part in the run, from its name.
+fn thread_kind(comm: &str) -> String {
+    match comm {
+        c if c.starts_with("evtrail-http") => "the HTTP sinks' threads (encode, gzip, send)",
+        c if c.starts_with("evtrail-worker") => "the pipelines' workers (sign, write files)",
+        c if c.starts_with("evtrail-compr") => "gzip of rolled files",
+        c if c.starts_with("evtrail") => "evtrail's other threads",
+        _ => "the hosts' threads (logging calls)",
+    }
+    .to_owned()
+}
+
 /// What one host's run left: its truth, and the sink's delivery counts.
 struct HostRun {
     truth: Truth,
@@ -292,9 +325,14 @@ struct HostRun {
 /// the table; returns once everything is delivered and the pipeline closed.
 fn run_host(h: u64, n: u64, day: u64, dir: &Path, key: Key, url: &str, table: &str) -> HostRun {
     let clock = SimClock(Arc::new(AtomicU64::new(day * 1_000_000_000)));
+    let (records, bytes) = batch();
     let sink = HttpSink::builder(url)
         .name("clickhouse")
-        .encoder(ClickHouse::new(table))
+        .encoder(ClickHouse::new(table).format(format()))
+        .batch_records(records)
+        .batch_bytes(bytes)
+        // On loopback, compressing the body only costs both sides CPU.
+        .gzip(std::env::var("EVTRAIL_BENCH_GZIP").as_deref() == Ok("1"))
         .build()
         .expect("sink settings");
     let (layer, guard) = evtrail::builder()
@@ -457,6 +495,8 @@ fn main() {
         url,
         table.name
     );
+    let monitor = cpu::Monitor::start(Duration::from_millis(100));
+    let cpu_before = cpu::process_cpu();
     let started = Instant::now();
     let runs: Vec<HostRun> = std::thread::scope(|s| {
         let handles: Vec<_> = dirs
@@ -473,6 +513,11 @@ fn main() {
             .collect()
     });
     let ingest_secs = started.elapsed().as_secs_f64();
+    let process_secs = cpu::process_cpu() - cpu_before;
+    let mut cpu_by_thread: BTreeMap<String, f64> = BTreeMap::new();
+    for (_, comm, secs) in monitor.finish() {
+        *cpu_by_thread.entry(thread_kind(&comm)).or_default() += secs;
+    }
 
     // Everything arrived: each record once after de-duplication.
     let t = &table.name;
@@ -547,6 +592,28 @@ fn main() {
         "| records the sinks counted delivered | {} |",
         grouped(delivered as f64)
     );
+    let (records, bytes) = batch();
+    println!(
+        "| requests of at most | {} records, {} MiB, {:?}, gzip {} |",
+        grouped(records as f64),
+        bytes >> 20,
+        format(),
+        if std::env::var("EVTRAIL_BENCH_GZIP").as_deref() == Ok("1") {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    println!(
+        "| CPU of this process (the server's is not counted) | {process_secs:.1} s, {:.2} µs a record |",
+        process_secs * 1e6 / rows as f64
+    );
+    for (kind, secs) in &cpu_by_thread {
+        println!(
+            "| CPU: {kind} | {secs:.1} s, {:.2} µs a record |",
+            secs * 1e6 / rows as f64
+        );
+    }
     println!(
         "| bytes a record: ClickHouse, compressed columns ({} active parts) | {:.1} |",
         parts,
