@@ -38,12 +38,18 @@ use flate2::write::GzEncoder;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/numbers.rs"]
 mod numbers;
+#[path = "common/rng.rs"]
+mod rng;
 #[path = "common/size.rs"]
 mod size;
 
+use cli::evtrail_bin;
 use numbers::grouped;
+use rng::Rng;
 
 /// About 1 GiB of records of the mix below (about 620 bytes each).
 const FULL_N: u64 = 1_750_000;
@@ -63,7 +69,6 @@ const CHILD_ENV: &str = "EVTRAIL_QUERY_BENCH_CHILD";
 /// Starts the line of a child's stdout that carries its result.
 const RESULT_TAG: &str = "evtrail-query-result";
 /// The evtrail binary to time, instead of building one.
-const BIN_ENV: &str = "EVTRAIL_BIN";
 const TIME_BIN: &str = "/usr/bin/time";
 /// The selective filter (about 1 % of the records) and the broad one
 /// (about 20 %), as the tools spell them.
@@ -90,27 +95,6 @@ struct Truth {
     selective: u64,
     /// Records with `class` `security`.
     broad: u64,
-}
-
-/// A small deterministic generator (SplitMix64): the same log every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
 }
 
 const TENANTS: &[&str] = &["acme", "globex", "initech", "umbrella", "hooli", "soylent"];
@@ -612,45 +596,6 @@ fn installed(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The `evtrail` binary: [`BIN_ENV`], or the one cargo builds.
-fn evtrail_bin(full: bool) -> PathBuf {
-    if let Some(bin) = std::env::var_os(BIN_ENV) {
-        return bin.into();
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--manifest-path",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-        "--features",
-        "cli",
-        "--bin",
-        "evtrail",
-        "--message-format=json-render-diagnostics",
-    ]);
-    // The CLI as it is installed; a smoke run takes the dev build that the
-    // tests already made.
-    if full {
-        cmd.arg("--release");
-    }
-    eprintln!("query bench: building the evtrail CLI ({BIN_ENV} not set)");
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build");
-    assert!(
-        out.status.success(),
-        "cargo build of the evtrail CLI failed"
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "evtrail")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the evtrail executable")
-}
-
 fn contenders(data: &Data, bin: &Path, have_jq: bool, have_grep: bool) -> Vec<Contender> {
     let t = data.truth;
     let exe = std::env::current_exe().expect("current_exe");
@@ -1067,7 +1012,7 @@ fn main() {
     let rounds = if full { FULL_ROUNDS } else { 1 };
     let wall = Instant::now();
 
-    let bin = evtrail_bin(full);
+    let bin = evtrail_bin(full, "cli", "query");
     let data = prepare(n, full);
     let have_jq = installed("jq");
     let have_grep = installed("grep");

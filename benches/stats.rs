@@ -34,12 +34,18 @@ use flate2::write::GzEncoder;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/numbers.rs"]
 mod numbers;
+#[path = "common/rng.rs"]
+mod rng;
 #[path = "common/size.rs"]
 mod size;
 
+use cli::evtrail_bin;
 use numbers::grouped;
+use rng::Rng;
 
 /// About 1 GiB of plain log (records of about 600 bytes).
 const FULL_N: u64 = 1_750_000;
@@ -52,7 +58,6 @@ const MIN_FILE_BYTES: u64 = 64 << 10;
 /// Bumped whenever the generated log changes, so a cached one is rebuilt.
 const DATA_VERSION: u32 = 1;
 const TIME_BIN: &str = "/usr/bin/time";
-const BIN_ENV: &str = "EVTRAIL_BIN";
 
 const EVENTS: &[(&str, u64)] = &[
     ("page_view", 40),
@@ -67,23 +72,6 @@ const EVENTS: &[(&str, u64)] = &[
     ("db_slow", 1),
 ];
 const TENANTS: &[&str] = &["acme", "globex", "initech", "umbrella", "hooli", "soylent"];
-
-/// SplitMix64: the same log every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Records per event name, as the generator wrote them.
 type Truth = BTreeMap<String, u64>;
@@ -280,42 +268,6 @@ fn prepare(n: u64, full: bool, plain: bool) -> Data {
     }
 }
 
-/// The `evtrail` binary: [`BIN_ENV`], or the one cargo builds.
-fn evtrail_bin(full: bool) -> PathBuf {
-    if let Some(bin) = std::env::var_os(BIN_ENV) {
-        return bin.into();
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--manifest-path",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-        "--features",
-        "cli",
-        "--bin",
-        "evtrail",
-        "--message-format=json-render-diagnostics",
-    ]);
-    if full {
-        cmd.arg("--release");
-    }
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build");
-    assert!(
-        out.status.success(),
-        "cargo build of the evtrail CLI failed"
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "evtrail")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the evtrail executable")
-}
-
 fn installed(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -406,7 +358,7 @@ fn main() {
     let full = size::full_run();
     let n = size::events(FULL_N, SMOKE_N);
     let rounds = if full { FULL_ROUNDS } else { 1 };
-    let bin = evtrail_bin(full);
+    let bin = evtrail_bin(full, "cli", "stats");
     let bin_q = sh_quote(&bin);
     let data = prepare(n, full, true);
     let have_jq = installed("jq");

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{WAIT, dispatch};
-use evtrail::http::{ClickHouse, HttpSink};
+use evtrail::http::{ClickHouse, ClickHouseFormat, HttpSink};
 use evtrail::read::LogReader;
 use evtrail::{Key, Keyring, Overflow};
 use serde_json::Value;
@@ -27,6 +27,10 @@ fn main() -> ExitCode {
             (
                 "tens_of_thousands_of_records_arrive_with_their_seq_and_signature",
                 tens_of_thousands_of_records_arrive_with_their_seq_and_signature,
+            ),
+            (
+                "row_binary_rows_are_the_json_rows_column_for_column",
+                row_binary_rows_are_the_json_rows_column_for_column,
             ),
             (
                 "a_batch_clickhouse_cannot_take_ends_in_the_dead_letter_file",
@@ -248,6 +252,63 @@ fn tens_of_thousands_of_records_arrive_with_their_seq_and_signature(url: &str) {
         .unwrap();
     assert!(report.is_clean(), "{}", report.to_json());
     query(url, &format!("DROP TABLE {table}"));
+}
+
+fn row_binary_rows_are_the_json_rows_column_for_column(url: &str) {
+    let json = ClickHouse::new(unique_table("json"));
+    let binary = ClickHouse::new(unique_table("binary")).format(ClickHouseFormat::RowBinary);
+    let tables = [json.table().to_owned(), binary.table().to_owned()];
+    query(url, &json.create_table());
+    query(url, &binary.create_table());
+    let dir = tempfile::tempdir().unwrap();
+    let sink = |name: &str, encoder: ClickHouse| {
+        HttpSink::builder(url)
+            .name(name)
+            .encoder(encoder)
+            .batch_wait(Duration::from_millis(100))
+            .build()
+            .unwrap()
+    };
+    let (layer, guard) = evtrail::builder()
+        .service("shop")
+        .key(key())
+        .log_dir(dir.path())
+        .overflow(Overflow::Block)
+        .add_sink(sink("json", json))
+        .add_sink(sink("binary", binary))
+        .build()
+        .unwrap();
+    let d = dispatch(layer);
+    const N: u64 = 2_000;
+    tracing::dispatcher::with_default(&d, || {
+        let span = tracing::info_span!("order", op = "order-1042", tenant = "acme");
+        let _e = span.enter();
+        for i in 0..N {
+            match i % 4 {
+                0 => tracing::info!(event = "user_login", user = "u-7", ip = "10.0.0.1", "in"),
+                1 => tracing::warn!(
+                    event = "payment_failed",
+                    code = 4021,
+                    "tab\t \"quoted\" \\ é {i}"
+                ),
+                2 => tracing::error!(class = "audit", amount = 12.5, nested = ?vec![1, 2], "x"),
+                _ => tracing::info!(status = "ok", "done {i}"),
+            }
+        }
+    });
+    guard.flush(WAIT).unwrap();
+    guard.shutdown(WAIT).unwrap();
+    let [a, b] = tables.clone().map(|t| {
+        query(
+            url,
+            &format!("SELECT * FROM {t} FINAL ORDER BY stream, seq FORMAT JSONEachRow"),
+        )
+    });
+    assert!(a.lines().count() as u64 > N, "every record arrived");
+    assert_eq!(a, b, "the same rows either way");
+    for t in tables {
+        query(url, &format!("DROP TABLE {t}"));
+    }
 }
 
 fn a_batch_clickhouse_cannot_take_ends_in_the_dead_letter_file(url: &str) {

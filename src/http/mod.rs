@@ -149,7 +149,8 @@ pub use builder::{
 };
 use cursor::Cursor;
 pub use encode::{
-    ClickHouse, ElasticBulk, Encode, EncodeError, JsonArray, Loki, Ndjson, Otlp, Outgoing, Verdict,
+    ClickHouse, ClickHouseFormat, ElasticBulk, Encode, EncodeError, JsonArray, Loki, Ndjson, Otlp,
+    Outgoing, Verdict,
 };
 use sender::Sender as Thread;
 use spool::Spool;

@@ -38,7 +38,7 @@ mod parse;
 
 use std::fmt;
 
-pub use clickhouse::ClickHouse;
+pub use clickhouse::{ClickHouse, ClickHouseFormat};
 pub use elastic::ElasticBulk;
 pub use json_array::JsonArray;
 pub use loki::Loki;

@@ -68,7 +68,7 @@ pub(super) fn into_text(value: Value) -> String {
 /// Appends `value` as JSON.
 pub(super) fn write_json(
     out: &mut Vec<u8>,
-    value: &impl serde::Serialize,
+    value: &(impl serde::Serialize + ?Sized),
 ) -> Result<(), EncodeError> {
     serde_json::to_writer(out, value)
         .map_err(|e| EncodeError::new(format!("cannot write the request body: {e}")))
