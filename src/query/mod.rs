@@ -76,7 +76,8 @@ pub use matches::{Match, Matches};
 pub use range::TimeRange;
 pub use signature::Signature;
 
-pub(crate) use filter::{as_text, lookup as lookup_text};
+pub(crate) use filter::{LEVEL_NAMES, PlainTest, as_text, lookup as lookup_text};
+pub(crate) use signature::Checker;
 
 use std::path::{Path, PathBuf};
 

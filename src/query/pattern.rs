@@ -21,6 +21,11 @@ impl Glob {
         }
     }
 
+    /// The pattern as written.
+    pub(crate) fn text(&self) -> String {
+        self.pattern.iter().collect()
+    }
+
     /// The literal text every match starts with (up to the first wildcard).
     pub(crate) fn prefix(&self) -> String {
         self.pattern

@@ -57,12 +57,14 @@ mod chain;
 mod explained;
 mod parse;
 mod report;
+mod store;
 mod twins;
 
 pub use anchors::{anchors_from_text, state_anchors};
 use chain::StreamCheck;
 use chain::files::FileInfo;
 pub use report::{Finding, FindingKind, Location, Report, StreamReport};
+pub use store::StoredChain;
 
 /// Checks signed logs; see the [module docs](self).
 ///

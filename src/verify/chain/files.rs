@@ -113,7 +113,7 @@ impl StreamCheck {
         max: usize,
         progress: &mut dyn FnMut(u64),
     ) {
-        let mut lines = match open(&info.path) {
+        let lines = match open(&info.path) {
             Ok(src) => Lines::new(src, max),
             Err(e) => {
                 self.finding(
@@ -129,6 +129,17 @@ impl StreamCheck {
                 return;
             }
         };
+        self.read_lines(info, lines, progress);
+    }
+
+    /// Takes lines into the chain as one file of `info`'s: a file's, or
+    /// a store's rows of one chain in `seq` order.
+    pub(in crate::verify) fn read_lines(
+        &mut self,
+        info: &FileInfo,
+        mut lines: Lines,
+        progress: &mut dyn FnMut(u64),
+    ) {
         let mut first = true;
         let mut reported = 0;
         loop {
