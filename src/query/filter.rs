@@ -537,6 +537,7 @@ impl Filter {
 
 /// One test of a condition, as a store that keeps some keys in columns
 /// can run it (see [`Filter::plain_conditions`]).
+#[cfg(feature = "http")]
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum PlainTest<'a> {
     /// Equal to this text, or, when it is a number, to this number.
@@ -553,6 +554,7 @@ pub(crate) enum PlainTest<'a> {
     Other,
 }
 
+#[cfg(feature = "http")]
 impl Filter {
     /// Each condition as the field path it names (a single top-level key,
     /// or `None` for a nested path or a field under `fields`) and the tests

@@ -56,6 +56,7 @@ impl Match {
     }
 
     /// The match with this verdict on its signature.
+    #[cfg(feature = "http")]
     pub(crate) fn with_signature(mut self, signature: Signature) -> Match {
         self.signature = signature;
         self

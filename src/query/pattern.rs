@@ -22,6 +22,7 @@ impl Glob {
     }
 
     /// The pattern as written.
+    #[cfg(feature = "http")]
     pub(crate) fn text(&self) -> String {
         self.pattern.iter().collect()
     }

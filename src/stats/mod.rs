@@ -61,13 +61,18 @@ mod histogram;
 mod light;
 mod push;
 mod series;
+// Counting what the ClickHouse store (`crate::clickhouse`) counted.
+#[cfg(feature = "http")]
 mod stored;
 
 pub use groups::{Count, Counts};
 pub use push::{EventPush, PUSH_EVENT, Push, PushCounts, SinkPush};
 pub use series::{Line, MAX_BUCKETS, MAX_LINES, OTHER, SHOWN_LINES, Series};
 
-pub(crate) use push::{Outcome, PushTally, Run};
+#[cfg(feature = "http")]
+pub(crate) use push::Run;
+pub(crate) use push::{Outcome, PushTally};
+#[cfg(feature = "http")]
 pub(crate) use stored::Group;
 
 use std::collections::{BTreeMap, HashMap};

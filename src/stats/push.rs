@@ -193,6 +193,7 @@ pub(crate) struct PushTally {
 
 /// Records of one host's stream a push carried: `(host, stream, first
 /// seq, last seq)`.
+#[cfg(feature = "http")]
 pub(crate) type Run = (String, String, u64, u64);
 
 /// The push outcome of one record for one target.
@@ -306,6 +307,7 @@ impl PushTally {
         out
     }
 
+    #[cfg(feature = "http")]
     /// The runs of `seq` that pushes carried, as `(host, stream, first,
     /// last)`: those some target took, and those that failed; `None` when
     /// more than `max` runs were met (or some were not kept), so that a

@@ -149,6 +149,7 @@ impl SeriesCounter {
     }
 
     /// The width of a bucket now, in seconds.
+    #[cfg(feature = "http")]
     pub(crate) fn every(&self) -> u64 {
         self.every
     }
