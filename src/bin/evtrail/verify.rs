@@ -32,7 +32,20 @@ use crate::store::{StoreArgs, duplicates};
 /// that was not given are reported as `unknown_key` (unverifiable, not
 /// tampered); --allow-unverified accepts them (exit 0 if nothing else is
 /// wrong), for example when checking only what a newer key signed.
+///
+/// With --clickhouse URL --table NAME, verifies what a ClickHouse store
+/// holds instead: each (service, host, stream) read in seq order, its
+/// findings located as SERVER/TABLE/SERVICE/HOST/STREAM:ROW [STREAM seq N].
+/// Copies of a row delivered twice are left out (and counted on stderr);
+/// a different row with the same seq is kept and judged. Anchors name a
+/// stream, not a host: give them when the table holds one writer's
+/// streams.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  evtrail verify logs --key-file evtrail.key
+  evtrail verify logs --key-file evtrail.key --anchors-from seals.jsonl
+  evtrail verify --clickhouse http://127.0.0.1:8123/ --table logs.events --key-file evtrail.key")]
 pub(crate) struct VerifyArgs {
     /// Log files (`.log`, `.log.gz`) or directories (every `*.log` and
     /// `*.log.gz` file directly inside).
