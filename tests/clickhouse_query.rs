@@ -9,6 +9,8 @@
 //! starts one); without one each test is reported `ignored` with the
 //! reason, and fails instead when `EVTRAIL_CLICKHOUSE_TEST=required`.
 
+#[path = "support/clickhouse_server.rs"]
+mod clickhouse_server;
 mod common;
 #[path = "support/server_tests.rs"]
 mod server_tests;
@@ -20,13 +22,13 @@ use std::process::{Command, ExitCode, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use clickhouse_server::{query as sql, server};
 use common::{WAIT, dispatch};
 use evtrail::clickhouse::Store;
 use evtrail::http::{ClickHouse, HttpSink};
 use evtrail::query::{Filter, Query, TimeRange};
 use evtrail::stats::Tally;
 use evtrail::{Key, Overflow};
-use server_tests::Server;
 
 fn main() -> ExitCode {
     server_tests::run(
@@ -78,56 +80,6 @@ fn main() -> ExitCode {
         ],
         server(),
     )
-}
-
-/// Whether a ClickHouse server is there to test against (see
-/// `tests/clickhouse.rs`).
-fn server() -> Server {
-    let required = std::env::var("EVTRAIL_CLICKHOUSE_TEST").as_deref() == Ok("required");
-    match std::env::var("EVTRAIL_CLICKHOUSE_URL") {
-        Ok(url) if !url.is_empty() => {
-            let host = url
-                .trim_start_matches("http://")
-                .split([':', '/'])
-                .next()
-                .unwrap_or("");
-            if host == "127.0.0.1" || host == "localhost" || host == "[::1]" {
-                Server::Ready(url)
-            } else {
-                Server::Refused(format!(
-                    "EVTRAIL_CLICKHOUSE_URL must be a loopback address, got {url}"
-                ))
-            }
-        }
-        _ => {
-            let reason =
-                "no ClickHouse server: set EVTRAIL_CLICKHOUSE_URL (e.g. http://127.0.0.1:18123/)";
-            if required {
-                Server::Refused(format!("EVTRAIL_CLICKHOUSE_TEST=required, but {reason}"))
-            } else {
-                Server::Missing(reason.to_owned())
-            }
-        }
-    }
-}
-
-/// Runs one statement; the answer's text.
-fn sql(url: &str, statement: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
-    let mut resp = agent.post(url).send(statement).expect("ClickHouse answers");
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_string()
-        .unwrap();
-    assert_eq!(status, 200, "{statement}\n{text}");
-    text
 }
 
 /// Waits until the table's mutations (`ALTER … UPDATE/DELETE`) are done.
@@ -645,85 +597,66 @@ fn findings_at(out: &Output, host: &str) -> Vec<String> {
         .collect()
 }
 
-fn a_row_updated_in_the_store_is_found_and_located(url: &str) {
+/// Tampers with a copy of the fixture's table by `statements`, verifies
+/// it, and asserts one finding of `kind` at `seq` of `host`'s chain and
+/// none in the other host's.
+fn tampering_is_found_at(url: &str, statements: &[&str], host: &str, kind: &str, seq: u64) {
     let f = fixture(url);
-    let table = copy_of_table(url, f, "updated");
-    sql(
-        url,
-        &format!(
-            "ALTER TABLE {table} UPDATE record = replaceOne(record, 'card declined', 'card accepted') \
-             WHERE host = 'web-2' AND seq = 12"
-        ),
-    );
+    let table = copy_of_table(url, f, kind);
+    for statement in statements {
+        sql(url, &statement.replace("{table}", &table));
+    }
     wait_for_mutations(url, &table);
     let out = verify_store(url, f, &table);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let found = findings_at(&out, "web-2");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        found
+        findings_at(&out, host)
             .iter()
-            .any(|l| l.contains("modified") && l.contains("seq 12")),
-        "{}",
-        text(&out.stdout)
+            .any(|l| l.starts_with(kind) && l.contains(&format!("[app seq {seq}]"))),
+        "{stdout}"
     );
-    assert!(
-        findings_at(&out, "web-1").is_empty(),
-        "{}",
-        text(&out.stdout)
+    let other = if host == "web-1" { "web-2" } else { "web-1" };
+    assert!(findings_at(&out, other).is_empty(), "{stdout}");
+}
+
+fn a_row_updated_in_the_store_is_found_and_located(url: &str) {
+    tampering_is_found_at(
+        url,
+        &[
+            "ALTER TABLE {table} UPDATE record = replaceOne(record, 'card declined', 'card accepted') \
+           WHERE host = 'web-2' AND seq = 12",
+        ],
+        "web-2",
+        "modified",
+        12,
     );
 }
 
 fn a_row_deleted_from_the_store_is_found_and_located(url: &str) {
-    let f = fixture(url);
-    let table = copy_of_table(url, f, "deleted");
-    sql(
+    tampering_is_found_at(
         url,
-        &format!("ALTER TABLE {table} DELETE WHERE host = 'web-1' AND seq = 20"),
-    );
-    wait_for_mutations(url, &table);
-    let out = verify_store(url, f, &table);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let found = findings_at(&out, "web-1");
-    assert!(
-        found
-            .iter()
-            .any(|l| l.contains("deleted") && l.contains("seq 20")),
-        "{}",
-        text(&out.stdout)
-    );
-    assert!(
-        findings_at(&out, "web-2").is_empty(),
-        "{}",
-        text(&out.stdout)
+        &["ALTER TABLE {table} DELETE WHERE host = 'web-1' AND seq = 20"],
+        "web-1",
+        "deleted",
+        20,
     );
 }
 
 fn a_row_inserted_by_hand_is_found_and_located(url: &str) {
-    let f = fixture(url);
-    let table = copy_of_table(url, f, "inserted");
-    // A record made up after the fact, in the place of a genuine one,
-    // with the genuine one's signature.
-    sql(
+    // A record made up after the fact, beside the genuine one of its
+    // `seq`, with the genuine one's signature.
+    tampering_is_found_at(
         url,
-        &format!(
+        &[
             "INSERT INTO {table} (ts, ts_us, stream, seq, service, host, event, record) \
-             SELECT ts, ts_us, stream, seq, service, host, event, \
-             replaceOne(record, 'card declined', 'card accepted') \
-             FROM {table} WHERE host = 'web-2' AND seq = 32 LIMIT 1"
-        ),
-    );
-    let out = verify_store(url, f, &table);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let found = findings_at(&out, "web-2");
-    assert!(
-        found.iter().any(|l| l.contains("seq 32")),
-        "{}",
-        text(&out.stdout)
-    );
-    assert!(
-        findings_at(&out, "web-1").is_empty(),
-        "{}",
-        text(&out.stdout)
+           SELECT ts, ts_us, stream, seq, service, host, event, \
+           replaceOne(record, 'card declined', 'card accepted') \
+           FROM {table} WHERE host = 'web-2' AND seq = 32 LIMIT 1",
+        ],
+        "web-2",
+        "inserted",
+        32,
     );
 }
 

@@ -12,36 +12,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::Error;
 use crate::query::{LEVEL_NAMES, PlainTest, Query};
+use crate::record::PROMOTED;
 
-/// The columns that hold a record's top-level key of the same name as
-/// text (see `http::ClickHouse`'s table).
+/// Besides the promoted keys, the columns that hold a record's top-level
+/// key of the same name as text (see `http::ClickHouse`'s table).
 const TEXT_COLUMNS: &[&str] = &[
-    "stream",
-    "level",
-    "service",
-    "env",
-    "region",
-    "host",
-    "node",
-    "version",
-    "target",
-    "module",
-    "file",
-    "thread",
-    "msg",
-    "event",
-    "code",
-    "class",
-    "status",
-    "tenant",
-    "user",
-    "ip",
-    "op",
-    "trace_id",
-    "span_id",
-    "request_id",
-    "session_id",
-    "kid",
+    "stream", "level", "service", "env", "region", "host", "node", "version", "target", "module",
+    "file", "thread", "msg", "kid",
 ];
 
 /// The columns that hold a record's key of the same name as a number.
@@ -53,7 +30,7 @@ pub(crate) const RECORD_KEY: &str = "service, host, stream, seq";
 
 /// Whether `name` is a column holding that key's value as text.
 pub(crate) fn is_text_column(name: &str) -> bool {
-    TEXT_COLUMNS.contains(&name)
+    TEXT_COLUMNS.contains(&name) || PROMOTED.contains(&name)
 }
 
 /// The column expression for a dimension, as text, when it has a column.
