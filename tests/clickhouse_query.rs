@@ -396,6 +396,34 @@ fn query_stats_and_incidents_over_the_store_answer_as_over_the_files(url: &str) 
         same_answer(url, f, "stats", &args);
     }
 
+    // The event console: the same page.
+    for args in [
+        vec!["--all-time", "--out=-"],
+        vec!["--all-time", "--by", "host", "--rows", "17", "--out=-"],
+        vec!["--all-time", "--where", "fields.amount>500", "--out=-"],
+    ] {
+        let out = same_answer(url, f, "report", &args);
+        assert!(text(&out.stdout).contains("<svg"), "{args:?}");
+    }
+    let out = evtrail(
+        &[
+            "report",
+            "--all-time",
+            "--table",
+            &f.table,
+            "--key-file",
+            &key,
+            "--out=-",
+        ],
+        Some(url),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("verified"),
+        "{}",
+        text(&out.stdout)
+    );
+
     for args in [
         vec!["--all-time", "--all", "--format=json"],
         vec!["--all-time", "--format=json"],

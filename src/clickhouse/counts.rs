@@ -151,7 +151,7 @@ impl Store {
 
     /// Reads the push records of the query's range and the grace after
     /// it, whatever the filter says (as over files).
-    fn read_pushes(&self, query: &Query, pushes: &mut PushTally) -> Result<(), Error> {
+    pub(super) fn read_pushes(&self, query: &Query, pushes: &mut PushTally) -> Result<(), Error> {
         let wider = Tally::push_range(query);
         let push_query = Query::new(Filter::new(), wider);
         let clause = sql::select(&push_query).and(&format!("event = {}", literal(PUSH_EVENT)));

@@ -15,7 +15,7 @@
 //!   Conditions the columns cannot decide exactly (a field under
 //!   `fields`, an order, a regex) are applied here to the records that
 //!   come back, whose `record` is parsed as over files.
-//! * [`tally`](Store::tally) is `GROUP BY` (counts by key, and buckets of
+//! * [`tally`](Store::tally) (and [`report`](Store::report)'s numbers) is `GROUP BY` (counts by key, and buckets of
 //!   the series as `intDiv(toUInt32(ts), width)`); only the groups cross
 //!   the wire.
 //! * [`search`](Store::search) streams the rows in time order and, when
@@ -57,11 +57,13 @@
 
 mod chains;
 mod client;
+mod console;
 mod counts;
 mod rows;
 mod sql;
 
 pub use chains::Verified;
+pub use console::Reported;
 pub use counts::Tallied;
 pub use rows::Rows;
 

@@ -1,6 +1,6 @@
 //! The flags that read a ClickHouse store instead of log files
 //! (`--clickhouse URL --table NAME`), shared by `query`, `stats`,
-//! `incidents` and `verify`.
+//! `incidents`, `report` and `verify`.
 
 use std::path::PathBuf;
 
