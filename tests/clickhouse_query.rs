@@ -475,6 +475,11 @@ fn counts_are_computed_by_the_server_and_equal_those_over_files(url: &str) {
         let over_store = store.tally(&tally, &query).unwrap();
         assert_eq!(over_store.pushed_down, pushed_down, "{query:?} {tally:?}");
         assert_eq!(over_store.summary, over_files, "{query:?} {tally:?}");
+        // The groups' copies, as the count's own statement finds them.
+        assert_eq!(
+            over_store.duplicates,
+            store.count(&query).unwrap().duplicates
+        );
         // The pushes the HTTP sink recorded say which records it carried.
         assert!(over_files.push.records.ok > 0, "{:?}", over_files.push);
     }

@@ -1,6 +1,6 @@
 //! Statistics over the store: counts by key and over time computed by
-//! ClickHouse (`GROUP BY`, each group counting distinct records, so that
-//! copies delivered twice count once), and only the groups cross the
+//! ClickHouse (`GROUP BY`, each group counting distinct `seq` of one
+//! chain, so that copies delivered twice count once), and only the groups cross the
 //! wire. Which records a push carried (from the `evtrail.push` records'
 //! runs of `seq`) is a condition in the same statement. When the SQL
 //! cannot decide the selection (or the runs are too many to write out),
@@ -49,6 +49,12 @@ struct GroupRow {
     pushed: u64,
     #[serde(deserialize_with = "number")]
     n: u64,
+    #[serde(deserialize_with = "number")]
+    rows: u64,
+    #[serde(deserialize_with = "number")]
+    first_us: u64,
+    #[serde(deserialize_with = "number")]
+    last_us: u64,
     #[serde(flatten)]
     by: serde_json::Map<String, Value>,
 }
@@ -79,59 +85,78 @@ impl Store {
             return self.tally_records(&query, counting);
         };
         let pushed = format!("multiIf({}, 1, {}, 0, 2)", carried(&ok), carried(&failed));
-        let totals: Totals = self.totals(&clause)?;
-        if totals.records > 0 {
-            let (first, last) = (totals.first_us as i64, totals.last_us as i64);
-            let width = tally.series_width(
-                &query,
-                first.div_euclid(1_000_000),
-                last.div_euclid(1_000_000),
-            )?;
-            let by_sql: String = by
-                .iter()
-                .enumerate()
-                .map(|(i, d)| format!(", {d} AS by{i}"))
-                .collect();
-            let by_names: String = (0..by.len()).map(|i| format!(", by{i}")).collect();
-            let statement = format!(
-                "SELECT class, event, level, service, host, {line} AS series_line{by_sql}, \
-                 intDiv(toUInt32(ts), {width}) * {width} AS bucket, {pushed} AS pushed, \
-                 uniqExact({RECORD_KEY}) AS n \
-                 FROM {} WHERE {} \
-                 GROUP BY class, event, level, service, host, series_line{by_names}, bucket, pushed",
-                self.table, clause.sql
-            );
-            for g in self.rows_of::<GroupRow>(&statement)? {
-                let key: Vec<String> = (0..by.len())
-                    .map(|i| {
-                        g.by.get(&format!("by{i}"))
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned()
-                    })
-                    .collect();
-                counting.add_group(&Group {
-                    class: &g.class,
-                    event: &g.event,
-                    level: &g.level,
-                    service: &g.service,
-                    host: &g.host,
-                    by: &key,
-                    line: &g.series_line,
-                    bucket: g.bucket as i64,
-                    pushed: match g.pushed {
-                        1 => Some(true),
-                        0 => Some(false),
-                        _ => None,
-                    },
-                    n: g.n,
-                })?;
+        // The series' width: the range's (or --every's), or else where the
+        // records lie, which one statement more tells.
+        let width = match tally.fixed_series_width(&query)? {
+            Some(width) => width,
+            None => {
+                let totals: Totals = self.totals(&clause)?;
+                if totals.records == 0 {
+                    return Ok(Tallied {
+                        summary: counting.finish(),
+                        duplicates: totals.duplicates(),
+                        pushed_down: true,
+                    });
+                }
+                let secs = |us: u64| (us / 1_000_000) as i64;
+                tally.series_width(&query, secs(totals.first_us), secs(totals.last_us))?
             }
-            counting.span(ts_text(totals.first_us), ts_text(totals.last_us));
+        };
+        let by_sql: String = by
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!(", {d} AS by{i}"))
+            .collect();
+        let by_names: String = (0..by.len()).map(|i| format!(", by{i}")).collect();
+        // Grouped by the record's chain too, so that each group counts its
+        // distinct records by `seq` alone (copies count once), which is
+        // much cheaper than by the whole key.
+        let statement = format!(
+            "SELECT class, event, level, service, host, {line} AS series_line{by_sql}, \
+             intDiv(toUInt32(ts), {width}) * {width} AS bucket, {pushed} AS pushed, \
+             uniqExact(seq) AS n, count() AS rows, min(ts_us) AS first_us, max(ts_us) AS last_us \
+             FROM {} WHERE {} \
+             GROUP BY class, event, level, service, host, stream, series_line{by_names}, bucket, pushed",
+            self.table, clause.sql
+        );
+        let (mut rows, mut records) = (0u64, 0u64);
+        let (mut first, mut last) = (u64::MAX, 0u64);
+        for g in self.rows_of::<GroupRow>(&statement)? {
+            let key: Vec<String> = (0..by.len())
+                .map(|i| {
+                    g.by.get(&format!("by{i}"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                })
+                .collect();
+            counting.add_group(&Group {
+                class: &g.class,
+                event: &g.event,
+                level: &g.level,
+                service: &g.service,
+                host: &g.host,
+                by: &key,
+                line: &g.series_line,
+                bucket: g.bucket as i64,
+                pushed: match g.pushed {
+                    1 => Some(true),
+                    0 => Some(false),
+                    _ => None,
+                },
+                n: g.n,
+            })?;
+            rows += g.rows;
+            records += g.n;
+            first = first.min(g.first_us);
+            last = last.max(g.last_us);
+        }
+        if records > 0 {
+            counting.span(ts_text(first), ts_text(last));
         }
         Ok(Tallied {
             summary: counting.finish(),
-            duplicates: totals.duplicates(),
+            duplicates: rows - records,
             pushed_down: true,
         })
     }

@@ -303,8 +303,11 @@ impl Store {
 
     /// How many rows and how many distinct records the clause selects.
     pub(crate) fn totals(&self, clause: &Where) -> Result<Totals, Error> {
+        // Distinct `seq` per chain: far cheaper than distinct keys.
         let rows: Vec<Totals> = self.rows_of(&format!(
-            "SELECT count() AS rows, uniqExact({RECORD_KEY}) AS records, min(ts_us) AS first_us, max(ts_us) AS last_us FROM {} WHERE {}",
+            "SELECT sum(c) AS rows, sum(u) AS records, min(f) AS first_us, max(l) AS last_us \
+             FROM (SELECT count() AS c, uniqExact(seq) AS u, min(ts_us) AS f, max(ts_us) AS l \
+             FROM {} WHERE {} GROUP BY service, host, stream)",
             self.table, clause.sql
         ))?;
         Ok(rows.into_iter().next().unwrap_or_default())

@@ -148,6 +148,12 @@ impl SeriesCounter {
         })
     }
 
+    /// Whether the width stays what it is, whatever the records.
+    #[cfg(feature = "http")]
+    pub(crate) fn is_fixed(&self) -> bool {
+        self.fixed
+    }
+
     /// The width of a bucket now, in seconds.
     #[cfg(feature = "http")]
     pub(crate) fn every(&self) -> u64 {

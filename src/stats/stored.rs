@@ -82,6 +82,23 @@ impl Tally {
         TimeRange::between(range.from(), range.to().map(|t| t + PUSH_GRACE))
     }
 
+    /// The width, in seconds, of the series' buckets when the range (or
+    /// [`every`](Self::every)) decides it, whatever the records.
+    ///
+    /// # Errors
+    ///
+    /// As for [`run`](Self::run).
+    pub(crate) fn fixed_series_width(&self, query: &Query) -> Result<Option<u64>, Error> {
+        let range = query.range();
+        let series = SeriesCounter::new(
+            self.series_dimension(),
+            self.every,
+            range.from().map(unix_secs),
+            range.to().map(unix_secs),
+        )?;
+        Ok(series.is_fixed().then(|| series.every()))
+    }
+
     /// The width, in seconds, of the buckets the series ends with when
     /// its records lie from `first` to `last` (seconds since the epoch):
     /// counts made in buckets of this width add up to the same series as
