@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 use super::Store;
 use super::client::Answer;
-use super::rows::number;
 use super::sql::literal;
 use crate::error::Error;
 use crate::verify::{Report, StoredChain, Verifier};
@@ -29,22 +28,22 @@ pub struct Verified {
     pub duplicates: u64,
 }
 
-/// One chain as the store counts it.
+/// One chain the store holds.
 #[derive(Deserialize)]
 struct ChainRow {
     service: String,
     host: String,
     stream: String,
-    #[serde(deserialize_with = "number")]
-    rows: u64,
 }
 
-/// A chain's rows as lines, for the verifier.
+/// A chain's rows as lines, for the verifier; a row that repeats the one
+/// before it byte for byte (they come sorted by `seq` and `record`) is a
+/// copy, left out and counted.
 struct ChainLines {
     answer: Answer,
     line: Vec<u8>,
     pos: usize,
-    read: Rc<Cell<u64>>,
+    copies: Rc<Cell<u64>>,
     failure: Rc<RefCell<Option<Error>>>,
 }
 
@@ -63,16 +62,24 @@ impl Read for ChainLines {
 
 impl BufRead for ChainLines {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.pos >= self.line.len() {
-            self.line.clear();
-            self.pos = 0;
+        while self.pos >= self.line.len() {
             match self.answer.next_line() {
                 Ok(Some(line)) => {
+                    let before = self.line.len().checked_sub(1).map(|n| &self.line[..n]);
+                    if before == Some(line) {
+                        self.copies.set(self.copies.get() + 1);
+                        continue;
+                    }
+                    self.line.clear();
                     self.line.extend_from_slice(line);
                     self.line.push(b'\n');
-                    self.read.set(self.read.get() + 1);
+                    self.pos = 0;
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    self.line.clear();
+                    self.pos = 0;
+                    break;
+                }
                 Err(e) => {
                     let text = e.to_string();
                     *self.failure.borrow_mut() = Some(e);
@@ -102,12 +109,10 @@ impl Store {
     /// is a finding (`malformed`), as a line in a file is.
     pub fn verify(&self, verifier: &mut Verifier) -> Result<Verified, Error> {
         let chains: Vec<ChainRow> = self.rows_of(&format!(
-            "SELECT service, host, stream, count() AS rows FROM {} \
-             GROUP BY service, host, stream ORDER BY service, host, stream",
+            "SELECT DISTINCT service, host, stream FROM {} ORDER BY service, host, stream",
             self.table
         ))?;
-        let stored: u64 = chains.iter().map(|c| c.rows).sum();
-        let read = Rc::new(Cell::new(0u64));
+        let copies = Rc::new(Cell::new(0u64));
         let failure: Rc<RefCell<Option<Error>>> = Rc::new(RefCell::new(None));
         let place = &self.client.place;
         let each = chains.iter().map_while(|c| {
@@ -116,7 +121,7 @@ impl Store {
             }
             let statement = format!(
                 "SELECT record FROM {} WHERE service = {} AND host = {} AND stream = {} \
-                 ORDER BY seq, record LIMIT 1 BY seq, record FORMAT TabSeparatedRaw",
+                 ORDER BY seq, record FORMAT TabSeparatedRaw",
                 self.table,
                 literal(&c.service),
                 literal(&c.host),
@@ -130,7 +135,7 @@ impl Store {
                         answer,
                         line: Vec::new(),
                         pos: 0,
-                        read: Rc::clone(&read),
+                        copies: Rc::clone(&copies),
                         failure: Rc::clone(&failure),
                     },
                 )
@@ -142,7 +147,7 @@ impl Store {
         }
         Ok(Verified {
             report,
-            duplicates: stored.saturating_sub(read.get()),
+            duplicates: copies.get(),
         })
     }
 }
