@@ -123,6 +123,13 @@ pub(crate) fn run(args: StatsArgs) -> Result<u8> {
         Some(store) => {
             let tallied = store.tally(&tally, &query)?;
             duplicates(tallied.duplicates);
+            if !tallied.pushed_down {
+                note(
+                    "counted the records here, not in ClickHouse: a condition or dimension \
+                     without a column (a field under `fields`), a key, or more pushed runs \
+                     of records than one statement holds",
+                );
+            }
             tallied.summary
         }
         None => tally.run(&query, &or_here(&args.paths))?,

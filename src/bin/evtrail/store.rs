@@ -55,14 +55,14 @@ impl StoreArgs {
         Ok(Some(Store::new(&url, table).with_context(|| {
             format!(
                 "cannot read ClickHouse table `{table}` at {}",
-                evtrail_url(&url)
+                shown_url(&url)
             )
         })?))
     }
 }
 
 /// The address for messages, without a password.
-fn evtrail_url(url: &str) -> String {
+fn shown_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let end = rest.find('/').unwrap_or(rest.len());
