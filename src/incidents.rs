@@ -200,10 +200,20 @@ impl Incidents {
         now: SystemTime,
     ) -> Result<Found, Error> {
         let query = query.clone().reverse(false).markers(false);
+        self.find_in(query.run(paths)?, now)
+    }
+
+    /// The incidents in `matches` (records in time order, without the
+    /// chain's own), as [`find`](Self::find) finds them in files.
+    pub(crate) fn find_in(
+        &self,
+        matches: impl Iterator<Item = Result<crate::query::Match, Error>>,
+        now: SystemTime,
+    ) -> Result<Found, Error> {
         let mut problems = Vec::new();
         let mut open: BTreeMap<String, Incident> = BTreeMap::new();
         let mut done = Vec::new();
-        for item in query.run(paths)? {
+        for item in matches {
             let m = match item {
                 Ok(m) => m,
                 Err(e) => {

@@ -125,6 +125,8 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod builder;
+#[cfg(feature = "http")]
+pub mod clickhouse;
 #[cfg(feature = "config")]
 pub mod config;
 mod directives;

@@ -799,7 +799,7 @@ fn help_and_version() {
     assert_eq!(r.code, Some(0), "{r}");
     assert!(
         r.stdout
-            .contains("Usage: evtrail verify [OPTIONS] <PATH>..."),
+            .contains("Usage: evtrail verify [OPTIONS] [PATH]..."),
         "{r}"
     );
     for flag in [

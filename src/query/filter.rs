@@ -284,7 +284,8 @@ pub(crate) fn level_rank(name: &str) -> Option<u8> {
     })
 }
 
-const LEVEL_NAMES: [&str; 5] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
+/// The level names by rank, as records spell them.
+pub(crate) const LEVEL_NAMES: [&str; 5] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
 
 /// A value as text: strings bare, everything else as JSON.
 pub(crate) fn as_text(v: &Value) -> std::borrow::Cow<'_, str> {
@@ -531,6 +532,58 @@ impl Filter {
         self.conds.push(cond);
         self.pre = Prefilter::new(&self.conds);
         self
+    }
+}
+
+/// One test of a condition, as a store that keeps some keys in columns
+/// can run it (see [`Filter::plain_conditions`]).
+#[cfg(feature = "http")]
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum PlainTest<'a> {
+    /// Equal to this text, or, when it is a number, to this number.
+    Eq(&'a str, Option<f64>),
+    /// Unequal to every value (a missing one included).
+    Ne(&'a str, Option<f64>),
+    /// A wildcard pattern (`*`, `?`) the whole value matches.
+    Glob(String),
+    /// A level at least this rank (`TRACE` = 0 … `ERROR` = 4).
+    LevelAtLeast(u8),
+    /// Holds this lower-cased text, ignoring case.
+    Contains(&'a str),
+    /// Anything else: an order, a regex, a time, `exists`.
+    Other,
+}
+
+#[cfg(feature = "http")]
+impl Filter {
+    /// Each condition as the field path it names (a single top-level key,
+    /// or `None` for a nested path or a field under `fields`) and the tests
+    /// of which one must hold.
+    pub(crate) fn plain_conditions(&self) -> Vec<(Option<&str>, Vec<PlainTest<'_>>)> {
+        self.conds
+            .iter()
+            .map(|c| {
+                let key =
+                    (c.path.0.len() == 1 && is_top_level(c.path.first())).then(|| c.path.first());
+                let tests = c
+                    .any
+                    .iter()
+                    .map(|t| match t {
+                        Test::Cmp(Op::Eq, o) if o.micros.is_none() => {
+                            PlainTest::Eq(&o.text, o.number)
+                        }
+                        Test::Cmp(Op::Ne, o) if o.micros.is_none() => {
+                            PlainTest::Ne(&o.text, o.number)
+                        }
+                        Test::Glob(g) => PlainTest::Glob(g.text()),
+                        Test::LevelAtLeast(r) => PlainTest::LevelAtLeast(*r),
+                        Test::Contains(n) => PlainTest::Contains(n),
+                        _ => PlainTest::Other,
+                    })
+                    .collect();
+                (key, tests)
+            })
+            .collect()
     }
 }
 

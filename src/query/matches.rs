@@ -34,7 +34,7 @@ pub struct Match {
 
 impl Match {
     /// A match of `line`, with the record when it was parsed already.
-    pub(super) fn new(
+    pub(crate) fn new(
         line: String,
         record: Option<Value>,
         file: &Path,
@@ -53,6 +53,13 @@ impl Match {
             line_no,
             signature,
         }
+    }
+
+    /// The match with this verdict on its signature.
+    #[cfg(feature = "http")]
+    pub(crate) fn with_signature(mut self, signature: Signature) -> Match {
+        self.signature = signature;
+        self
     }
 
     /// The parsed record.

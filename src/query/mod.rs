@@ -77,6 +77,11 @@ pub use range::TimeRange;
 pub use signature::Signature;
 
 pub(crate) use filter::{as_text, lookup as lookup_text};
+// What the ClickHouse store (`crate::clickhouse`) reads queries with.
+#[cfg(feature = "http")]
+pub(crate) use filter::{LEVEL_NAMES, PlainTest};
+#[cfg(feature = "http")]
+pub(crate) use signature::Checker;
 
 use std::path::{Path, PathBuf};
 

@@ -21,6 +21,12 @@ impl Glob {
         }
     }
 
+    /// The pattern as written.
+    #[cfg(feature = "http")]
+    pub(crate) fn text(&self) -> String {
+        self.pattern.iter().collect()
+    }
+
     /// The literal text every match starts with (up to the first wildcard).
     pub(crate) fn prefix(&self) -> String {
         self.pattern

@@ -61,6 +61,9 @@
 mod html;
 mod page;
 mod rows;
+// The latest rows, which the ClickHouse store (`crate::clickhouse`) fills.
+#[cfg(feature = "http")]
+pub(crate) use rows::Latest as LatestRows;
 mod svg;
 
 use std::io::Write;
@@ -68,10 +71,11 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use crate::error::{Error, ErrorKind};
-use crate::incidents::Incidents;
+use crate::incidents::{Incident, Incidents};
 use crate::query::Query;
 use crate::stats::{Summary, Tally};
-use crate::verify::Verifier;
+use crate::verify::{Report as VerifyReport, Verifier};
+use rows::Latest;
 
 /// The latest events the table shows, by default.
 pub const DEFAULT_ROWS: usize = 200;
@@ -162,10 +166,10 @@ impl Report {
         &self,
         query: &Query,
         paths: &[P],
-        mut out: W,
+        out: W,
     ) -> Result<Summary, Error> {
         let now = self.now.unwrap_or_else(SystemTime::now);
-        let mut latest = rows::Latest::new(self.rows);
+        let mut latest = Latest::new(self.rows);
         let summary = self.tally.run_with(query, paths, |m, seen, pushes| {
             latest.offer(m, seen, pushes)
         })?;
@@ -178,19 +182,56 @@ impl Report {
             Some(keys) => Some(Verifier::new(keys.clone()).verify_paths(paths)?),
             None => None,
         };
+        self.render(
+            query,
+            &summary,
+            latest,
+            &found.incidents,
+            proof.as_ref(),
+            now,
+            out,
+        )?;
+        Ok(summary)
+    }
+
+    /// Writes the page of parts gathered already (from files, or from a
+    /// store).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn render<W: Write>(
+        &self,
+        query: &Query,
+        summary: &Summary,
+        latest: Latest,
+        incidents: &[Incident],
+        proof: Option<&VerifyReport>,
+        now: SystemTime,
+        mut out: W,
+    ) -> Result<(), Error> {
         let page = page::Page {
             title: &self.title,
             range: query.range(),
-            summary: &summary,
+            summary,
             rows: latest.rows(),
             row_cap: self.rows,
-            incidents: found.incidents.iter().filter(|i| i.is_open()).collect(),
-            proof: proof.as_ref(),
+            incidents: incidents.iter().filter(|i| i.is_open()).collect(),
+            proof,
             now,
         };
         out.write_all(page.render().as_bytes())
             .and_then(|()| out.flush())
-            .map_err(|e| Error::with_source(ErrorKind::Io, "cannot write the report", e))?;
-        Ok(summary)
+            .map_err(|e| Error::with_source(ErrorKind::Io, "cannot write the report", e))
+    }
+
+    /// What the page counts, how it finds incidents, how many rows it
+    /// lists and the time it is made at: for a store that gathers the
+    /// parts itself.
+    #[cfg(feature = "http")]
+    pub(crate) fn settings(&self) -> (&Tally, &Incidents, usize, SystemTime) {
+        (
+            &self.tally,
+            &self.incidents,
+            self.rows,
+            self.now.unwrap_or_else(SystemTime::now),
+        )
     }
 }

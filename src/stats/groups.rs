@@ -82,12 +82,17 @@ impl Counter {
 
     /// Counts one record of the single-dimension key `key`.
     pub(crate) fn add_one(&mut self, key: &str) {
+        self.add_single_n(key, 1);
+    }
+
+    /// Counts `n` records of a one-dimension key.
+    pub(crate) fn add_single_n(&mut self, key: &str, n: u64) {
         if let Some(c) = self.singles.get_mut(key) {
-            *c += 1;
+            *c += n;
         } else if self.counts.len() + self.singles.len() < self.max_keys {
-            self.singles.insert(key.to_owned(), 1);
+            self.singles.insert(key.to_owned(), n);
         } else {
-            self.overflow += 1;
+            self.overflow += n;
         }
     }
 

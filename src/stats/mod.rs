@@ -61,12 +61,19 @@ mod histogram;
 mod light;
 mod push;
 mod series;
+// Counting what the ClickHouse store (`crate::clickhouse`) counted.
+#[cfg(feature = "http")]
+mod stored;
 
 pub use groups::{Count, Counts};
 pub use push::{EventPush, PUSH_EVENT, Push, PushCounts, SinkPush};
 pub use series::{Line, MAX_BUCKETS, MAX_LINES, OTHER, SHOWN_LINES, Series};
 
+#[cfg(feature = "http")]
+pub(crate) use push::Run;
 pub(crate) use push::{Outcome, PushTally};
+#[cfg(feature = "http")]
+pub(crate) use stored::Group;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -222,7 +229,7 @@ pub(crate) struct Counting {
 impl Counting {
     /// Counts one selected record; returns its push state (delivered,
     /// failed, not pushed).
-    fn add(&mut self, m: &Match) -> Result<Seen, Error> {
+    pub(crate) fn add(&mut self, m: &Match) -> Result<Seen, Error> {
         // The counted keys come from the line; the whole record is parsed
         // only for a dimension elsewhere (or a line of another shape).
         let light = Light::parse(m.line());
@@ -282,7 +289,7 @@ impl Counting {
         Ok(Seen { host, stream, seq })
     }
 
-    fn finish(self) -> Summary {
+    pub(crate) fn finish(self) -> Summary {
         let (from, to) = (self.range.from(), self.range.to());
         let text = |t: Option<std::time::SystemTime>| t.map(|t| series::second_text(unix_secs(t)));
         let top = self.tally.top;
@@ -391,7 +398,7 @@ impl Tally {
         Ok(counting.finish())
     }
 
-    fn start(&self, query: &Query) -> Result<Counting, Error> {
+    pub(crate) fn start(&self, query: &Query) -> Result<Counting, Error> {
         let range = query.range();
         let series_dim = self.by.first().map_or("class", String::as_str);
         let new = || groups::Counter::new(self.max_keys);

@@ -79,10 +79,15 @@ pub struct PushCounts {
 
 impl PushCounts {
     pub(crate) fn add(&mut self, state: Option<bool>) {
+        self.add_n(state, 1);
+    }
+
+    /// Counts `n` records in `state`.
+    pub(crate) fn add_n(&mut self, state: Option<bool>, n: u64) {
         match state {
-            Some(true) => self.ok += 1,
-            Some(false) => self.failed += 1,
-            None => self.none += 1,
+            Some(true) => self.ok += n,
+            Some(false) => self.failed += n,
+            None => self.none += n,
         }
     }
 }
@@ -185,6 +190,11 @@ pub(crate) struct PushTally {
     unlisted: u64,
     messages: HashMap<String, (u64, u64)>,
 }
+
+/// Records of one host's stream a push carried: `(host, stream, first
+/// seq, last seq)`.
+#[cfg(feature = "http")]
+pub(crate) type Run = (String, String, u64, u64);
 
 /// The push outcome of one record for one target.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,6 +305,28 @@ impl PushTally {
             });
         }
         out
+    }
+
+    #[cfg(feature = "http")]
+    /// The runs of `seq` that pushes carried, as `(host, stream, first,
+    /// last)`: those some target took, and those that failed; `None` when
+    /// more than `max` runs were met (or some were not kept), so that a
+    /// record's state must be looked up one by one.
+    pub(crate) fn carried_runs(&self, max: usize) -> Option<(Vec<Run>, Vec<Run>)> {
+        if self.cut || self.runs > max {
+            return None;
+        }
+        let (mut ok, mut failed) = (Vec::new(), Vec::new());
+        for (_, carried) in &self.targets {
+            for (side, out) in [(&carried.ok, &mut ok), (&carried.failed, &mut failed)] {
+                for ((host, stream), runs) in side {
+                    for (&a, &b) in &runs.0 {
+                        out.push((host.clone(), stream.clone(), a, b));
+                    }
+                }
+            }
+        }
+        (ok.len() + failed.len() <= max).then_some((ok, failed))
     }
 
     /// The record's state over every target: delivered somewhere, failed

@@ -148,6 +148,18 @@ impl SeriesCounter {
         })
     }
 
+    /// Whether the width stays what it is, whatever the records.
+    #[cfg(feature = "http")]
+    pub(crate) fn is_fixed(&self) -> bool {
+        self.fixed
+    }
+
+    /// The width of a bucket now, in seconds.
+    #[cfg(feature = "http")]
+    pub(crate) fn every(&self) -> u64 {
+        self.every
+    }
+
     /// The dimension that splits the lines.
     pub(crate) fn dimension(&self) -> &str {
         &self.dimension
@@ -161,6 +173,15 @@ impl SeriesCounter {
     /// was given makes more than [`MAX_BUCKETS`] across the records of an
     /// open range.
     pub(crate) fn add(&mut self, secs: i64, value: &str) -> Result<(), Error> {
+        self.add_n(secs, value, 1)
+    }
+
+    /// Counts `n` records at `secs` whose dimension is `value`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`add`](Self::add).
+    pub(crate) fn add_n(&mut self, secs: i64, value: &str, n: u64) -> Result<(), Error> {
         let line = match self.index.get(value) {
             Some(&i) => i,
             None if self.names.len() < MAX_LINES => {
@@ -175,7 +196,7 @@ impl SeriesCounter {
         if counts.len() <= line {
             counts.resize(line + 1, 0);
         }
-        counts[line] += 1;
+        counts[line] += n;
         let spread = self.spread();
         if spread > OPEN_MAX && !self.fixed {
             self.grow();

@@ -64,6 +64,7 @@ mod feed;
 mod head;
 mod parse;
 mod report;
+mod store;
 mod twins;
 
 pub use anchors::{anchors_from_text, state_anchors};
@@ -71,6 +72,7 @@ use chain::files::FileInfo;
 use chain::{StreamCheck, stream_macs};
 use feed::{Job, feed};
 pub use report::{Finding, FindingKind, Location, Report, StreamReport};
+pub use store::StoredChain;
 
 /// Checks signed logs; see the [module docs](self).
 ///

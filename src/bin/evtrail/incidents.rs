@@ -12,6 +12,7 @@ use crate::common::{CLEAN, FOUND_PROBLEM, Result, is_broken_pipe, now};
 use crate::filters::{DefaultRange, FilterArgs};
 use crate::output::printable;
 use crate::query::{note, warn};
+use crate::store::{StoreArgs, duplicates, or_here};
 
 /// The default range: a problem that began last week and is still open
 /// must show.
@@ -43,10 +44,11 @@ enum IncidentFormat {
 Examples:
   evtrail incidents logs
   evtrail incidents logs --by host,tenant --since 1d
-  evtrail incidents logs --all --format json")]
+  evtrail incidents logs --all --format json
+  evtrail incidents --clickhouse http://127.0.0.1:8123/ --table logs.events --since 1d")]
 pub(crate) struct IncidentsArgs {
-    /// Log directories or files.
-    #[arg(value_name = "PATH", default_value = ".")]
+    /// Log directories or files [default: .].
+    #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
     /// The fields that, with the event name, make an issue when a record
@@ -69,19 +71,28 @@ pub(crate) struct IncidentsArgs {
 
     #[command(flatten)]
     filters: FilterArgs,
+
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 pub(crate) fn run(args: IncidentsArgs) -> Result<u8> {
+    let store = args.store.store(&args.paths)?;
     let now = now()?;
     let range = args
         .filters
         .range(now, DefaultRange::Last(DEFAULT_DAYS * 86_400))?;
     let query =
         Query::new(args.filters.filter()?, range).streams(args.filters.streams().iter().cloned());
-    let found = Incidents::new()
-        .by(args.by.iter().cloned())
-        .all(args.all)
-        .find(&query, &args.paths, now)?;
+    let incidents = Incidents::new().by(args.by.iter().cloned()).all(args.all);
+    let found = match &store {
+        Some(store) => {
+            let stored = store.incidents(&incidents, &query, now)?;
+            duplicates(stored.duplicates);
+            stored.found
+        }
+        None => incidents.find(&query, &or_here(&args.paths), now)?,
+    };
     for p in &found.problems {
         warn(p);
     }

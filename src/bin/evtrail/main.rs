@@ -20,6 +20,7 @@ mod output;
 mod query;
 mod report;
 mod stats;
+mod store;
 mod tail;
 mod verify;
 

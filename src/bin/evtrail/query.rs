@@ -11,6 +11,7 @@ use evtrail::query::{Filter, Query, Signature};
 use crate::common::{CLEAN, FOUND_PROBLEM, KeyArgs, Progress, Result, is_broken_pipe, now};
 use crate::filters::{DefaultRange, FilterArgs};
 use crate::output::{Format, Renderer};
+use crate::store::{StoreArgs, duplicates, or_here};
 
 /// Search logs: every stream, rolled and gzipped files included, merged
 /// into time order.
@@ -32,15 +33,20 @@ Examples:
       --from 2026-11-22 --key-file evtrail.key \\
       --fields time,sig,class,event,user,ip,node,op,msg
   evtrail query logs --where 'fields.amount>100' --format csv > big.csv
-  evtrail query logs --level warn --since 1d --count")]
+  evtrail query logs --level warn --since 1d --count
+  evtrail query --clickhouse http://127.0.0.1:8123/ --table logs.events \\
+      --event payment_failed --host web-3 --since 1h")]
 pub(crate) struct QueryArgs {
     /// Log directories (every `*.log` and `*.log.gz` directly inside) or
-    /// single log files.
-    #[arg(value_name = "PATH", default_value = ".")]
+    /// single log files [default: .].
+    #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
     #[command(flatten)]
     filters: FilterArgs,
+
+    #[command(flatten)]
+    store: StoreArgs,
 
     #[command(flatten)]
     keys: KeyArgs,
@@ -69,6 +75,8 @@ pub(crate) struct QueryArgs {
 }
 
 pub(crate) fn run(args: QueryArgs) -> Result<u8> {
+    let store = args.store.store(&args.paths)?;
+    let paths = or_here(&args.paths);
     let range = args.filters.range(now()?, DefaultRange::CurrentHour)?;
     let mut query = Query::new(args.filters.filter()?, range)
         .streams(args.filters.streams().iter().cloned())
@@ -101,7 +109,14 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
     };
 
     if args.count {
-        let (n, problems) = query.count(&args.paths)?;
+        let (n, problems) = match &store {
+            Some(store) => {
+                let counted = store.count(&query)?;
+                duplicates(counted.duplicates);
+                (counted.records, Vec::new())
+            }
+            None => query.count(&paths)?,
+        };
         clear();
         for p in &problems {
             warn(p);
@@ -117,7 +132,15 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
     let mut out = Renderer::new(format, args.fields.as_deref(), checks);
     let mut found = 0u64;
     let mut invalid = 0u64;
-    for item in query.run(&args.paths)? {
+    let mut rows = match &store {
+        Some(store) => Some(store.search(&query)?),
+        None => None,
+    };
+    let items: Box<dyn Iterator<Item = std::result::Result<_, evtrail::Error>>> = match &mut rows {
+        Some(rows) => Box::new(rows),
+        None => Box::new(query.run(&paths)?),
+    };
+    for item in items {
         match item {
             Ok(m) => {
                 clear();
@@ -132,6 +155,8 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
                     return Err(anyhow::Error::new(e).context("cannot write to standard output"));
                 }
             }
+            // The store's answer ends at an error: what follows is unknown.
+            Err(e) if store.is_some() => return Err(e.into()),
             Err(e) => {
                 clear();
                 warn(&e);
@@ -139,6 +164,9 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
         }
     }
     clear();
+    if let Some(rows) = &rows {
+        duplicates(rows.duplicates());
+    }
     if let Err(e) = out.finish()
         && !is_broken_pipe(&e)
     {
@@ -160,8 +188,8 @@ pub(crate) fn run(args: QueryArgs) -> Result<u8> {
         }
         note(&text);
     }
-    if found == 0 {
-        absent_fields(&query, &args.paths, args.fields.as_deref());
+    if found == 0 && store.is_none() {
+        absent_fields(&query, &paths, args.fields.as_deref());
     }
     Ok(if found > 0 { CLEAN } else { FOUND_PROBLEM })
 }

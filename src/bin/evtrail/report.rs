@@ -13,6 +13,7 @@ use evtrail::report::{DEFAULT_ROWS, DEFAULT_TITLE, Report};
 use crate::common::{CLEAN, FOUND_PROBLEM, Result, now};
 use crate::query::note;
 use crate::stats::StatsOptions;
+use crate::store::{StoreArgs, duplicates, or_here};
 
 /// Write the event console as one self-contained HTML file.
 ///
@@ -35,10 +36,11 @@ use crate::stats::StatsOptions;
 Examples:
   evtrail report logs --out report.html
   evtrail report logs --since 1d --title 'Shop, last day' --key-file evtrail.key --out day.html
-  evtrail report logs --class error --by event --every 5m --out errors.html")]
+  evtrail report logs --class error --by event --every 5m --out errors.html
+  evtrail report --clickhouse http://127.0.0.1:8123/ --table logs.events --since 1d --out fleet.html")]
 pub(crate) struct ReportArgs {
-    /// Log directories or files.
-    #[arg(value_name = "PATH", default_value = ".")]
+    /// Log directories or files [default: .].
+    #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
     /// The file to write (`-` for standard output).
@@ -55,9 +57,14 @@ pub(crate) struct ReportArgs {
 
     #[command(flatten)]
     options: StatsOptions,
+
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 pub(crate) fn run(args: ReportArgs) -> Result<u8> {
+    let store = args.store.store(&args.paths)?;
+    let paths = or_here(&args.paths);
     let (query, tally) = args.options.tally()?;
     let report = Report::new()
         .title(args.title.clone())
@@ -65,8 +72,19 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8> {
         .tally(tally)
         .incidents(Incidents::new())
         .now(now()?);
+    // The page from the files, or from the store.
+    let write = |out: &mut dyn Write| -> Result<evtrail::stats::Summary> {
+        Ok(match &store {
+            Some(store) => {
+                let reported = store.report(&report, &query, out)?;
+                duplicates(reported.duplicates);
+                reported.summary
+            }
+            None => report.write(&query, &paths, out)?,
+        })
+    };
     let summary = if args.out.as_os_str() == "-" {
-        report.write(&query, &args.paths, io::stdout().lock())?
+        write(&mut io::stdout().lock())?
     } else {
         // Opened before the logs are read, so a path that cannot be
         // written fails at once; renamed when whole, so a reader never
@@ -74,12 +92,12 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8> {
         let tmp = temp_path(&args.out);
         let file = fs::File::create(&tmp)
             .with_context(|| format!("cannot write `{}`", args.out.display()))?;
-        let written = report.write(&query, &args.paths, BufWriter::new(file));
+        let written = write(&mut BufWriter::new(file));
         let summary = match written {
             Ok(s) => s,
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
-                return Err(e.into());
+                return Err(e);
             }
         };
         fs::rename(&tmp, &args.out).map_err(|e| {

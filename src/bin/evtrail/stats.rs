@@ -12,6 +12,7 @@ use crate::common::{CLEAN, FOUND_PROBLEM, KeyArgs, Result, now, print};
 use crate::filters::{DefaultRange, FilterArgs, parse_duration};
 use crate::output::{csv, printable};
 use crate::query::note;
+use crate::store::{StoreArgs, duplicates, or_here};
 
 /// How many keys a table shows when --top is not given.
 const TABLE_TOP: usize = 10;
@@ -47,14 +48,19 @@ Examples:
   evtrail stats logs
   evtrail stats logs --since 1d --by event --top 20
   evtrail stats logs --by class,tenant --format csv > by-tenant.csv
-  evtrail stats logs --since 6h --every 5m --format json")]
+  evtrail stats logs --since 6h --every 5m --format json
+  evtrail stats --clickhouse http://127.0.0.1:8123/ --table logs.events \\
+      --event payment_failed --since 1h --by host")]
 pub(crate) struct StatsArgs {
-    /// Log directories or files.
-    #[arg(value_name = "PATH", default_value = ".")]
+    /// Log directories or files [default: .].
+    #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
     #[command(flatten)]
     pub(crate) options: StatsOptions,
+
+    #[command(flatten)]
+    store: StoreArgs,
 
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
@@ -111,8 +117,23 @@ impl StatsOptions {
 }
 
 pub(crate) fn run(args: StatsArgs) -> Result<u8> {
+    let store = args.store.store(&args.paths)?;
     let (query, tally) = args.options.tally()?;
-    let summary = tally.run(&query, &args.paths)?;
+    let summary = match &store {
+        Some(store) => {
+            let tallied = store.tally(&tally, &query)?;
+            duplicates(tallied.duplicates);
+            if !tallied.pushed_down {
+                note(
+                    "counted the records here, not in ClickHouse: a condition or dimension \
+                     without a column (a field under `fields`), a key, or more pushed runs \
+                     of records than one statement holds",
+                );
+            }
+            tallied.summary
+        }
+        None => tally.run(&query, &or_here(&args.paths))?,
+    };
     if summary.problems > 0 {
         note(&format!(
             "warning: {} line{} could not be read (see `evtrail query` for where)",

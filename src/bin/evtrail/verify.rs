@@ -12,6 +12,7 @@ use evtrail::Seal;
 use evtrail::verify::Verifier;
 
 use crate::common::{CLEAN, FOUND_PROBLEM, KeyArgs, Progress, Result, print};
+use crate::store::{StoreArgs, duplicates};
 
 /// Check that signed logs were not altered, removed, inserted, reordered or
 /// cut short.
@@ -31,12 +32,28 @@ use crate::common::{CLEAN, FOUND_PROBLEM, KeyArgs, Progress, Result, print};
 /// that was not given are reported as `unknown_key` (unverifiable, not
 /// tampered); --allow-unverified accepts them (exit 0 if nothing else is
 /// wrong), for example when checking only what a newer key signed.
+///
+/// With --clickhouse URL --table NAME, verifies what a ClickHouse store
+/// holds instead: each (service, host, stream) read in seq order, its
+/// findings located as SERVER/TABLE/SERVICE/HOST/STREAM:ROW [STREAM seq N].
+/// Copies of a row delivered twice are left out (and counted on stderr);
+/// a different row with the same seq is kept and judged. Anchors name a
+/// stream, not a host: give them when the table holds one writer's
+/// streams.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  evtrail verify logs --key-file evtrail.key
+  evtrail verify logs --key-file evtrail.key --anchors-from seals.jsonl
+  evtrail verify --clickhouse http://127.0.0.1:8123/ --table logs.events --key-file evtrail.key")]
 pub(crate) struct VerifyArgs {
     /// Log files (`.log`, `.log.gz`) or directories (every `*.log` and
     /// `*.log.gz` file directly inside).
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present_any = ["table", "clickhouse"])]
     paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    store: StoreArgs,
 
     #[command(flatten)]
     keys: KeyArgs,
@@ -77,6 +94,7 @@ pub(crate) struct VerifyArgs {
 }
 
 pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
+    let store = args.store.store(&args.paths)?;
     let Some(keys) = args.keys.keyring()? else {
         anyhow::bail!(
             "no key given: pass --key-file FILE or --key-env VAR \
@@ -118,22 +136,30 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
         }
     }
 
-    let progress = io::stderr()
-        .is_terminal()
-        .then(|| Rc::new(RefCell::new(Progress::new("verifying"))));
-    if let Some(p) = &progress {
-        let p = Rc::clone(p);
-        verifier = verifier.on_progress(move |done, total| p.borrow_mut().update(done, total));
-    }
-    let result = verifier.verify_paths(&args.paths);
-    if let Some(p) = &progress {
-        p.borrow_mut().clear();
-    }
-    let report = result?;
+    let report = match &store {
+        Some(store) => {
+            if args.state_anchors {
+                anyhow::bail!(
+                    "--state-anchors reads a log directory's state file; a store has none"
+                );
+            }
+            let verified = store.verify(&mut verifier)?;
+            duplicates(verified.duplicates);
+            verified.report
+        }
+        None => verify_files(verifier, &args.paths)?,
+    };
 
     if report.streams.is_empty() && report.findings.is_empty() {
         // Saying "OK" about an empty directory would hide a wrong path.
-        anyhow::bail!("found no log files (`*.log`, `*.log.gz`) to verify");
+        match &store {
+            Some(store) => anyhow::bail!(
+                "found no records to verify in table `{}` at {}",
+                store.table(),
+                store.server()
+            ),
+            None => anyhow::bail!("found no log files (`*.log`, `*.log.gz`) to verify"),
+        }
     }
     let code = if !report.is_clean() || (report.unverified() > 0 && !args.allow_unverified) {
         FOUND_PROBLEM
@@ -147,6 +173,22 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
     };
     print(&text)?;
     Ok(code)
+}
+
+/// Verifies log files, with a progress line on a terminal.
+fn verify_files(mut verifier: Verifier, paths: &[PathBuf]) -> Result<evtrail::verify::Report> {
+    let progress = io::stderr()
+        .is_terminal()
+        .then(|| Rc::new(RefCell::new(Progress::new("verifying"))));
+    if let Some(p) = &progress {
+        let p = Rc::clone(p);
+        verifier = verifier.on_progress(move |done, total| p.borrow_mut().update(done, total));
+    }
+    let result = verifier.verify_paths(paths);
+    if let Some(p) = &progress {
+        p.borrow_mut().clear();
+    }
+    Ok(result?)
 }
 
 /// Reads an anchors file: one `STREAM:SEQ:SIG` a line; blank lines and

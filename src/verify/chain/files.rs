@@ -151,6 +151,54 @@ impl StreamCheck {
         }
     }
 
+    /// Takes lines into the chain, one by one on this thread, as one file
+    /// of `info`'s: a store's rows of one chain in `seq` order.
+    #[cfg(feature = "http")]
+    pub(in crate::verify) fn read_lines(
+        &mut self,
+        info: &FileInfo,
+        mut lines: Lines,
+        progress: &mut dyn FnMut(u64),
+    ) {
+        const PROGRESS_EVERY: u64 = 8 * 1024 * 1024;
+        let mut first = true;
+        let mut reported = 0;
+        loop {
+            if lines.offset() >= reported + PROGRESS_EVERY {
+                reported = lines.offset();
+                progress(reported);
+            }
+            let raw = match lines.next_line() {
+                Ok(Some(raw)) => raw,
+                Ok(None) => break,
+                Err(e) => {
+                    self.finding(
+                        FindingKind::Unreadable,
+                        Location {
+                            file: info.path.clone(),
+                            line: lines.line() + 1,
+                            offset: lines.offset(),
+                        },
+                        None,
+                        format!("the store's answer cannot be read to its end: {e}"),
+                    );
+                    break;
+                }
+            };
+            if !raw.complete {
+                let loc = Location {
+                    file: info.path.clone(),
+                    line: raw.line,
+                    offset: raw.offset,
+                };
+                self.torn = Some((loc, raw.bytes.len() as u64));
+                break;
+            }
+            self.take_line(parse_line(&raw, &info.path), first);
+            first = false;
+        }
+    }
+
     fn take_line(&mut self, parsed: Parsed, first: bool) {
         match parsed {
             Parsed::Rec(r) => {
