@@ -135,6 +135,10 @@ fn fixture(url: &str) -> &'static Fixture {
         let table = name("fleet");
         let encoder = ClickHouse::new(table.clone());
         sql(url, &encoder.create_table());
+        // ReplacingMergeTree collapses copies whenever it merges parts in
+        // the background: held still, the table keeps the copies this
+        // fixture counts below for the tests to find.
+        sql(url, &format!("SYSTEM STOP MERGES {table}"));
         let mut dirs = Vec::new();
         for (h, host) in ["web-1", "web-2"].into_iter().enumerate() {
             let dir = keep.path().join(host);

@@ -452,7 +452,7 @@ mod tests {
         let room = Arc::new(Room::with_slice(capacity, NEVER));
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         for _ in 0..capacity {
-            tx.try_send(request()).ok().expect("room in a new queue");
+            assert!(tx.try_send(request()).is_ok(), "room in a new queue");
         }
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let r = Arc::clone(&room);

@@ -128,9 +128,9 @@ pub struct Summary {
     pub to: Option<String>,
     /// The records selected.
     pub total: u64,
-    /// The `ts` of the first record selected.
+    /// The `ts` of the earliest record selected.
     pub first: Option<String>,
-    /// The `ts` of the last record selected.
+    /// The `ts` of the latest record selected.
     pub last: Option<String>,
     /// The dimensions of [`groups`](Self::groups).
     pub by: Vec<String>,
@@ -241,7 +241,9 @@ impl Counting {
         };
         self.total += 1;
         let ts = m.ts();
-        if self.first.is_none() {
+        // Not the first read: a segment's start record is written after
+        // the first events it holds were stamped.
+        if self.first.as_deref().is_none_or(|f| ts < f) {
             self.first = Some(ts.to_owned());
         }
         if self.last.as_deref().is_none_or(|l| ts > l) {

@@ -397,9 +397,9 @@ fn write_json_row(row: &Row<'_>, r: &Outgoing<'_>, out: &mut Vec<u8>) -> Result<
             // The validated format fixes the positions: date, then time.
             ("ts", _) => {
                 out.push(b'"');
-                out.extend_from_slice(row.ts[..10].as_bytes());
+                out.extend_from_slice(&row.ts.as_bytes()[..10]);
                 out.push(b' ');
-                out.extend_from_slice(row.ts[11..19].as_bytes());
+                out.extend_from_slice(&row.ts.as_bytes()[11..19]);
                 out.push(b'"');
             }
             ("ts_us", _) => {
@@ -443,7 +443,7 @@ fn write_binary_row(row: &Row<'_>, r: &Outgoing<'_>, out: &mut Vec<u8>) -> Resul
             _ => match row.slots[i].map(RawValue::get) {
                 None => write_binary_str(out, b""),
                 Some(raw) if raw.starts_with('"') && !raw.contains('\\') => {
-                    write_binary_str(out, raw[1..raw.len() - 1].as_bytes())
+                    write_binary_str(out, &raw.as_bytes()[1..raw.len() - 1])
                 }
                 Some(raw) if raw.starts_with('"') => {
                     let text: String = serde_json::from_str(raw).map_err(|e| {

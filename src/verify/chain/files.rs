@@ -153,7 +153,6 @@ impl StreamCheck {
 
     /// Takes lines into the chain, one by one on this thread, as one file
     /// of `info`'s: a store's rows of one chain in `seq` order.
-    #[cfg(feature = "http")]
     pub(in crate::verify) fn read_lines(
         &mut self,
         info: &FileInfo,
