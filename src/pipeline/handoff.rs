@@ -32,24 +32,24 @@ pub enum Overflow {
     /// Wait for room: lossless, but the emitting thread blocks while the
     /// worker is behind. The default for the `security` and `audit` classes.
     ///
-    /// A caller that finds the queue full waits for room for its own
-    /// record, not for the queue to drain. The worker frees a slot with
-    /// every record it takes; the caller watches the queue for one for up
-    /// to 20 µs, then sleeps, and the worker lets sleeping callers go
-    /// after at most 32 records taken and whenever it stops taking records
-    /// to hand a batch to the sinks; when nobody sleeps, it pays one
-    /// atomic load per record. The longest a caller waits is therefore the
-    /// longest stretch in which the worker takes no record: encoding and
-    /// signing 32 records, or handing one batch (at most
+    /// A caller that finds the queue full sleeps until there is room for
+    /// its own record, not until the queue drains: the worker lets
+    /// sleeping callers go after at most 1,024 records taken (a quarter of
+    /// a smaller queue) and whenever it stops taking records to hand a
+    /// batch to the sinks; when nobody sleeps, it pays one atomic load per
+    /// record. The longest a caller waits is therefore the longest stretch
+    /// in which the worker takes no record for it: encoding and signing
+    /// 1,024 records (about a millisecond), or handing one batch (at most
     /// [`batch_size`](crate::Builder::batch_size) records) to the sinks —
-    /// a file sink's write and, when a segment ends, its file's rename and
-    /// the state file's sync — plus the time the operating system takes
-    /// to run the worker and the caller again. That is a property of the
+    /// a file sink's write and, when a segment ends, its file's rename
+    /// (the state file's `fsync` is made on a thread of its own) — plus
+    /// the time the operating system takes to run the worker and the
+    /// caller again. That is a property of the
     /// design, not a time limit: a sink that stalls the worker (a disk
     /// that stops taking writes) stalls a caller under `Block` for as
     /// long. A caller faster than the worker keeps the queue full and
-    /// goes at the worker's pace, a short wait every few calls, instead of
-    /// a long one every half a queue.
+    /// goes at the worker's pace, a wait of about a millisecond every
+    /// thousand calls or so, instead of a long one every half a queue.
     Block,
     /// Drop the new record and count it: never blocks. The default for every
     /// other class. Drops are written to the log as `evtrail.dropped`
@@ -120,16 +120,13 @@ pub(crate) struct Shared {
 /// again, should the worker be gone without a word.
 const ROOM_WAIT_SLICE: Duration = Duration::from_millis(10);
 
-/// How long a producer that found the queue full watches it for a free
-/// slot before it goes to sleep. A busy worker frees one with every record
-/// it takes, a microsecond or two apart: watching finds it without a sleep
-/// and a wake-up on both threads. A sleeping producer is one the worker
-/// stopped for longer (to deliver, roll, or because it was not running).
-const ROOM_SPIN: Duration = Duration::from_micros(20);
-
 /// At most how many records the worker takes off a full queue before it
-/// lets sleeping producers go.
-const ROOM_WAKE_EVERY: usize = 32;
+/// lets sleeping producers go. Fewer cost wake-ups on both threads: on two
+/// cores, waking every 32 records (and watching the queue for 20 µs before
+/// sleeping) made a lossless run from one thread a fifth slower and from
+/// four a third slower than this, for no shorter longest wait: the
+/// worker's other stops set that.
+const ROOM_WAKE_EVERY: usize = 1024;
 
 /// Where producers under [`Overflow::Block`] wait for room.
 ///
@@ -139,9 +136,9 @@ const ROOM_WAKE_EVERY: usize = 32;
 /// sleep and a wake-up per record on both threads. The worker wakes the
 /// waiting producers after every [`ROOM_WAKE_EVERY`] records it takes
 /// (fewer on a small queue) and before it stops taking records to deliver
-/// ([`Room::pause`]), so a producer waits for a few records' work, never
-/// for the queue to drain; when nobody waits, a taken record costs the
-/// worker one atomic load.
+/// ([`Room::pause`]), so a producer waits for at most that many records'
+/// work, never for the queue to drain; when nobody waits, a taken record
+/// costs the worker one atomic load.
 #[derive(Debug)]
 pub(super) struct Room {
     /// The queue's capacity: a producer may go once the queue holds fewer.
@@ -240,9 +237,7 @@ impl Room {
                 return Some(msg);
             }
             let ready = || tx.len() < self.capacity || self.is_closed();
-            if !spin(ROOM_SPIN, ready) {
-                self.wait(ready);
-            }
+            self.wait(ready);
         }
     }
 
@@ -387,22 +382,6 @@ impl Shared {
 
     fn drop_record(&self, rec: &Record) {
         self.drops.record(class_of(rec), rec.ts);
-    }
-}
-
-/// Whether `ready` held within `budget`, asked in a busy loop.
-fn spin(budget: Duration, ready: impl Fn() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        for _ in 0..16 {
-            if ready() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        if start.elapsed() >= budget {
-            return false;
-        }
     }
 }
 

@@ -212,7 +212,7 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
             key: g.key,
             seal_records: g.seal_records.max(1),
             seal_interval: g.seal_interval,
-            state_dir: g.state_dir,
+            saver: g.state_dir.map(crate::sign::StateSaver::new),
             state: g.state,
             state_dirty: false,
             old_kid: None,

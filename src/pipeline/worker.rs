@@ -3,7 +3,6 @@
 //! markers (segments, seals, key rotations), rolls segments, and shuts
 //! down in order. Handing the batches to the sinks is in `delivery`.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use crate::marker::{PrevEnd, Resume};
 use crate::record::{Buffers, Record};
 use crate::rotation::{Clock, Rotation, nanos};
 use crate::route::{RouteInput, Router};
-use crate::sign::{Chain, Seal, State, StreamState as StateEntry};
+use crate::sign::{Chain, Seal, State, StateSaver, StreamState as StateEntry};
 use crate::sink::{Batch, Drain, Inbox, error_chain};
 use crate::thread::mark_evtrail_thread;
 use crate::time::{now_nanos, ts_string};
@@ -162,7 +161,8 @@ pub(super) struct SignPolicy {
     pub(super) key: Key,
     pub(super) seal_records: u64,
     pub(super) seal_interval: Duration,
-    pub(super) state_dir: Option<PathBuf>,
+    /// Writes the state file, when there is a log directory.
+    pub(super) saver: Option<StateSaver>,
     pub(super) state: State,
     pub(super) state_dirty: bool,
     /// The key being replaced, while its rotation is announced.
@@ -496,13 +496,8 @@ impl Worker {
             return;
         }
         policy.state_dirty = false;
-        if let Some(dir) = &policy.state_dir
-            && let Err(e) = policy.state.save(dir)
-        {
-            eprintln!(
-                "evtrail: cannot write the state file in `{}`: {e}",
-                dir.display()
-            );
+        if let Some(saver) = &policy.saver {
+            saver.save(&policy.state);
         }
     }
 
@@ -603,6 +598,10 @@ impl Worker {
     fn finish(&mut self, deadline: Instant) -> Result<(), Error> {
         let result = self.finish_inner(deadline);
         self.save_state();
+        // The last state is on disk before the guard returns.
+        if let Some(policy) = &mut self.signing {
+            drop(policy.saver.take());
+        }
         result
     }
 

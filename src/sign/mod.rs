@@ -3,10 +3,12 @@
 //! `signing.md` (the public `evtrail::signing` page).
 //!
 //! Here: the public [`Seal`], a stream's [`Chain`] that seals each line,
-//! and splitting a signed line. The state file is in `state`, where a
-//! chain goes on after a restart in `resume`.
+//! and splitting a signed line. The state file is in `state` (saved off
+//! the worker's thread by `saver`), where a chain goes on after a restart
+//! in `resume`.
 
 mod resume;
+mod saver;
 mod state;
 
 use std::fmt;
@@ -19,6 +21,7 @@ use crate::mac::{SIG_LEN, Sig, StreamMac, is_sig_char};
 use crate::marker::Resume;
 
 pub(crate) use resume::resume;
+pub(crate) use saver::StateSaver;
 pub(crate) use state::{State, StreamState};
 
 /// Default number of records after which a seal is written.
