@@ -11,6 +11,12 @@
 //! tampering), 2 for a usage or I/O error (reported on stderr as
 //! `evtrail: <message>: <cause>…`).
 
+/// Verification parses on every core and hands each record to the chain
+/// check's thread, which frees it: a pattern the system allocator serves
+/// with a lock per arena.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod common;
 mod config;
 mod filters;
