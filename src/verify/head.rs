@@ -274,25 +274,10 @@ impl Scan<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde::Deserialize;
     use serde_json::value::RawValue;
-    use std::borrow::Cow;
 
-    /// The head as `serde_json` reads it (the verifier's full parse).
-    #[derive(Deserialize)]
-    struct Full<'a> {
-        #[serde(borrow)]
-        stream: Cow<'a, str>,
-        seq: u64,
-        #[serde(borrow, default)]
-        ts: Option<Cow<'a, str>>,
-        #[serde(borrow, default)]
-        event: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        kid: Option<Cow<'a, str>>,
-        #[serde(borrow, default)]
-        fields: Option<&'a RawValue>,
-    }
+    // The head as `serde_json` reads it (the verifier's full parse).
+    use crate::verify::parse::Head as Full;
 
     /// Whenever the shortcut reads a line, a full parse reads it too, with
     /// the same values (`event` and `fields` as the same JSON text).

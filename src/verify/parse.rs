@@ -22,19 +22,20 @@ use crate::time::parse_ts;
 
 /// The parts of a record the verifier looks at; the rest of the line is
 /// skipped without being built.
+/// (`head`'s tests hold its shortcut to this.)
 #[derive(Deserialize)]
-struct Head<'a> {
+pub(super) struct Head<'a> {
     #[serde(borrow)]
-    stream: Cow<'a, str>,
-    seq: u64,
+    pub(super) stream: Cow<'a, str>,
+    pub(super) seq: u64,
     #[serde(borrow, default)]
-    ts: Option<Cow<'a, str>>,
+    pub(super) ts: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    event: Option<&'a RawValue>,
+    pub(super) event: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    kid: Option<Cow<'a, str>>,
+    pub(super) kid: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    fields: Option<&'a RawValue>,
+    pub(super) fields: Option<&'a RawValue>,
 }
 
 /// The head as the full parse gives it, or the shortcut.
