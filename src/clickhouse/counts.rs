@@ -115,9 +115,10 @@ impl Store {
             "SELECT class, event, level, service, host, {line} AS series_line{by_sql}, \
              intDiv(toUInt32(ts), {width}) * {width} AS bucket, {pushed} AS pushed, \
              uniqExact(seq) AS n, count() AS rows, min(ts_us) AS first_us, max(ts_us) AS last_us \
-             FROM {} WHERE {} \
+             FROM {} {} \
              GROUP BY class, event, level, service, host, stream, series_line{by_names}, bucket, pushed",
-            self.table, clause.sql
+            self.table,
+            clause.filter()
         );
         let (mut rows, mut records) = (0u64, 0u64);
         let (mut first, mut last) = (u64::MAX, 0u64);
@@ -182,9 +183,10 @@ impl Store {
         let clause = sql::select(&push_query).and(&format!("event = {}", literal(PUSH_EVENT)));
         let (_, end) = query.range().ts_bounds();
         let mut answer = self.client.send(&format!(
-            "SELECT service, host, stream, seq, record FROM {} WHERE {} \
+            "SELECT service, host, stream, seq, record FROM {} {} \
              ORDER BY ts_us, {RECORD_KEY} LIMIT 1 BY {RECORD_KEY} FORMAT JSONEachRow",
-            self.table, clause.sql
+            self.table,
+            clause.filter()
         ))?;
         while let Some(row) = next_row(&mut answer)? {
             let record: Value = serde_json::from_str(&row.line)

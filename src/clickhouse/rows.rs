@@ -117,8 +117,9 @@ impl Rows {
         }
         let dir = if query.reverse { "DESC" } else { "ASC" };
         let mut statement = format!(
-            "SELECT service, host, stream, seq, record FROM {} WHERE {} ORDER BY ts_us {dir}, service {dir}, host {dir}, stream {dir}, seq {dir}",
-            store.table, clause.sql
+            "SELECT service, host, stream, seq, record FROM {} {} ORDER BY ts_us {dir}, service {dir}, host {dir}, stream {dir}, seq {dir}",
+            store.table,
+            clause.filter()
         );
         // With every condition in the SQL, the server stops after the
         // records shown and removes copies itself; they are counted apart.
@@ -307,8 +308,9 @@ impl Store {
         let rows: Vec<Totals> = self.rows_of(&format!(
             "SELECT sum(c) AS rows, sum(u) AS records, min(f) AS first_us, max(l) AS last_us \
              FROM (SELECT count() AS c, uniqExact(seq) AS u, min(ts_us) AS f, max(ts_us) AS l \
-             FROM {} WHERE {} GROUP BY service, host, stream)",
-            self.table, clause.sql
+             FROM {} {} GROUP BY service, host, stream)",
+            self.table,
+            clause.filter()
         ))?;
         Ok(rows.into_iter().next().unwrap_or_default())
     }

