@@ -44,12 +44,12 @@ pub enum Overflow {
     /// a file sink's write and, when a segment ends, its file's rename
     /// (the state file's `fsync` is made on a thread of its own) — plus
     /// the time the operating system takes to run the worker and the
-    /// caller again. That is a property of the
-    /// design, not a time limit: a sink that stalls the worker (a disk
-    /// that stops taking writes) stalls a caller under `Block` for as
-    /// long. A caller faster than the worker keeps the queue full and
-    /// goes at the worker's pace, a wait of about a millisecond every
-    /// thousand calls or so, instead of a long one every half a queue.
+    /// caller again. That is a property of the design, not a time
+    /// limit: a sink that stalls the worker (a disk that stops taking
+    /// writes) stalls a caller under `Block` for as long. A caller faster
+    /// than the worker keeps the queue full and goes at the worker's
+    /// pace, a wait of about a millisecond every thousand calls or so,
+    /// instead of a long one every half a queue.
     Block,
     /// Drop the new record and count it: never blocks. The default for every
     /// other class. Drops are written to the log as `evtrail.dropped`
@@ -88,6 +88,7 @@ pub(crate) struct Shared {
     pub(super) tx: Sender<Msg>,
     pub(super) capacity: usize,
     pub(super) default_overflow: Overflow,
+    /// The classes whose policy differs from `default_overflow`.
     pub(super) overflow: Vec<(String, Overflow)>,
     pub(crate) filter: RuntimeFilter,
     pub(crate) max_value: usize,
@@ -288,13 +289,9 @@ impl Shared {
 
     /// The policy for `rec`'s class. Finding the class means searching
     /// the event's and its spans' fields: skipped when every class has the
-    /// same policy.
+    /// same policy (`overflow` then is empty).
     fn overflow_for(&self, rec: &Record) -> Overflow {
-        if self
-            .overflow
-            .iter()
-            .all(|(_, o)| *o == self.default_overflow)
-        {
+        if self.overflow.is_empty() {
             return self.default_overflow;
         }
         let class = class_of(rec);

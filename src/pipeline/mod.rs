@@ -230,7 +230,13 @@ pub(crate) fn start(mut s: Settings) -> Result<Arc<Shared>, Error> {
         tx,
         capacity: s.capacity,
         default_overflow: s.default_overflow,
-        overflow: s.overflow,
+        // Only the classes whose policy differs: with none, the emitting
+        // thread never looks for a record's class.
+        overflow: s
+            .overflow
+            .into_iter()
+            .filter(|(_, o)| *o != s.default_overflow)
+            .collect(),
         filter: RuntimeFilter::new(s.filter),
         max_value: s.max_value,
         flush_timeout: s.flush_timeout,
