@@ -38,10 +38,10 @@ impl Store {
         out: W,
     ) -> Result<Reported, Error> {
         let (tally, incidents, rows, now) = report.settings();
-        let tallied = self.tally(tally, query)?;
-        // The latest rows, oldest first, with what the pushes say of each.
+        // The latest rows, oldest first, with what the pushes the count
+        // read say of each.
         let mut pushes = PushTally::default();
-        self.read_pushes(query, &mut pushes)?;
+        let tallied = self.tally_keeping_pushes(tally, query, Some(&mut pushes))?;
         let mut newest = query.clone().reverse(true);
         newest.limit = Some(rows);
         newest.keys = None;

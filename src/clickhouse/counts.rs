@@ -68,10 +68,24 @@ impl Store {
     /// As for [`search`](Self::search); [`ErrorKind::Config`](crate::ErrorKind::Config)
     /// as for [`Tally::run`].
     pub fn tally(&self, tally: &Tally, query: &Query) -> Result<Tallied, Error> {
+        self.tally_keeping_pushes(tally, query, None)
+    }
+
+    /// As [`tally`](Self::tally), also leaving in `keep` the push records
+    /// it read, for a caller that needs them too (the console).
+    pub(super) fn tally_keeping_pushes(
+        &self,
+        tally: &Tally,
+        query: &Query,
+        keep: Option<&mut PushTally>,
+    ) -> Result<Tallied, Error> {
         let mut query = query.clone().reverse(false);
         query.limit = None;
         let mut counting = tally.start(&query)?;
         self.read_pushes(&query, counting.pushes())?;
+        if let Some(keep) = keep {
+            keep.clone_from(counting.pushes());
+        }
         let clause = sql::select(&query);
         let by: Option<Vec<String>> = tally
             .dimensions()

@@ -134,7 +134,7 @@ pub(crate) struct Target {
 }
 
 /// Sets of `seq` as merged runs.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Runs(BTreeMap<u64, u64>);
 
 impl Runs {
@@ -164,13 +164,13 @@ impl Runs {
 }
 
 /// What one target's pushes carried, per (host, stream).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Carried {
     ok: HashMap<(String, String), Runs>,
     failed: HashMap<(String, String), Runs>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct SinkTally {
     attempts: u64,
     ok: u64,
@@ -181,7 +181,7 @@ struct SinkTally {
 }
 
 /// Counting push records as they come.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct PushTally {
     sinks: BTreeMap<(String, Option<String>), SinkTally>,
     targets: Vec<(Target, Carried)>,
