@@ -226,6 +226,45 @@ fn redaction_and_routes_change_for_later_records_and_restart_only_changes_are_na
 #[path = "support/http_server.rs"]
 mod http_server;
 
+/// A pipeline configured from a file whose one rule sends payments to
+/// the `oncall` channel of a scripted server.
+#[cfg(feature = "notify")]
+struct NotifyRun {
+    server: http_server::TestServer,
+    _dir: tempfile::TempDir,
+    logs: std::path::PathBuf,
+    file: std::path::PathBuf,
+    guard: evtrail::Guard,
+    d: tracing::Dispatch,
+}
+
+#[cfg(feature = "notify")]
+impl NotifyRun {
+    fn start() -> NotifyRun {
+        let server = http_server::TestServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let file = dir.path().join("evtrail.toml");
+        let payments =
+            "[[notify.rules]]\nname = \"payments\"\nevent = [\"payment_*\"]\nto = [\"oncall\"]\n";
+        std::fs::write(&file, notify_config(&logs, &server, payments)).unwrap();
+        let (layer, guard) = evtrail::builder()
+            .config_file(&file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let d = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        NotifyRun {
+            server,
+            _dir: dir,
+            logs,
+            file,
+            guard,
+            d,
+        }
+    }
+}
+
 /// A configuration with two webhook channels on `server` (`/oncall` and
 /// `/team`) and these rules.
 #[cfg(feature = "notify")]
@@ -262,19 +301,14 @@ fn sent(server: &http_server::TestServer, channel: &str) -> Vec<String> {
 #[cfg(feature = "notify")]
 #[test]
 fn notification_rules_change_for_later_records_and_a_rule_can_move_to_another_channel() {
-    let server = http_server::TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    let file = dir.path().join("evtrail.toml");
-    let payments =
-        "[[notify.rules]]\nname = \"payments\"\nevent = [\"payment_*\"]\nto = [\"oncall\"]\n";
-    std::fs::write(&file, notify_config(&logs, &server, payments)).unwrap();
-    let (layer, guard) = evtrail::builder()
-        .config_file(&file)
-        .unwrap()
-        .build()
-        .unwrap();
-    let d = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let NotifyRun {
+        server,
+        _dir,
+        logs,
+        file,
+        guard,
+        d,
+    } = NotifyRun::start();
     let emit = || {
         tracing::dispatcher::with_default(&d, || {
             tracing::error!(event = "payment_failed", "card declined");
@@ -332,19 +366,14 @@ fn notification_rules_change_for_later_records_and_a_rule_can_move_to_another_ch
 #[cfg(feature = "notify")]
 #[test]
 fn a_channel_change_takes_a_restart_and_a_bad_rule_changes_nothing() {
-    let server = http_server::TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    let file = dir.path().join("evtrail.toml");
-    let payments =
-        "[[notify.rules]]\nname = \"payments\"\nevent = [\"payment_*\"]\nto = [\"oncall\"]\n";
-    std::fs::write(&file, notify_config(&logs, &server, payments)).unwrap();
-    let (layer, guard) = evtrail::builder()
-        .config_file(&file)
-        .unwrap()
-        .build()
-        .unwrap();
-    let d = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let NotifyRun {
+        server,
+        _dir,
+        logs,
+        file,
+        guard,
+        d,
+    } = NotifyRun::start();
 
     // A rule to a channel that does not exist: refused, located, recorded.
     let bad = "[[notify.rules]]\nname = \"logins\"\nevent = [\"login_*\"]\nto = [\"nowhere\"]\n";
